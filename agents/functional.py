@@ -1,0 +1,131 @@
+"""Differentiating through an ``nn.Module`` opponent's learning: parameters as data.
+
+The question this module answers: how do I take gradients through k gradient steps of an
+opponent that is a whole ``nn.Module``?
+
+- ``param.sub_(lr * grad)`` fails on a leaf that requires grad, and where it runs it overwrites
+  the value that autograd saved: the graph from the new parameters back to the old is gone.
+- ``param.data -= ...`` and ``with torch.no_grad(): ...`` run, but silently: the update is not
+  recorded, so the second-order term that makes LOLA LOLA is zero.
+- ``module._parameters`` holds only the module's own parameters, not those of submodules
+  (``nn.Linear`` inside an ``nn.Sequential``): updates through it miss most of the network.
+
+The answer (as in ``torch.func`` and TorchOpt): keep the module only as a *function* and hold its
+parameters outside it, as a dict ``{qualified_name: tensor}`` from ``named_parameters()`` (all
+submodules included). An update is an out-of-place expression ``theta + lr * g`` that builds new
+tensors, so autograd records it, and ``torch.func.functional_call(module, theta, x)`` evaluates
+the module at any such dict. Matches are batched by stacking each parameter along a leading
+dimension B and mapping ``functional_call`` over it with ``torch.func.vmap``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+Params = dict[str, torch.Tensor]  # each tensor [B, *shape of the module's parameter]
+
+# The five egocentric states as one-hot rows: start, CC, CD, DC, DD.
+N_STATES = 5
+
+
+def states_one_hot(like: torch.Tensor) -> torch.Tensor:
+    """The five states as one-hot inputs, [5, 5]."""
+    return torch.eye(N_STATES, dtype=like.dtype, device=like.device)
+
+
+class BatchedPolicy:
+    """An ``nn.Module`` (5 one-hot states -> 1 cooperation logit each) used as a pure function.
+
+    ``init(seeds)`` builds B independent copies, each initialised under its own seed, and
+    returns their stacked parameters; ``logits(theta)`` evaluates all B copies at once, [B, 5].
+    """
+
+    def __init__(self, make_module: Callable[[], nn.Module]):
+        self.make_module = make_module
+        # A parameter-free skeleton: functional_call supplies the parameters on every call.
+        self.skeleton = copy.deepcopy(make_module()).to("meta")
+
+    def init(
+        self, seeds: Sequence[int], dtype: torch.dtype, device: torch.device | str = "cpu"
+    ) -> Params:
+        modules = []
+        for seed in seeds:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                modules.append(self.make_module().to(dtype=dtype, device=device))
+        theta, buffers = stack_module_state(modules)
+        if buffers:
+            raise ValueError("policy modules with buffers are not supported")
+        return {name: t.detach() for name, t in theta.items()}
+
+    def logits(self, theta: Params) -> torch.Tensor:
+        """Cooperation logits of every match in every state, [B, 5]."""
+        x = states_one_hot(next(iter(theta.values())))
+
+        def one(params: Params) -> torch.Tensor:
+            return functional_call(self.skeleton, params, (x,)).reshape(N_STATES)
+
+        return vmap(one)(theta)
+
+    def p_coop(self, theta: Params) -> torch.Tensor:
+        """P(C | state), [B, 5]."""
+        return torch.sigmoid(self.logits(theta))
+
+
+def grad(
+    outputs: torch.Tensor,
+    theta: Params,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+) -> Params:
+    """Per-match gradient of ``outputs`` [B] w.r.t. stacked parameters.
+
+    Match b's output depends only on match b's parameters, so the gradient of the sum is, row by
+    row, the gradient of each match's own output.
+    """
+    names = list(theta)
+    grads = torch.autograd.grad(
+        outputs.sum(),
+        [theta[n] for n in names],
+        create_graph=create_graph,
+        retain_graph=retain_graph,
+        allow_unused=True,
+    )
+    return {n: torch.zeros_like(theta[n]) if g is None else g for n, g in zip(names, grads)}
+
+
+def per_match(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Broadcast a per-match scalar [B] against a stacked parameter [B, ...]."""
+    return scale.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def axpy(theta: Params, scale: torch.Tensor, direction: Params) -> Params:
+    """Out-of-place ``theta + scale * direction`` with a per-match ``scale`` [B]."""
+    return {n: t + per_match(scale, t) * direction[n] for n, t in theta.items()}
+
+
+def dot(x: Params, y: Params) -> torch.Tensor:
+    """Per-match inner product of two parameter dicts, [B]."""
+    return sum(
+        (x[n] * y[n]).reshape(x[n].shape[0], -1).sum(dim=1) for n in x
+    )
+
+
+def detach(theta: Params) -> Params:
+    return {n: t.detach() for n, t in theta.items()}
+
+
+def requires_grad(theta: Params) -> Params:
+    return {n: t.detach().requires_grad_(True) for n, t in theta.items()}
+
+
+def is_finite(theta: Params) -> torch.Tensor:
+    """Per-match flag: every parameter finite, [B]."""
+    return torch.stack(
+        [t.reshape(t.shape[0], -1).isfinite().all(dim=1) for t in theta.values()]
+    ).all(dim=0)

@@ -1,0 +1,54 @@
+"""Optimisers that apply an ascent direction with a per-match learning rate [B].
+
+``torch.optim`` takes one learning rate per parameter group, not one per match, so the two
+rules we need are written out here (a few lines each, out of place).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from agents.functional import Params, axpy
+
+
+class SGD:
+    """``theta <- theta + lr * d`` (gradient ascent on the unnormalised value)."""
+
+    def __init__(self, lr: torch.Tensor):
+        self.lr = lr
+
+    def step(self, theta: Params, direction: Params) -> Params:
+        return axpy(theta, self.lr, direction)
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma & Ba 2015) on the ascent direction ``d``:
+
+    ``m <- b1 m + (1-b1) d``, ``v <- b2 v + (1-b2) d^2``,
+    ``theta <- theta + lr * m_hat / (sqrt(v_hat) + eps)`` with bias-corrected m_hat, v_hat.
+    """
+
+    lr: torch.Tensor
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    t: int = 0
+    m: dict = field(default_factory=dict)
+    v: dict = field(default_factory=dict)
+
+    def step(self, theta: Params, direction: Params) -> Params:
+        b1, b2 = self.betas
+        self.t += 1
+        scaled = {}
+        for n, d in direction.items():
+            self.m[n] = b1 * self.m.get(n, torch.zeros_like(d)) + (1 - b1) * d
+            self.v[n] = b2 * self.v.get(n, torch.zeros_like(d)) + (1 - b2) * d * d
+            m_hat = self.m[n] / (1 - b1**self.t)
+            v_hat = self.v[n] / (1 - b2**self.t)
+            scaled[n] = m_hat / (v_hat.sqrt() + self.eps)
+        return axpy(theta, self.lr, scaled)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
