@@ -111,9 +111,7 @@ def axpy(theta: Params, scale: torch.Tensor, direction: Params) -> Params:
 
 def dot(x: Params, y: Params) -> torch.Tensor:
     """Per-match inner product of two parameter dicts, [B]."""
-    return sum(
-        (x[n] * y[n]).reshape(x[n].shape[0], -1).sum(dim=1) for n in x
-    )
+    return sum((x[n] * y[n]).reshape(x[n].shape[0], -1).sum(dim=1) for n in x)
 
 
 def detach(theta: Params) -> Params:

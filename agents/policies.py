@@ -31,11 +31,14 @@ class MLPPolicy(nn.Sequential):
         super().__init__(nn.Linear(N_STATES, hidden), nn.Tanh(), nn.Linear(hidden, 1))
 
 
-def policy_factory(policy: str) -> Callable[[], nn.Module]:
-    """``tabular`` or ``mlp:HIDDEN`` -> a zero-argument constructor of the module."""
+def policy_factory(policy: str | Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+    """``tabular``, ``mlp:HIDDEN`` or any zero-argument callable returning an ``nn.Module``
+    (one-hot states [5, 5] -> logits [5] or [5, 1]) -> a constructor of the module."""
+    if callable(policy):
+        return policy
     if policy == "tabular":
         return TabularPolicy
-    kind, _, hidden = policy.partition(":")
+    kind, _, hidden = str(policy).partition(":")
     if kind == "mlp" and hidden.isdigit() and int(hidden) > 0:
         return lambda: MLPPolicy(int(hidden))
     raise ValueError(f"policy: unknown {policy!r}; accepted: tabular, mlp:HIDDEN (HIDDEN > 0)")

@@ -8,7 +8,10 @@ Agent names: the learners ``nl``, ``la``, ``lola``, ``lola-taylor``, ``sos`` (se
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+
+from torch import nn
 
 from agents.optim import OPTIMIZERS
 from agents.policies import policy_factory
@@ -27,7 +30,8 @@ class AgentSpec:
 
     lr: own step; lr_in: the opponent's step that LA/LOLA/SOS assume (None: same as lr);
     lookahead: k, the opponent's unrolled steps (LA, LOLA); eta: LOLA-Taylor's shaping step;
-    policy: ``tabular`` or ``mlp:HIDDEN``; optimizer: ``sgd`` or ``adam``;
+    policy: ``tabular``, ``mlp:HIDDEN``, or (from Python) any zero-argument callable that
+    builds an ``nn.Module`` mapping the one-hot states [5, 5] to logits; optimizer: ``sgd`` or ``adam``;
     p: the probabilities of ``memory1`` (5) or ``random`` (1).
     """
 
@@ -36,7 +40,7 @@ class AgentSpec:
     lr_in: float | None = None
     lookahead: int = 1
     eta: float = 1.0
-    policy: str = "tabular"
+    policy: str | Callable[[], nn.Module] = "tabular"
     optimizer: str = "sgd"
     p: tuple[float, ...] | None = None
 
@@ -106,7 +110,7 @@ class AgentSpec:
         if self.kind == "lola-taylor":
             opts.append(f"eta={self.eta:g}")
         if self.policy != "tabular":
-            opts.append(self.policy)
+            opts.append(getattr(self.policy, "__name__", str(self.policy)))
         if self.optimizer != "sgd":
             opts.append(self.optimizer)
         return f"{self.kind}({','.join(opts)})"

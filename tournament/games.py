@@ -41,9 +41,7 @@ class Game:
         for field in ("payoffs_row", "payoffs_col"):
             value = getattr(self, field)
             if len(value) != 4:
-                raise ValueError(
-                    f"{field}: needs 4 payoffs for CC, CD, DC, DD, got {len(value)}"
-                )
+                raise ValueError(f"{field}: needs 4 payoffs for CC, CD, DC, DD, got {len(value)}")
             object.__setattr__(self, field, tuple(float(x) for x in value))
 
     @property
@@ -96,7 +94,8 @@ def get_game(name: str, payoffs: tuple[float, ...] | None = None) -> Game:
 
 def _check_gamma(gamma: torch.Tensor) -> None:
     if not bool(((gamma > 0) & (gamma < 1)).all()):
-        raise ValueError(f"gamma: must be in (0, 1), got {gamma.flatten().tolist()}")
+        bad = gamma[~((gamma > 0) & (gamma < 1))].flatten()[0].item()
+        raise ValueError(f"gamma: must be in (0, 1), got {bad}")
 
 
 def outcome_distribution(p_row: torch.Tensor, p_col: torch.Tensor):

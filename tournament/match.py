@@ -114,7 +114,9 @@ def play_matches(
     if not (len(specs_a) == len(specs_b) == len(seeds)) or not seeds:
         raise ValueError("specs_a, specs_b and seeds: need the same non-zero length")
     if updates < 0 or record_every < 1:
-        raise ValueError(f"updates >= 0 and record_every >= 1 needed, got {updates}, {record_every}")
+        raise ValueError(
+            f"updates >= 0 and record_every >= 1 needed, got {updates}, {record_every}"
+        )
     dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     device = torch.device(device)
     gamma_t = torch.as_tensor(gamma, dtype=dtype, device=device).expand(len(seeds)).clone()
@@ -159,7 +161,8 @@ class _Recorder:
     def freeze_diverged(self, update: int, a: Side, b: Side, new_a: Params, new_b: Params):
         finite = is_finite(new_a) & is_finite(new_b)
         self.diverged_at = torch.where(
-            (~finite) & (self.diverged_at < 0), torch.full_like(self.diverged_at, update),
+            (~finite) & (self.diverged_at < 0),
+            torch.full_like(self.diverged_at, update),
             self.diverged_at,
         )
         for side, new in ((a, new_a), (b, new_b)):
@@ -172,7 +175,8 @@ class _Recorder:
         r_a, r_b = reward_per_step(game, p_a, p_b, gamma)
         bad = ~(r_a.isfinite() & r_b.isfinite())
         self.diverged_at = torch.where(
-            bad & (self.diverged_at < 0), torch.full_like(self.diverged_at, update),
+            bad & (self.diverged_at < 0),
+            torch.full_like(self.diverged_at, update),
             self.diverged_at,
         )
         gone = self.diverged_at >= 0
@@ -200,4 +204,3 @@ class _Recorder:
             diverged_at=self.diverged_at.cpu().numpy(),
             elapsed_s=elapsed_s,
         )
-
