@@ -96,7 +96,8 @@ def grad(
         retain_graph=retain_graph,
         allow_unused=True,
     )
-    return {n: torch.zeros_like(theta[n]) if g is None else g for n, g in zip(names, grads)}
+    pairs = zip(names, grads, strict=True)
+    return {n: torch.zeros_like(theta[n]) if g is None else g for n, g in pairs}
 
 
 def per_match(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

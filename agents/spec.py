@@ -31,7 +31,8 @@ class AgentSpec:
     lr: own step; lr_in: the opponent's step that LA/LOLA/SOS assume (None: same as lr);
     lookahead: k, the opponent's unrolled steps (LA, LOLA); eta: LOLA-Taylor's shaping step;
     policy: ``tabular``, ``mlp:HIDDEN``, or (from Python) any zero-argument callable that
-    builds an ``nn.Module`` mapping the one-hot states [5, 5] to logits; optimizer: ``sgd`` or ``adam``;
+    builds an ``nn.Module`` mapping the one-hot states [5, 5] to logits;
+    optimizer: ``sgd`` or ``adam``;
     p: the probabilities of ``memory1`` (5) or ``random`` (1).
     """
 
