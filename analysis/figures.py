@@ -1,0 +1,262 @@
+"""The figures of a tournament: seaborn on matplotlib ``Figure`` objects, saved as PNG and SVG.
+
+Figures are built without pyplot (``matplotlib.figure.Figure``), so they render headless with
+the Agg canvas, do not touch global state, and show in a notebook via ``display(fig)``.
+Colours come from seaborn's colour-blind palette; heatmaps use viridis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from analysis.load import STATES
+from analysis.summary import TournamentSummary, mean_ci, per_seed_payoffs
+
+PALETTE = "colorblind"
+HEATMAP_CMAP = "viridis"
+LOLA_KINDS = ("la", "lola", "lola-taylor", "sos")
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1):
+    fig = Figure(figsize=(width, height), layout="constrained")
+    with sns.axes_style("whitegrid"):
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _colours(n: int) -> list:
+    return sns.color_palette(PALETTE, n)
+
+
+def save(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
+    """Write ``name.png`` (150 dpi) and ``name.svg`` into ``out_dir``; return both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[1])
+    return paths
+
+
+def payoff_heatmap(summary: TournamentSummary) -> Figure:
+    """Mean final per-step reward of the row agent against the column agent."""
+    n = len(summary.agents)
+    fig, axes = _figure(max(6.0, 0.9 * n + 4), max(4.5, 0.6 * n + 3))
+    sns.heatmap(
+        summary.payoff_matrix,
+        ax=axes[0, 0],
+        cmap=HEATMAP_CMAP,
+        annot=n <= 12,
+        fmt=".2f",
+        square=n <= 12,
+        linewidths=0.5,
+        cbar_kws={"label": "mean reward per step (row agent)"},
+    )
+    ax = axes[0, 0]
+    ax.set_title("Payoff matrix: row agent vs column agent")
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("agent")
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    return fig
+
+
+def ranking_bars(summary: TournamentSummary) -> Figure:
+    """Score (mean reward over opponents) per agent with its 95% CI over seeds, best on top."""
+    rank = summary.ranking
+    n = len(rank)
+    fig, axes = _figure(8, max(3.0, 0.45 * n + 1.5))
+    ax = axes[0, 0]
+    y = np.arange(n)
+    ax.barh(y, rank["score"], xerr=rank["ci95"].fillna(0), color=_colours(n), capsize=3)
+    ax.set_yticks(y, rank["agent"])
+    ax.invert_yaxis()
+    ax.set_xlabel("mean reward per step over opponents (95% CI over seeds)")
+    ax.set_title("Ranking")
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
+def learning_curves(
+    curves: pd.DataFrame, matches: pd.DataFrame, order: Sequence[str] | None = None
+) -> Figure:
+    """Per-step reward vs update, one line per pairing "X vs Y" (X's reward; self-play: mean
+    of both sides), mean and 95% CI over seeds. X is the agent first in ``order``."""
+    meta = matches[["match_id", "agent_a", "agent_b"]]
+    rows = curves.merge(meta, on="match_id", how="inner")
+    position = {agent: i for i, agent in enumerate(order or sorted(set(meta["agent_a"])))}
+    pos_a = rows["agent_a"].map(position).fillna(len(position))
+    pos_b = rows["agent_b"].map(position).fillna(len(position))
+    a_first = pos_a <= pos_b
+    first = rows["agent_a"].where(a_first, rows["agent_b"])
+    second = rows["agent_b"].where(a_first, rows["agent_a"])
+    reward = rows["reward_a"].where(a_first, rows["reward_b"])
+    self_play = rows["agent_a"] == rows["agent_b"]
+    reward = reward.where(~self_play, (rows["reward_a"] + rows["reward_b"]) / 2)
+    long = pd.DataFrame(
+        {"pairing": first + " vs " + second, "update": rows["update"], "reward": reward}
+    )
+    stats = mean_ci(long.groupby(["pairing", "update"])["reward"]).reset_index()
+    pairings = list(dict.fromkeys(long.sort_values("pairing")["pairing"]))
+    fig, axes = _figure(10, 5.5 + 0.12 * len(pairings))
+    ax = axes[0, 0]
+    colours = _colours(min(len(pairings), 10))
+    for i, pairing in enumerate(pairings):
+        line = stats[stats["pairing"] == pairing]
+        colour = colours[i % len(colours)]
+        style = LINESTYLES[(i // len(colours)) % len(LINESTYLES)]
+        ax.plot(line["update"], line["mean"], color=colour, linestyle=style, label=pairing)
+        half = line["ci95"].fillna(0)
+        ax.fill_between(
+            line["update"], line["mean"] - half, line["mean"] + half, color=colour, alpha=0.15
+        )
+    ax.set_xlabel("update")
+    ax.set_ylabel("reward per step of the first-named agent")
+    ax.set_title("Learning curves (mean and 95% CI over seeds)")
+    fig.legend(loc="outside lower center", ncols=2, fontsize="small", frameon=False)
+    return fig
+
+
+def cooperation_by_state(summary: TournamentSummary) -> Figure:
+    """Final P(C | state) per agent, one box and its points per agent in each state."""
+    columns = [f"p_coop_{s}" for s in STATES]
+    long = summary.side_rows.melt(
+        id_vars=["agent"], value_vars=columns, var_name="state", value_name="P(C | state)"
+    ).dropna()
+    long["state"] = long["state"].str.removeprefix("p_coop_")
+    n = len(summary.agents)
+    fig, axes = _figure(max(8.0, 1.2 * n + 4), 5.5)
+    ax = axes[0, 0]
+    common = dict(
+        data=long, x="state", y="P(C | state)", hue="agent", hue_order=summary.agents, ax=ax
+    )
+    sns.boxplot(**common, order=list(STATES), palette=PALETTE, fliersize=0, linewidth=0.8)
+    sns.stripplot(**common, order=list(STATES), palette=PALETTE, dodge=True, size=2.5, legend=False)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("state (own view: cd = I cooperated, the opponent defected)")
+    ax.set_title("Final probability of cooperation per state")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title=None)
+    return fig
+
+
+def hyperparameter_table(side_rows: pd.DataFrame) -> pd.DataFrame:
+    """LOLA-type sides: mean final reward and cooperation per kind, lr and lookahead.
+
+    cooperation: the mean over the five states of the final P(C | state).
+    """
+    rows = side_rows[side_rows["kind"].isin(LOLA_KINDS)].copy()
+    rows["cooperation"] = rows[[f"p_coop_{s}" for s in STATES]].mean(axis=1, skipna=False)
+    keys = ["kind", "lr", "lookahead"]
+    table = rows.groupby(keys)[["reward", "cooperation"]].mean()
+    table["matches"] = rows.groupby(keys).size()
+    return table.reset_index()
+
+
+def hyperparameter_heatmaps(side_rows: pd.DataFrame) -> Figure | None:
+    """lr x lookahead heatmaps of final reward and cooperation for each LOLA-type kind that
+    was swept over more than one lr or lookahead; None when there is none."""
+    table = hyperparameter_table(side_rows)
+    kinds = [
+        kind
+        for kind, group in table.groupby("kind")
+        if group["lr"].nunique() > 1 or group["lookahead"].nunique() > 1
+    ]
+    if not kinds:
+        return None
+    fig, axes = _figure(11, 4 * len(kinds), ncols=2, nrows=len(kinds))
+    for row, kind in enumerate(kinds):
+        group = table[table["kind"] == kind]
+        for col, (value, label) in enumerate(
+            (("reward", "final reward per step"), ("cooperation", "final mean P(C | state)"))
+        ):
+            grid = group.pivot(index="lr", columns="lookahead", values=value)
+            ax = axes[row, col]
+            sns.heatmap(
+                grid,
+                ax=ax,
+                cmap=HEATMAP_CMAP,
+                annot=True,
+                fmt=".2f",
+                vmin=0 if value == "cooperation" else None,
+                vmax=1 if value == "cooperation" else None,
+                cbar_kws={"label": label},
+            )
+            ax.set_title(f"{kind}: {label}")
+            ax.set_xlabel("lookahead k")
+            ax.set_ylabel("learning rate")
+    return fig
+
+
+def seed_scores(summary: TournamentSummary) -> pd.DataFrame:
+    """Per agent and seed: the agent's mean reward over its opponents (its score)."""
+    per_seed = per_seed_payoffs(summary.side_rows)
+    return per_seed.groupby(["agent", "sweep", "seed"])["reward"].mean().reset_index()
+
+
+def reward_distribution(summary: TournamentSummary) -> Figure:
+    """Distribution across seeds of each agent's score, best agent on top."""
+    scores = seed_scores(summary)
+    n = len(summary.agents)
+    fig, axes = _figure(8, max(3.0, 0.45 * n + 1.5))
+    ax = axes[0, 0]
+    common = dict(data=scores, x="reward", y="agent", order=summary.agents, ax=ax)
+    sns.boxplot(
+        **common, hue="agent", hue_order=summary.agents, palette=PALETTE, fliersize=0, legend=False
+    )
+    sns.stripplot(**common, color="black", size=3, alpha=0.6)
+    ax.set_xlabel("mean reward per step over opponents, one point per seed")
+    ax.set_ylabel("")
+    ax.set_title("Reward distribution across seeds")
+    return fig
+
+
+def ecosystem_stackplot(shares: pd.DataFrame) -> Figure:
+    """Population shares over replicator turns (see :mod:`analysis.ecology`)."""
+    fig, axes = _figure(10, 5)
+    ax = axes[0, 0]
+    colours = _colours(shares.shape[1])
+    ax.stackplot(shares.index, shares.T.to_numpy(), labels=list(shares.columns), colors=colours)
+    ax.set_xlim(shares.index[0], shares.index[-1])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("turn")
+    ax.set_ylabel("population share")
+    ax.set_title("Ecosystem: replicator dynamics over the payoff matrix")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
+    return fig
+
+
+def write_figures(
+    summary: TournamentSummary,
+    out_dir: str | Path,
+    *,
+    matches: pd.DataFrame | None = None,
+    curves: pd.DataFrame | None = None,
+    shares: pd.DataFrame | None = None,
+) -> dict[str, list[Path]]:
+    """Every figure that the data allows, as PNG and SVG in ``out_dir``, by name.
+
+    Learning curves need ``curves`` and ``matches``; the ecosystem plot needs ``shares``;
+    the hyperparameter heatmaps need LOLA-type agents swept over lr or lookahead.
+    """
+    figures = {
+        "payoff_heatmap": payoff_heatmap(summary),
+        "ranking": ranking_bars(summary),
+        "cooperation_by_state": cooperation_by_state(summary),
+        "reward_distribution": reward_distribution(summary),
+    }
+    if curves is not None and matches is not None and not curves.empty:
+        figures["learning_curves"] = learning_curves(curves, matches, summary.agents)
+    sensitivity = hyperparameter_heatmaps(summary.side_rows)
+    if sensitivity is not None:
+        figures["hyperparameters"] = sensitivity
+    if shares is not None:
+        figures["ecosystem"] = ecosystem_stackplot(shares)
+    return {name: save(fig, out_dir, name) for name, fig in figures.items()}

@@ -1,0 +1,153 @@
+"""Read a sweep's Parquet dataset into pandas, filtering where the data lies.
+
+A sweep directory holds ``matches/`` (one row per match) and ``curves/`` (one row per match and
+recorded update), both hive-partitioned by ``game``, and ``sweep.yaml``. The schema of those
+tables is the contract between ``sweeps/`` and this package; nothing here imports the engine.
+
+Filters are pushed down to pyarrow, so only the row groups and partitions that can match are
+read. Per-side filters (``agent``, ``kind``, ``lr``, ``lookahead``) keep a match when either
+side matches (``sides="any"``, "every match X took part in") or when both do
+(``sides="both"``, "the sub-tournament among these agents").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import yaml
+
+STATES = ("start", "cc", "cd", "dc", "dd")
+P_COOP_A = tuple(f"p_coop_a_{s}" for s in STATES)
+P_COOP_B = tuple(f"p_coop_b_{s}" for s in STATES)
+STATUSES = ("ok", "diverged", "failed")
+
+PARTITIONING = ds.partitioning(pa.schema([("game", pa.string())]), flavor="hive")
+
+SweepDirs = str | Path | Sequence[str | Path]
+
+
+def _as_dirs(sweep_dirs: SweepDirs) -> list[Path]:
+    if isinstance(sweep_dirs, str | Path):
+        return [Path(sweep_dirs)]
+    return [Path(d) for d in sweep_dirs]
+
+
+def _as_list(value) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _dataset(sweep_dir: Path, table: str) -> ds.Dataset:
+    path = sweep_dir / table
+    if not path.is_dir() or not any(path.rglob("*.parquet")):
+        raise ValueError(
+            f"sweep_dir: no {table} dataset at {path} (expected Parquet files under "
+            f"{table}/game=<game>/; run `lola-arena sweep` first)"
+        )
+    return ds.dataset(path, format="parquet", partitioning=PARTITIONING)
+
+
+def match_filter(
+    *,
+    game=None,
+    agent=None,
+    kind=None,
+    lr=None,
+    lookahead=None,
+    seed=None,
+    status=None,
+    sides: str = "any",
+) -> ds.Expression | None:
+    """The pyarrow expression for :func:`load_matches`'s filters (None: keep everything)."""
+    if sides not in ("any", "both"):
+        raise ValueError(f"sides: must be 'any' or 'both', got {sides!r}")
+    terms = []
+    for column, value in (("game", game), ("seed", seed), ("status", status)):
+        values = _as_list(value)
+        if values is not None:
+            terms.append(ds.field(column).isin(values))
+    sided = {"agent": agent, "kind": kind, "lr": lr, "lookahead": lookahead}
+    for column, value in sided.items():
+        values = _as_list(value)
+        if values is None:
+            continue
+        side_a = ds.field(f"{column}_a").isin(values)
+        side_b = ds.field(f"{column}_b").isin(values)
+        terms.append((side_a | side_b) if sides == "any" else (side_a & side_b))
+    expression = None
+    for term in terms:
+        expression = term if expression is None else expression & term
+    return expression
+
+
+def load_matches(
+    sweep_dirs: SweepDirs,
+    *,
+    game=None,
+    agent=None,
+    kind=None,
+    lr=None,
+    lookahead=None,
+    seed=None,
+    status=None,
+    sides: str = "any",
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The matches of one or several sweep directories, concatenated, one row per match.
+
+    Each filter takes a value or a list of values. Rows of several sweeps keep their ``sweep``
+    column, so the same agent label in two sweeps is two samples of the same agent.
+    """
+    expression = match_filter(
+        game=game,
+        agent=agent,
+        kind=kind,
+        lr=lr,
+        lookahead=lookahead,
+        seed=seed,
+        status=status,
+        sides=sides,
+    )
+    frames = []
+    for sweep_dir in _as_dirs(sweep_dirs):
+        table = _dataset(sweep_dir, "matches").to_table(columns=columns, filter=expression)
+        frames.append(table.to_pandas())
+    matches = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return matches.sort_values(["game", "agent_a", "agent_b", "seed"], ignore_index=True)
+
+
+def load_curves(
+    sweep_dirs: SweepDirs,
+    match_ids: Iterable[str] | None = None,
+    *,
+    game=None,
+) -> pd.DataFrame:
+    """The learning curves (one row per match and recorded update) of the given matches."""
+    terms = []
+    if match_ids is not None:
+        terms.append(ds.field("match_id").isin(list(match_ids)))
+    if game is not None:
+        terms.append(ds.field("game").isin(_as_list(game)))
+    expression = None
+    for term in terms:
+        expression = term if expression is None else expression & term
+    frames = [
+        _dataset(d, "curves").to_table(filter=expression).to_pandas() for d in _as_dirs(sweep_dirs)
+    ]
+    curves = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return curves.sort_values(["match_id", "update"], ignore_index=True)
+
+
+def load_sweep_config(sweep_dir: str | Path) -> dict:
+    """The resolved sweep file stored with the results (empty if the sweep has none)."""
+    path = Path(sweep_dir) / "sweep.yaml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
