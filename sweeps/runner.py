@@ -1,0 +1,266 @@
+"""Run a sweep: planned tasks -> Ray tasks -> Parquet, with resume, a lock and a progress bar.
+
+Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
+``--address`` or ``RAY_ADDRESS`` connects to an existing cluster, whose nodes must have
+``lola-arena`` installed; a Ray already initialised in this process (e.g. by a test fixture) is
+reused. Each Ray task plays one :class:`sweeps.plan.Task` (one batched engine call) and
+returns its two Arrow tables, so workers need no shared disk; the driver writes them.
+
+Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
+with status ``failed`` and the error; the sweep goes on, and the exit code is 1. Failed
+matches are run again by the next run on the same directory.
+
+Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
+cleaned (see :func:`sweeps.store.prepare_resume`). ``--no-resume`` refuses a directory that
+already holds results, rather than deleting them.
+
+Test hooks, read from the driver's environment and passed to the tasks:
+``LOLA_ARENA_FAIL_MATCH`` (comma-separated match ids: a task holding one raises) and
+``LOLA_ARENA_TASK_DELAY_S`` (seconds each task sleeps first).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from sweeps import store
+from sweeps.config import SweepConfig, load_sweep
+from sweeps.plan import Task, plan_matches, plan_tasks
+
+TASK_RETRIES = 2
+EXIT_OK, EXIT_FAILED = 0, 1
+FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
+
+
+@dataclass
+class SweepSummary:
+    out: Path
+    planned: int
+    skipped: int
+    ok: int = 0
+    diverged: int = 0
+    failed: int = 0
+    wall_s: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"sweep: {self.planned} matches ({self.skipped} already stored), ok {self.ok}, "
+            f"diverged {self.diverged}, failed {self.failed}; {self.wall_s:.1f} s; "
+            f"results in {self.out}"
+        )
+
+
+def run_sweep_from_args(args) -> int:
+    """The ``lola-arena sweep`` command: validate, run, print the summary, exit code."""
+    config = load_sweep(args.file).with_overrides(device=args.device, task_size=args.task_size)
+    out = Path(args.out) if args.out else Path("results") / config.name
+    summary = run_sweep(config, out, address=args.address, resume=args.resume)
+    print(summary)
+    return EXIT_OK if summary.failed == 0 else EXIT_FAILED
+
+
+def run_sweep(
+    config: SweepConfig, out: Path, address: str | None = None, resume: bool = True
+) -> SweepSummary:
+    """Run every planned match not yet stored in ``out``; validation errors are ValueErrors
+    raised before anything is written or Ray is started."""
+    started = time.perf_counter()
+    out = Path(out)
+    matches = plan_matches(config)
+    if not resume and store.has_results(out):
+        raise ValueError(
+            f"out: {str(out)!r} already holds results; rerun with --resume or choose another --out"
+        )
+    with store.DirLock(out):
+        store.prepare_resume(out)
+        done = store.stored_match_ids(out) if resume else set()
+        todo = [m for m in matches if m.match_id not in done]
+        store.write_resolved_sweep(out, config.resolved())
+        summary = SweepSummary(out, planned=len(matches), skipped=len(matches) - len(todo))
+        if todo:
+            _run_tasks(config, out, plan_tasks(todo, config.task_size), address, summary)
+    summary.wall_s = time.perf_counter() - started
+    return summary
+
+
+def _run_tasks(config, out: Path, tasks: list[Task], address, summary: SweepSummary) -> None:
+    import ray
+    from tqdm import tqdm
+
+    started_here = _init_ray(address)
+    try:
+        if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
+            raise ValueError("device: cuda requested but the Ray cluster has no GPU")
+        remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
+        options = {"num_gpus": 1} if config.device == "cuda" else {}
+        hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
+        settings = _task_settings(config)
+        pending = {remote.options(**options).remote(task, settings, hooks): task for task in tasks}
+        total = summary.planned
+        with tqdm(total=total, initial=summary.skipped, unit="match", desc=config.name) as bar:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                task = pending.pop(ready[0])
+                try:
+                    matches, curves = ray.get(ready[0])
+                except ray.exceptions.RayError as error:
+                    matches, curves = failed_tables(task, settings, _one_line(error)), None
+                _store_task(out, config.game, task, matches, curves, summary)
+                bar.update(len(task.matches))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _init_ray(address: str | None) -> bool:
+    """Connect to or start Ray; True when this call started it (and should shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
+    return True
+
+
+def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:
+    if curves is None:
+        curves = store.CURVES_SCHEMA.empty_table()
+    store.write_task(out, game, task.task_id, matches, curves)
+    for status in matches.column("status").to_pylist():
+        setattr(summary, status, getattr(summary, status) + 1)
+
+
+def _one_line(error: Exception) -> str:
+    cause = getattr(error, "cause", None) or error
+    text = f"{type(cause).__name__}: {cause}".strip()
+    return text.splitlines()[0] if text else type(cause).__name__
+
+
+def _task_settings(config: SweepConfig) -> dict:
+    return {
+        "sweep": config.name,
+        "game": config.game,
+        "payoffs": config.payoffs,
+        "gamma": config.gamma,
+        "updates": config.updates,
+        "record_every": config.record_every,
+        "dtype": config.dtype,
+        "device": config.device,
+    }
+
+
+def play_task(task: Task, settings: dict, hooks: dict) -> tuple[pa.Table, pa.Table]:
+    """One Ray task: play the task's matches in one batched engine call, return both tables."""
+    from tournament.games import get_game
+    from tournament.match import play_matches
+
+    if hooks.get("delay_s"):
+        time.sleep(float(hooks["delay_s"]))
+    forced = set(filter(None, hooks.get("fail", "").split(",")))
+    for m in task.matches:
+        if m.match_id in forced:
+            raise RuntimeError(f"forced failure of match {m.match_id} ({FAIL_HOOK})")
+    results = play_matches(
+        get_game(settings["game"], settings["payoffs"]),
+        [m.a.spec for m in task.matches],
+        [m.b.spec for m in task.matches],
+        [m.seed for m in task.matches],
+        settings["updates"],
+        gamma=settings["gamma"],
+        record_every=settings["record_every"],
+        dtype=settings["dtype"],
+        device=settings["device"],
+    )
+    return match_tables(task, settings, results)
+
+
+def match_tables(task: Task, settings: dict, results) -> tuple[pa.Table, pa.Table]:
+    """The matches and curves tables of a task from its engine results (MatchResults)."""
+    n = len(task.matches)
+    final = {
+        "reward_a": results.reward_a[:, -1],
+        "reward_b": results.reward_b[:, -1],
+        **_p_coop_columns(results.p_coop_a[:, -1], results.p_coop_b[:, -1]),
+    }
+    matches = _matches_table(
+        task,
+        settings,
+        final,
+        status=results.status,
+        error=[None] * n,
+        elapsed_s=results.elapsed_s / n,
+    )
+    records = len(results.updates)
+    curves = {
+        "match_id": np.repeat([m.match_id for m in task.matches], records),
+        "update": np.tile(results.updates.astype(np.int64), n),
+        "reward_a": results.reward_a.reshape(-1),
+        "reward_b": results.reward_b.reshape(-1),
+        **_p_coop_columns(results.p_coop_a.reshape(-1, 5), results.p_coop_b.reshape(-1, 5)),
+    }
+    return matches, pa.Table.from_pydict(curves, schema=store.CURVES_SCHEMA)
+
+
+def failed_tables(task: Task, settings: dict, error: str) -> pa.Table:
+    """The matches table of a task that failed: status ``failed``, NaN results."""
+    n = len(task.matches)
+    nan = np.full(n, np.nan)
+    final = {c: nan for c in ("reward_a", "reward_b", *store.P_COOP_COLUMNS)}
+    return _matches_table(task, settings, final, ["failed"] * n, [error] * n, float("nan"))
+
+
+def _p_coop_columns(p_a: np.ndarray, p_b: np.ndarray) -> dict[str, np.ndarray]:
+    """[N, 5] arrays of both sides -> the ten p_coop_* columns."""
+    columns = {}
+    for side, p in (("a", p_a), ("b", p_b)):
+        for i, state in enumerate(store.STATES):
+            columns[f"p_coop_{side}_{state}"] = p[:, i]
+    return columns
+
+
+def _matches_table(task: Task, settings: dict, final: dict, status, error, elapsed_s) -> pa.Table:
+    n = len(task.matches)
+    columns = {
+        "sweep": [settings["sweep"]] * n,
+        "match_id": [m.match_id for m in task.matches],
+        "gamma": [settings["gamma"]] * n,
+    }
+    for side in "ab":
+        variants = [getattr(m, side) for m in task.matches]
+        columns[f"agent_{side}"] = [v.label for v in variants]
+        columns[f"kind_{side}"] = [v.spec.kind for v in variants]
+        for option in ("lr", "lr_in", "eta", "lookahead", "policy", "optimizer"):
+            columns[f"{option}_{side}"] = [_option(v.spec, option) for v in variants]
+    columns.update(
+        seed=[m.seed for m in task.matches],
+        updates=[settings["updates"]] * n,
+        **final,
+        status=list(status),
+        error=list(error),
+        elapsed_s=[elapsed_s] * n,
+        version=[_version()] * n,
+    )
+    return pa.Table.from_pydict(columns, schema=store.MATCHES_SCHEMA)
+
+
+def _option(spec, option: str):
+    """A learner's option as stored (lr_in resolved); None for fixed strategies."""
+    if not spec.learner:
+        return None
+    return spec.inner_lr if option == "lr_in" else getattr(spec, option)
+
+
+def _version() -> str:
+    return importlib.metadata.version("lola-arena")
