@@ -1,0 +1,290 @@
+"""Learning rules against independent computations: torch.func references, finite differences,
+raw-tensor LOLA, and batched versus one-at-a-time play."""
+
+import pytest
+import torch
+from torch import nn
+from torch.func import grad, jacrev
+
+from agents.functional import BatchedPolicy
+from agents.policies import MLPPolicy, TabularPolicy
+from agents.rules import RULES, RuleParams, unroll_opponent
+from agents.spec import AgentSpec
+from tournament.games import GAMES, discounted_values
+from tournament.match import play_matches
+
+IPD = GAMES["ipd"]
+F64 = torch.float64
+
+
+def tensor(*values):
+    return torch.tensor(values, dtype=F64)
+
+
+# --- a reference on flat logit vectors, written with torch.func (independent of agents/) ----
+
+
+def v_pair(game, gamma):
+    def values(t1, t2):  # [5] logits each -> (V1, V2) scalars
+        v1, v2 = discounted_values(game, torch.sigmoid(t1)[None], torch.sigmoid(t2)[None], gamma)
+        return v1[0], v2[0]
+
+    return (lambda t1, t2: values(t1, t2)[0]), (lambda t1, t2: values(t1, t2)[1])
+
+
+def reference_direction(kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, k=1):
+    v1, v2 = v_pair(game, gamma)
+
+    def unroll(s1):
+        s2 = t2
+        for _ in range(k):
+            s2 = s2 + alpha * grad(v2, argnums=1)(s1, s2)
+        return s2
+
+    if kind == "nl":
+        return grad(v1)(t1, t2)
+    if kind == "la":
+        return grad(v1)(t1, unroll(t1))
+    if kind == "lola":
+        return grad(lambda s1: v1(s1, unroll(s1)))(t1)
+    if kind == "lola-taylor":
+        d21_v2 = jacrev(grad(v2, argnums=1), argnums=0)(t1, t2)  # [theta2, theta1]
+        return grad(v1)(t1, t2) + eta * d21_v2.T @ grad(v1, argnums=1)(t1, t2)
+    if kind == "sos":
+        return reference_sos(v1, v2, t1, t2, alpha)[0]
+    raise AssertionError(kind)
+
+
+def reference_sos(v1, v2, t1, t2, alpha, a=0.5, b=0.1):
+    """SOS from Letcher et al. 2019, Algorithm 1, with explicit Jacobians on x = (t1, t2)."""
+    n = t1.numel()
+
+    def losses(x):
+        return torch.stack([-v1(x[:n], x[n:]), -v2(x[:n], x[n:])])
+
+    def xi_of(x):
+        full = jacrev(losses)(x)  # [2, 2n]: row i = grad of L_i w.r.t. all parameters
+        return torch.cat([full[0, :n], full[1, n:]])
+
+    x = torch.cat([t1, t2])
+    xi, hessian, grad_l = xi_of(x), jacrev(xi_of)(x), jacrev(losses)(x).T  # grad_l [2n, 2]
+    h_o = hessian.clone()
+    h_o[:n, :n] = 0
+    h_o[n:, n:] = 0
+    xi_0 = xi - alpha * h_o @ xi
+    chi_full = h_o.T @ grad_l
+    chi = torch.cat([chi_full[:n, 0], chi_full[n:, 1]])
+    inner = torch.dot(-alpha * chi, xi_0)
+    p1 = 1.0 if inner >= 0 else min(1.0, float(-a * xi_0.dot(xi_0) / inner))
+    p2 = float(xi.dot(xi)) if xi.norm() < b else 1.0
+    p = min(p1, p2)
+    step = -(xi_0 - p * alpha * chi)
+    return step[:n], p
+
+
+def engine_direction(kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, k=1):
+    policy = BatchedPolicy(TabularPolicy)
+
+    def objective(th1, th2):
+        return discounted_values(game, policy.p_coop(th1), policy.p_coop(th2), gamma)
+
+    hp = RuleParams(lr_in=tensor(alpha), eta=tensor(eta), lookahead=k)
+    d = RULES[kind]({"logits": t1[None]}, {"logits": t2[None]}, objective, hp)
+    return d["logits"][0]
+
+
+POINTS = [
+    torch.randn(2, 5, generator=torch.Generator().manual_seed(s), dtype=F64) for s in range(3)
+]
+
+
+@pytest.mark.parametrize("kind", list(RULES))
+@pytest.mark.parametrize("point", range(len(POINTS)))
+def test_rule_matches_torch_func_reference(kind, point):
+    t1, t2 = POINTS[point]
+    for k in (1, 2, 3) if kind in ("la", "lola") else (1,):
+        expected = reference_direction(kind, t1, t2, k=k)
+        assert torch.allclose(engine_direction(kind, t1, t2, k=k), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_sos_reference_covers_both_branches_and_engine_agrees():
+    """Near the matching-pennies Nash point the gradient is small and SOS's p drops below 1."""
+    imp = GAMES["imp"]
+    v1, v2 = v_pair(imp, 0.9)
+    gen = torch.Generator().manual_seed(11)
+    ps = []
+    for scale in (1.0, 0.01):
+        t1, t2 = scale * torch.randn(2, 5, generator=gen, dtype=F64)
+        expected, p = reference_sos(v1, v2, t1, t2, alpha=0.7)
+        got = engine_direction("sos", t1, t2, game=imp, gamma=0.9, alpha=0.7)
+        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-13)
+        ps.append(p)
+    assert ps[0] == 1.0 and 0 < ps[1] < 1
+
+
+def test_lola_is_naive_plus_shaping_plus_lookahead_to_first_order():
+    """For a small opponent step alpha: LOLA(1) - NL = (Taylor - NL) + (LA - NL) + O(alpha^2)."""
+    t1, t2 = POINTS[0]
+    alpha = 1e-5
+    nl, lola, la, taylor = (
+        engine_direction(kind, t1, t2, alpha=alpha, eta=alpha)
+        for kind in ("nl", "lola", "la", "lola-taylor")
+    )
+    correction = lola - nl
+    assert correction.norm() > 1e-6  # the opponent-aware terms are really there
+    assert torch.allclose(correction, (taylor - nl) + (la - nl), rtol=1e-3, atol=1e-9)
+
+
+# --- the seed question: any nn.Module, gradients through the opponent's unrolled steps -------
+
+
+class ReturnsParameter(nn.Module):
+    """A module that ignores its input and returns five logits: the raw-tensor case."""
+
+    def __init__(self):
+        super().__init__()
+        self.theta = nn.Parameter(torch.randn(5))
+
+    def forward(self, states):
+        return self.theta
+
+
+class Head(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.linear = nn.Linear(hidden, 1)
+        self.offset = nn.Parameter(torch.zeros(1))
+
+    def forward(self, h):
+        return self.linear(h) + self.offset
+
+
+class Nested(nn.Module):
+    """Parameters in nested submodules: what ``module._parameters`` would miss."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(5, 8), nn.Tanh())
+        self.head = Head(8)
+
+    def forward(self, states):
+        return self.head(self.body(states))
+
+
+def raw_tensor_lola(logits_a, logits_b, lr, lr_in, k, updates, gamma=0.96):
+    """LOLA(k) self-play on plain [5] tensors with torch.autograd: the seed thread's version."""
+    history = []
+    for _ in range(updates):
+        new = []
+        for me, other, index in ((logits_a, logits_b, 0), (logits_b, logits_a, 1)):
+            me = me.detach().requires_grad_()
+            other_k = other.detach().requires_grad_()
+
+            def values(mine, theirs, index=index):
+                p_mine, p_theirs = torch.sigmoid(mine)[None], torch.sigmoid(theirs)[None]
+                pair = (p_mine, p_theirs) if index == 0 else (p_theirs, p_mine)
+                v_a, v_b = discounted_values(IPD, *pair, gamma)
+                return (v_a, v_b) if index == 0 else (v_b, v_a)
+
+            for _ in range(k):
+                (g,) = torch.autograd.grad(values(me, other_k)[1].sum(), other_k, create_graph=True)
+                other_k = other_k + lr_in * g
+            (d,) = torch.autograd.grad(values(me, other_k)[0].sum(), me)
+            new.append(me.detach() + lr * d)
+        logits_a, logits_b = new
+        history.append((torch.sigmoid(logits_a), torch.sigmoid(logits_b)))
+    return history
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_module_returning_a_parameter_gives_the_raw_tensor_trajectory(k):
+    seed, updates = 4, 15
+    spec = AgentSpec("lola", lr=0.5, lr_in=1.0, lookahead=k)
+    as_module = AgentSpec("lola", lr=0.5, lr_in=1.0, lookahead=k, policy=ReturnsParameter)
+    tabular = play_matches(IPD, [spec], [spec], [seed], updates)
+    module = play_matches(IPD, [as_module], [as_module], [seed], updates)
+    assert (tabular.p_coop_a == module.p_coop_a).all() and (
+        tabular.p_coop_b == module.p_coop_b
+    ).all()
+
+    def init(s):
+        torch.manual_seed(s)
+        return torch.randn(5).to(F64)
+
+    raw = raw_tensor_lola(init(2 * seed), init(2 * seed + 1), 0.5, 1.0, k, updates)
+    for update, (p_a, p_b) in enumerate(raw, start=1):
+        assert torch.allclose(torch.from_numpy(module.p_coop_a[0, update]), p_a, rtol=0, atol=1e-12)
+        assert torch.allclose(torch.from_numpy(module.p_coop_b[0, update]), p_b, rtol=0, atol=1e-12)
+
+
+def finite_difference_lola(policy, theta_a, theta_b, objective, hp, h=1e-5):
+    """Central differences of V_a(theta_a, theta_b^(k)(theta_a)), all coordinates in one batch."""
+    names = list(theta_a)
+    flat = torch.cat([theta_a[n].reshape(-1) for n in names])  # one match's parameters
+    n = flat.numel()
+    shifts = torch.cat([torch.eye(n, dtype=F64), -torch.eye(n, dtype=F64)]) * h  # [2n, n]
+    batch = flat + shifts
+    theta = {}
+    start = 0
+    for name in names:
+        size = theta_a[name][0].numel()
+        theta[name] = batch[:, start : start + size].reshape(2 * n, *theta_a[name].shape[1:])
+        start += size
+    opp = {name: t.expand(2 * n, *t.shape[1:]) for name, t in theta_b.items()}
+    lr_in = hp.lr_in.expand(2 * n)
+    opp_k = unroll_opponent(theta, opp, objective, lr_in, hp.lookahead, differentiable=False)
+    v_a, _ = objective(theta, opp_k)
+    return ((v_a[:n] - v_a[n:]) / (2 * h)).detach()
+
+
+@pytest.mark.parametrize("make_module", [lambda: MLPPolicy(32), Nested], ids=["mlp32", "nested"])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_lola_gradient_through_a_module_matches_finite_differences(make_module, k):
+    policy = BatchedPolicy(make_module)
+    theta_a = policy.init([0], F64)
+    theta_b = policy.init([1], F64)
+
+    def objective(th_a, th_b):
+        return discounted_values(IPD, policy.p_coop(th_a), policy.p_coop(th_b), 0.96)
+
+    hp = RuleParams(lr_in=tensor(1.0), eta=tensor(1.0), lookahead=k)
+    direction = RULES["lola"](theta_a, theta_b, objective, hp)
+    flat = torch.cat([direction[n].reshape(-1) for n in theta_a])
+    assert all(direction[n].abs().sum() > 0 for n in theta_a)  # every submodule is reached
+    expected = finite_difference_lola(policy, theta_a, theta_b, objective, hp)
+    assert torch.allclose(flat, expected, rtol=1e-6, atol=1e-7)
+    # ... and differs from the naive gradient: the opponent's steps were differentiated through.
+    naive = RULES["nl"](theta_a, theta_b, objective, hp)
+    assert not torch.allclose(torch.cat([naive[n].reshape(-1) for n in theta_a]), flat, atol=1e-4)
+
+
+# --- batched play equals one match at a time ------------------------------------------------
+
+BATCH_CASES = {
+    "nl": dict(kind="nl"),
+    "la-k2": dict(kind="la", lookahead=2),
+    "lola-k2": dict(kind="lola", lookahead=2),
+    "lola-taylor": dict(kind="lola-taylor"),
+    "sos": dict(kind="sos"),
+    "lola-mlp": dict(kind="lola", policy="mlp:8"),
+    "nl-adam": dict(kind="nl", optimizer="adam"),
+}
+
+
+@pytest.mark.parametrize("case", list(BATCH_CASES))
+def test_batched_matches_equal_one_at_a_time(case):
+    seeds, lrs, etas = [0, 1, 2, 3], [0.1, 0.5, 1.0, 0.3], [1.0, 0.5, 0.2, 2.0]
+    specs_a = [
+        AgentSpec(lr=lr, eta=eta, **BATCH_CASES[case]) for lr, eta in zip(lrs, etas, strict=True)
+    ]
+    specs_b = [AgentSpec("lola-taylor", lr=lr) for lr in lrs]
+    batched = play_matches(IPD, specs_a, specs_b, seeds, updates=20)
+    for i, seed in enumerate(seeds):
+        one = play_matches(IPD, [specs_a[i]], [specs_b[i]], [seed], updates=20)
+        for batch_side, one_side in (
+            (batched.p_coop_a, one.p_coop_a),
+            (batched.p_coop_b, one.p_coop_b),
+        ):
+            assert abs(batch_side[i, 1] - one_side[0, 1]).max() < 1e-12
+            assert abs(batch_side[i, 20] - one_side[0, 20]).max() < 1e-8
+        assert abs(batched.reward_a[i] - one.reward_a[0]).max() < 1e-8
