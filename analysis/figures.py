@@ -7,12 +7,15 @@ Colours come from seaborn's colour-blind palette; heatmaps use viridis.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.figure import Figure
 
 from analysis.load import STATES
@@ -29,6 +32,14 @@ def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1):
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
+
+
+@contextmanager
+def _quiet_seaborn_boxplot():
+    """seaborn 0.13 passes ``vert=`` to matplotlib >= 3.11, which warns; the plot is right."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "vert: bool", MatplotlibDeprecationWarning)
+        yield
 
 
 def _colours(n: int) -> list:
@@ -138,7 +149,8 @@ def cooperation_by_state(summary: TournamentSummary) -> Figure:
     common = dict(
         data=long, x="state", y="P(C | state)", hue="agent", hue_order=summary.agents, ax=ax
     )
-    sns.boxplot(**common, order=list(STATES), palette=PALETTE, fliersize=0, linewidth=0.8)
+    with _quiet_seaborn_boxplot():
+        sns.boxplot(**common, order=list(STATES), palette=PALETTE, fliersize=0, linewidth=0.8)
     sns.stripplot(**common, order=list(STATES), palette=PALETTE, dodge=True, size=2.5, legend=False)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("state (own view: cd = I cooperated, the opponent defected)")
@@ -208,9 +220,15 @@ def reward_distribution(summary: TournamentSummary) -> Figure:
     fig, axes = _figure(8, max(3.0, 0.45 * n + 1.5))
     ax = axes[0, 0]
     common = dict(data=scores, x="reward", y="agent", order=summary.agents, ax=ax)
-    sns.boxplot(
-        **common, hue="agent", hue_order=summary.agents, palette=PALETTE, fliersize=0, legend=False
-    )
+    with _quiet_seaborn_boxplot():
+        sns.boxplot(
+            **common,
+            hue="agent",
+            hue_order=summary.agents,
+            palette=PALETTE,
+            fliersize=0,
+            legend=False,
+        )
     sns.stripplot(**common, color="black", size=3, alpha=0.6)
     ax.set_xlabel("mean reward per step over opponents, one point per seed")
     ax.set_ylabel("")

@@ -120,7 +120,8 @@ def load_matches(
         table = _dataset(sweep_dir, "matches").to_table(columns=columns, filter=expression)
         frames.append(table.to_pandas())
     matches = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return matches.sort_values(["game", "agent_a", "agent_b", "seed"], ignore_index=True)
+    order = [c for c in ("game", "agent_a", "agent_b", "seed") if c in matches.columns]
+    return matches.sort_values(order, ignore_index=True)
 
 
 def load_curves(
