@@ -128,7 +128,14 @@ def _init_ray(address: str | None) -> bool:
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except ConnectionError as error:
+            raise ValueError(
+                f"address: cannot connect to Ray at {address!r} ({error}); a cluster with token "
+                f"authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or "
+                f"~/.ray/auth_token)"
+            ) from None
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
     return True
