@@ -8,6 +8,7 @@ match diverged. Rewards and policies are invented but consistent: rewards lie in
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 import zlib
 from itertools import combinations_with_replacement
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from PIL import Image
 
 STATES = ("start", "cc", "cd", "dc", "dd")
 SEEDS = (0, 1, 2)
@@ -33,6 +35,17 @@ AGENTS = {
     "alld": ("alld", None, None, (0.0, 0.0, 0.0, 0.0, 0.0), -1.7),
 }
 DIVERGED = ("nl(lr=1)", "alld", 2)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Every figure of a report whose sweep has curves and LOLA agents over an lr x lookahead grid.
+FIGURES = (
+    "payoff_heatmap",
+    "ranking",
+    "cooperation_by_state",
+    "learning_curves",
+    "hyperparameters",
+    "reward_distribution",
+    "ecosystem",
+)
 
 
 def _reward(me: str, other: str, seed: int) -> float:
@@ -159,3 +172,14 @@ def write_synthetic_sweep(sweep_dir: Path) -> list[dict]:
     }
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return matches
+
+
+def assert_valid_figure(paths):
+    """A PNG that PIL reads and an SVG that parses as XML, both non-trivial."""
+    png, svg = paths
+    data = png.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    with Image.open(png) as image:
+        assert image.size[0] > 100 and image.size[1] > 100
+        image.verify()
+    assert ET.parse(svg).getroot().tag.endswith("svg")

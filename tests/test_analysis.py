@@ -5,30 +5,25 @@ from __future__ import annotations
 
 import math
 import statistics
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_data import AGENTS, DIVERGED, SEEDS, write_synthetic_sweep
+from analysis_data import (
+    AGENTS,
+    DIVERGED,
+    FIGURES,
+    SEEDS,
+    assert_valid_figure,
+    write_synthetic_sweep,
+)
 
 from analysis.ecology import replicator
 from analysis.figures import hyperparameter_heatmaps
 from analysis.load import load_curves, load_matches
 from analysis.summary import sides, summarize
 from sweeps.cli import main
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURES = (
-    "payoff_heatmap",
-    "ranking",
-    "cooperation_by_state",
-    "learning_curves",
-    "hyperparameters",
-    "reward_distribution",
-    "ecosystem",
-)
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +55,6 @@ def per_seed_rewards(stored: pd.DataFrame) -> dict:
             if not math.isnan(reward):
                 rewards[me, other][row.seed].append(reward)
     return rewards
-
-
-def assert_valid_figure(paths):
-    png, svg = paths
-    data = png.read_bytes()
-    assert data.startswith(PNG_MAGIC) and len(data) > 1000
-    from PIL import Image
-
-    with Image.open(png) as image:
-        assert image.size[0] > 100 and image.size[1] > 100
-        image.verify()
-    assert ET.parse(svg).getroot().tag.endswith("svg")
 
 
 def test_payoff_matrix_is_mean_over_seeds_of_both_sides(stored, summary):

@@ -1,0 +1,146 @@
+"""analysis/ on real sweeps run by ``lola-arena sweep``: summary numbers against pandas,
+the report's figures, both notebooks, and the LOLA paper's picture (LOLA-LOLA cooperates,
+NL-NL defects)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from analysis_data import FIGURES, assert_valid_figure
+
+from analysis.load import load_matches
+from analysis.summary import summarize
+from sweeps.cli import main
+
+pytest.importorskip("ray")
+pytest.importorskip("sweeps.runner")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "analysis" / "notebooks"
+
+SMALL_SWEEP = {
+    "name": "analysis_small",
+    "game": "ipd",
+    "gamma": 0.96,
+    "updates": 30,
+    "record_every": 10,
+    "seeds": 2,
+    "agents": [
+        {"kind": "lola", "lr": [0.5, 1.0], "lookahead": [1, 2]},
+        {"kind": "nl", "lr": 1.0},
+        {"kind": "tft"},
+        {"kind": "alld"},
+    ],
+}
+# The LOLA paper's IPD settings (Foerster et al. 2018): gamma 0.96, LOLA-Taylor with lr = eta = 1
+# and naive learners with lr = 1, each in self-play; fewer seeds and updates than the paper.
+LOLA_PAPER_REDUCED = {
+    "name": "lola_paper_reduced",
+    "game": "ipd",
+    "gamma": 0.96,
+    "updates": 200,
+    "record_every": 20,
+    "seeds": 5,
+    "pairing": "vs",
+    "vs": [["lola-taylor", "lola-taylor"], ["nl", "nl"]],
+    "agents": [{"kind": "lola-taylor", "lr": 1.0, "eta": 1.0}, {"kind": "nl", "lr": 1.0}],
+}
+
+
+def run_sweep(tmp_path_factory, config: dict) -> Path:
+    base = tmp_path_factory.mktemp(config["name"])
+    sweep_file = base / "sweep_file.yaml"
+    sweep_file.write_text(yaml.safe_dump(config))
+    out = base / "results"
+    assert main(["sweep", str(sweep_file), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory, ray_session):
+    return run_sweep(tmp_path_factory, SMALL_SWEEP)
+
+
+def both_sides(stored: pd.DataFrame) -> pd.DataFrame:
+    """agent, opponent, seed, reward, opponent_reward: each stored row from both sides."""
+    columns = ["agent", "opponent", "reward", "opponent_reward"]
+    side_a = stored[["agent_a", "agent_b", "reward_a", "reward_b", "seed"]]
+    side_b = stored[["agent_b", "agent_a", "reward_b", "reward_a", "seed"]]
+    return pd.concat(
+        [side_a.set_axis([*columns, "seed"], axis=1), side_b.set_axis([*columns, "seed"], axis=1)],
+        ignore_index=True,
+    )
+
+
+def test_small_sweep_summary_matches_pandas_on_stored_rows(small_sweep):
+    stored = pd.read_parquet(small_sweep / "matches")
+    summary = summarize(load_matches(small_sweep))
+    long = both_sides(stored)
+    per_seed = long.groupby(["agent", "opponent", "seed"])["reward"].mean()
+    matrix = per_seed.groupby(["agent", "opponent"]).mean().unstack("opponent")
+    matrix = matrix.loc[summary.agents, summary.agents]
+    np.testing.assert_allclose(summary.payoff_matrix.to_numpy(), matrix.to_numpy(), atol=1e-12)
+
+    scores = per_seed.groupby(["agent", "seed"]).mean().groupby("agent").mean()
+    assert list(summary.ranking["agent"]) == list(scores.sort_values(ascending=False).index)
+
+    margin = long["reward"] - long["opponent_reward"]
+    wins = (margin > 1e-3).groupby([long["agent"], long["opponent"]]).sum()
+    losses = (margin < -1e-3).groupby([long["agent"], long["opponent"]]).sum()
+    outcomes = summary.outcomes.set_index(["agent", "opponent"])
+    assert outcomes["wins"].to_dict() == wins.to_dict()
+    assert outcomes["losses"].to_dict() == losses.to_dict()
+    # 7 variants: 21 pairs + 7 self-play, per seed
+    assert len(stored) == 28 * 2 and outcomes["matches"].sum() == 2 * len(stored)
+
+
+def test_small_sweep_report_has_every_figure(small_sweep, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", str(small_sweep), "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    for name in FIGURES:
+        assert_valid_figure([out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"])
+        assert f'src="figures/{name}.png"' in index
+    assert "name: analysis_small" in index
+
+
+@pytest.mark.parametrize("notebook", ["tournament_overview", "hyperparameter_sensitivity"])
+def test_notebook_executes_top_to_bottom(small_sweep, tmp_path, notebook):
+    papermill = pytest.importorskip("papermill")
+    executed = papermill.execute_notebook(
+        str(NOTEBOOKS / f"{notebook}.ipynb"),
+        str(tmp_path / f"{notebook}.ipynb"),
+        parameters={"sweep_dir": str(small_sweep)},
+        kernel_name="python3",
+        cwd=str(ROOT),
+        progress_bar=False,
+    )
+    outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_stored_notebooks_have_no_outputs():
+    nbformat = pytest.importorskip("nbformat")
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        book = nbformat.read(path, as_version=4)
+        code = [c for c in book.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), path.name
+        assert any("parameters" in c.metadata.get("tags", []) for c in code), path.name
+
+
+@pytest.mark.slow
+def test_lola_paper_lola_cooperates_and_naive_learners_defect(tmp_path_factory, ray_session):
+    sweep_dir = run_sweep(tmp_path_factory, LOLA_PAPER_REDUCED)
+    summary = summarize(load_matches(sweep_dir))
+    payoffs = summary.payoffs.set_index(["agent", "opponent"])["mean"]
+    lola, nl = "lola-taylor(lr=1,eta=1)", "nl(lr=1)"
+    assert payoffs[lola, lola] > -1.15  # near mutual cooperation, -1
+    assert payoffs[nl, nl] < -1.9  # near mutual defection, -2
+    cooperation = summary.cooperation.set_index("agent")
+    assert cooperation.loc[lola, "p_coop_cc"] > 0.9  # LOLA keeps cooperating after CC
+    assert cooperation.loc[nl, "p_coop_dd"] < 0.1  # naive learners stay in mutual defection
