@@ -1,0 +1,282 @@
+"""Sweeps end to end on the session's Ray: stored tables, agreement with the engine, determinism,
+failure isolation, resume after a killed driver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+import yaml
+
+from agents.spec import AgentSpec
+from sweeps import cli, store
+from sweeps.config import parse_sweep
+from sweeps.plan import plan_matches, plan_tasks
+from sweeps.runner import FAIL_HOOK, match_tables, run_sweep
+from tournament.games import get_game
+from tournament.match import MatchResults, play_matches
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A quick.yaml-like round robin, short: 6 variants -> 21 pairings x 2 seeds = 42 matches.
+SMALL = {
+    "name": "small",
+    "updates": 20,
+    "record_every": 5,
+    "seeds": 2,
+    "task_size": 8,
+    "agents": [
+        {"kind": "lola", "lr": [0.5, 1.0]},
+        {"kind": "nl"},
+        {"kind": "tft"},
+        {"kind": "alld"},
+        {"kind": "allc"},
+    ],
+}
+N_SMALL = 21 * 2
+
+
+def _sorted(df: pd.DataFrame, *keys) -> pd.DataFrame:
+    df = df.assign(game=df["game"].astype(str))
+    return df.sort_values(list(keys)).reset_index(drop=True)
+
+
+def _tables(out: Path):
+    matches = _sorted(pd.read_parquet(out / "matches"), "match_id")
+    curves = _sorted(pd.read_parquet(out / "curves"), "match_id", "update")
+    return matches, curves
+
+
+RESULT_COLUMNS = ["reward_a", "reward_b", *store.P_COOP_COLUMNS]
+
+
+@pytest.fixture(scope="module")
+def small_run(ray_session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("small")
+    summary = run_sweep(parse_sweep(SMALL), out)
+    return out, summary
+
+
+def test_sweep_stores_every_planned_match_and_its_curve(small_run):
+    out, summary = small_run
+    assert (summary.planned, summary.ok, summary.failed, summary.skipped) == (
+        N_SMALL,
+        N_SMALL,
+        0,
+        0,
+    )
+    matches, curves = _tables(out)
+    planned = {m.match_id for m in plan_matches(parse_sweep(SMALL))}
+    assert len(matches) == N_SMALL and set(matches["match_id"]) == planned
+    assert (matches["status"] == "ok").all() and matches["error"].isna().all()
+    assert set(matches["game"]) == {"ipd"} and (out / "matches" / "game=ipd").is_dir()
+    # update 0, every 5, and the final one
+    assert len(curves) == N_SMALL * 5
+    assert sorted(curves["update"].unique()) == [0, 5, 10, 15, 20]
+    final = curves[curves["update"] == 20].set_index("match_id").loc[matches["match_id"]]
+    np.testing.assert_array_equal(final["reward_a"].to_numpy(), matches["reward_a"].to_numpy())
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["seeds"] == [0, 1]
+    assert not (out / store.LOCK_NAME).exists()
+
+
+def test_stored_columns_follow_the_schema(small_run):
+    out, _ = small_run
+    matches = ds.dataset(out / "matches", partitioning="hive").to_table()
+    for field in store.MATCHES_SCHEMA:
+        assert matches.schema.field(field.name).type == field.type
+    tft = matches.filter(ds.field("kind_a") == "tft").to_pandas()
+    assert tft["lr_a"].isna().all() and tft["policy_a"].isna().all()
+    assert tft["lookahead_a"].isna().all()
+    lola = matches.filter(ds.field("agent_a") == "lola(lr=0.5,lr_in=0.5,k=1)").to_pandas()
+    assert (lola["lr_a"] == 0.5).all() and (lola["lr_in_a"] == 0.5).all()
+    assert (lola["lookahead_a"] == 1).all() and (lola["policy_a"] == "tabular").all()
+    assert (matches.column("version").to_pylist()[0]) == __import__("importlib").metadata.version(
+        "lola-arena"
+    )
+
+
+@pytest.mark.parametrize("kind, options", [("lola", {"lr": 1.0}), ("nl", {})])
+def test_self_play_rows_equal_the_engine_run_directly(small_run, kind, options):
+    out, _ = small_run
+    label = AgentSpec(kind, **options).label()
+    rows = pd.read_parquet(
+        out / "matches", filters=[("agent_a", "==", label), ("agent_b", "==", label)]
+    ).sort_values("seed")
+    assert list(rows["seed"]) == [0, 1]
+    spec = AgentSpec(kind, **options)
+    direct = play_matches(get_game("ipd"), [spec] * 2, [spec] * 2, [0, 1], 20, record_every=5)
+    np.testing.assert_allclose(rows["reward_a"], direct.reward_a[:, -1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rows["reward_b"], direct.reward_b[:, -1], rtol=0, atol=1e-12)
+    for i, state in enumerate(store.STATES):
+        np.testing.assert_allclose(
+            rows[f"p_coop_a_{state}"], direct.p_coop_a[:, -1, i], rtol=0, atol=1e-12
+        )
+
+
+def test_known_fixed_pairings_have_their_closed_form_values(small_run):
+    out, _ = small_run
+    rows = pd.read_parquet(out / "matches", filters=[("kind_a", "in", ["alld", "allc"])])
+    rows = rows[rows["kind_b"].isin(["alld", "allc"])].set_index(["agent_a", "agent_b"])
+    # ipd payoffs: CC -1, CD -3, DC 0, DD -2
+    assert rows.loc[("allc", "allc"), "reward_a"].tolist() == pytest.approx([-1.0, -1.0])
+    assert rows.loc[("alld", "alld"), "reward_b"].tolist() == pytest.approx([-2.0, -2.0])
+    mixed = rows[rows.index.get_level_values(0) != rows.index.get_level_values(1)]
+    assert len(mixed) == 2
+    for _, row in mixed.iterrows():
+        assert sorted(row[["reward_a", "reward_b"]]) == pytest.approx([-3.0, 0.0])
+
+
+def test_pyarrow_filters_read_the_partitioned_dataset(small_run):
+    out, _ = small_run
+    dataset = ds.dataset(out / "curves", partitioning="hive")
+    ids = pd.read_parquet(out / "matches", filters=[("kind_a", "==", "nl"), ("kind_b", "==", "nl")])
+    table = dataset.to_table(
+        filter=(ds.field("game") == "ipd") & ds.field("match_id").isin(ids["match_id"].tolist())
+    )
+    assert table.num_rows == len(ids) * 5 == 10
+
+
+def test_same_sweep_twice_gives_identical_tables(ray_session, small_run, tmp_path):
+    out, _ = small_run
+    run_sweep(parse_sweep(SMALL), tmp_path)
+    for first, second in zip(_tables(out), _tables(tmp_path), strict=True):
+        pd.testing.assert_frame_equal(
+            first.drop(columns=["elapsed_s"], errors="ignore"),
+            second.drop(columns=["elapsed_s"], errors="ignore"),
+        )
+
+
+def test_other_task_size_and_agent_order_give_same_ids_and_results(
+    ray_session, small_run, tmp_path
+):
+    """Same match ids; results equal to 1e-10 (batch composition changes only float rounding)."""
+    out, _ = small_run
+    shuffled = {**SMALL, "task_size": 3, "agents": list(reversed(SMALL["agents"]))}
+    run_sweep(parse_sweep(shuffled), tmp_path)
+    (m1, c1), (m2, c2) = _tables(out), _tables(tmp_path)
+    assert list(m1["match_id"]) == list(m2["match_id"])
+    for column in ("agent_a", "agent_b", "seed", "status"):
+        assert list(m1[column]) == list(m2[column])
+    np.testing.assert_allclose(m1[RESULT_COLUMNS], m2[RESULT_COLUMNS], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(c1[RESULT_COLUMNS], c2[RESULT_COLUMNS], rtol=0, atol=1e-10)
+    assert len(list((tmp_path / "matches" / "game=ipd").glob("*.parquet"))) > len(
+        list((out / "matches" / "game=ipd").glob("*.parquet"))
+    )
+
+
+def test_forced_failure_is_recorded_others_stored_and_rerun_completes(
+    ray_session, tmp_path, monkeypatch, capsys
+):
+    config = parse_sweep(SMALL)
+    target = plan_matches(config)[0]
+    task = next(t for t in plan_tasks(plan_matches(config), 8) if target in t.matches)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    monkeypatch.setenv(FAIL_HOOK, target.match_id)
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert f"failed {len(task.matches)}" in capsys.readouterr().out
+    matches = pd.read_parquet(tmp_path / "o" / "matches")
+    failed = matches[matches["status"] == "failed"]
+    assert set(failed["match_id"]) == {m.match_id for m in task.matches}
+    assert failed["reward_a"].isna().all()
+    assert failed["error"].str.contains(f"forced failure of match {target.match_id}").all()
+    assert (matches["status"] == "ok").sum() == N_SMALL - len(task.matches)
+    curves = pd.read_parquet(tmp_path / "o" / "curves")
+    assert not set(curves["match_id"]) & set(failed["match_id"])
+
+    monkeypatch.delenv(FAIL_HOOK)
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 0
+    assert f"({N_SMALL - len(task.matches)} already stored)" in capsys.readouterr().out
+    matches = pd.read_parquet(tmp_path / "o" / "matches")
+    assert len(matches) == N_SMALL == matches["match_id"].nunique()
+    assert (matches["status"] == "ok").all()
+    assert len(pd.read_parquet(tmp_path / "o" / "curves")) == N_SMALL * 5
+
+
+def test_diverged_match_is_stored_with_status_diverged_and_nan_results():
+    config = parse_sweep({**SMALL, "seeds": 2})
+    task = plan_tasks(plan_matches(config), 2)[0]
+    nan = np.nan
+    results = MatchResults(
+        updates=np.array([0, 5]),
+        reward_a=np.array([[-1.5, -1.2], [-1.5, nan]]),
+        reward_b=np.array([[-1.5, -1.1], [-1.5, nan]]),
+        p_coop_a=np.full((2, 2, 5), 0.5),
+        p_coop_b=np.full((2, 2, 5), 0.5),
+        diverged_at=np.array([-1, 3]),
+        elapsed_s=1.0,
+    )
+    settings = {"sweep": "s", "gamma": 0.96, "updates": 5}
+    matches, curves = match_tables(task, settings, results)
+    assert matches.column("status").to_pylist() == ["ok", "diverged"]
+    assert matches.column("reward_a").to_pylist()[0] == -1.2
+    assert np.isnan(matches.column("reward_a").to_pylist()[1])
+    assert matches.column("elapsed_s").to_pylist() == [0.5, 0.5]
+    assert curves.num_rows == 4 and curves.column("update").to_pylist() == [0, 5, 0, 5]
+
+
+def test_rerun_skips_stored_matches_and_no_resume_refuses_a_used_dir(
+    ray_session, small_run, capsys
+):
+    out, _ = small_run
+    path = out.parent / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    before = sorted(p.name for p in (out / "matches" / "game=ipd").iterdir())
+    assert cli.main(["sweep", str(path), "--out", str(out)]) == 0
+    assert f"({N_SMALL} already stored)" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "matches" / "game=ipd").iterdir()) == before
+    assert cli.main(["sweep", str(path), "--out", str(out), "--no-resume"]) == 2
+    assert "already holds results" in capsys.readouterr().err
+
+
+def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / store.LOCK_NAME).write_text(str(os.getppid()))
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "being written by another run" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "matches").exists()
+
+
+def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
+    ray_session, small_run, tmp_path
+):
+    """The driver (connected to the session's Ray) is SIGKILLed after its first stored task."""
+    out, _ = small_run
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**SMALL, "task_size": 4}))
+    resumed = tmp_path / "o"
+    env = {
+        **os.environ,
+        "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
+        "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
+        "LOLA_ARENA_TASK_DELAY_S": "0.5",
+    }
+    command = [sys.executable, "-m", "sweeps.cli", "sweep", str(path), "--out", str(resumed)]
+    driver = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(resumed.glob("matches/game=ipd/*.parquet")):
+        assert driver.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    stored = pd.read_parquet(resumed / "matches")
+    assert 0 < len(stored) < N_SMALL
+    assert (resumed / store.LOCK_NAME).exists()  # left by the killed driver: stale
+
+    rerun = run_sweep(parse_sweep({**SMALL, "task_size": 4}), resumed)
+    assert rerun.skipped == len(stored) and rerun.ok == N_SMALL - len(stored)
+    (m1, c1), (m2, c2) = _tables(out), _tables(resumed)
+    assert list(m2["match_id"]) == list(m1["match_id"]) and m2["match_id"].is_unique
+    assert len(c2) == len(c1) and not c2.duplicated(["match_id", "update"]).any()
+    np.testing.assert_allclose(m1[RESULT_COLUMNS], m2[RESULT_COLUMNS], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(c1[RESULT_COLUMNS], c2[RESULT_COLUMNS], rtol=0, atol=1e-10)
