@@ -36,19 +36,8 @@ SMALL_SWEEP = {
         {"kind": "alld"},
     ],
 }
-# The LOLA paper's IPD settings (Foerster et al. 2018): gamma 0.96, LOLA-Taylor with lr = eta = 1
-# and naive learners with lr = 1, each in self-play; fewer seeds and updates than the paper.
-LOLA_PAPER_REDUCED = {
-    "name": "lola_paper_reduced",
-    "game": "ipd",
-    "gamma": 0.96,
-    "updates": 200,
-    "record_every": 20,
-    "seeds": 5,
-    "pairing": "vs",
-    "vs": [["lola-taylor", "lola-taylor"], ["nl", "nl"]],
-    "agents": [{"kind": "lola-taylor", "lr": 1.0, "eta": 1.0}, {"kind": "nl", "lr": 1.0}],
-}
+# The LOLA paper's IPD sweep as shipped, with 5 of its 20 seeds.
+LOLA_PAPER = ROOT / "sweeps" / "configs" / "lola_paper.yaml"
 
 
 def run_sweep(tmp_path_factory, config: dict) -> Path:
@@ -135,7 +124,9 @@ def test_stored_notebooks_have_no_outputs():
 
 @pytest.mark.slow
 def test_lola_paper_lola_cooperates_and_naive_learners_defect(tmp_path_factory, ray_session):
-    sweep_dir = run_sweep(tmp_path_factory, LOLA_PAPER_REDUCED)
+    config = yaml.safe_load(LOLA_PAPER.read_text())
+    assert (config["gamma"], config["updates"]) == (0.96, 200)
+    sweep_dir = run_sweep(tmp_path_factory, {**config, "seeds": 5})
     summary = summarize(load_matches(sweep_dir))
     payoffs = summary.payoffs.set_index(["agent", "opponent"])["mean"]
     lola, nl = "lola-taylor(lr=1,eta=1)", "nl(lr=1)"
