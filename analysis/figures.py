@@ -98,41 +98,68 @@ def ranking_bars(summary: TournamentSummary) -> Figure:
 
 def learning_curves(
     curves: pd.DataFrame, matches: pd.DataFrame, order: Sequence[str] | None = None
-) -> Figure:
-    """Per-step reward vs update, one line per pairing "X vs Y" (X's reward; self-play: mean
-    of both sides), mean and 95% CI over seeds. X is the agent first in ``order``."""
-    meta = matches[["match_id", "agent_a", "agent_b"]]
+) -> Figure | None:
+    """Per-step reward vs update: one panel per learning agent (a side with an ``lr``), one
+    line per opponent, mean and 95% CI over seeds (self-play: both sides averaged per match).
+    Panels and colours follow ``order``; None when no agent learns."""
+    meta = matches[["match_id", "agent_a", "agent_b", "lr_a", "lr_b"]]
     rows = curves.merge(meta, on="match_id", how="inner")
-    position = {agent: i for i, agent in enumerate(order or sorted(set(meta["agent_a"])))}
-    pos_a = rows["agent_a"].map(position).fillna(len(position))
-    pos_b = rows["agent_b"].map(position).fillna(len(position))
-    a_first = pos_a <= pos_b
-    first = rows["agent_a"].where(a_first, rows["agent_b"])
-    second = rows["agent_b"].where(a_first, rows["agent_a"])
-    reward = rows["reward_a"].where(a_first, rows["reward_b"])
-    self_play = rows["agent_a"] == rows["agent_b"]
-    reward = reward.where(~self_play, (rows["reward_a"] + rows["reward_b"]) / 2)
-    long = pd.DataFrame(
-        {"pairing": first + " vs " + second, "update": rows["update"], "reward": reward}
-    )
-    stats = mean_ci(long.groupby(["pairing", "update"])["reward"]).reset_index()
-    pairings = list(dict.fromkeys(long.sort_values("pairing")["pairing"]))
-    fig, axes = _figure(10, 5.5 + 0.12 * len(pairings))
-    ax = axes[0, 0]
-    colours = _colours(min(len(pairings), 10))
-    for i, pairing in enumerate(pairings):
-        line = stats[stats["pairing"] == pairing]
-        colour = colours[i % len(colours)]
-        style = LINESTYLES[(i // len(colours)) % len(LINESTYLES)]
-        ax.plot(line["update"], line["mean"], color=colour, linestyle=style, label=pairing)
-        half = line["ci95"].fillna(0)
-        ax.fill_between(
-            line["update"], line["mean"] - half, line["mean"] + half, color=colour, alpha=0.15
+    views = []
+    for me, other in (("a", "b"), ("b", "a")):
+        view = pd.DataFrame(
+            {
+                "agent": rows[f"agent_{me}"],
+                "opponent": rows[f"agent_{other}"],
+                "match_id": rows["match_id"],
+                "update": rows["update"],
+                "reward": rows[f"reward_{me}"],
+            }
         )
-    ax.set_xlabel("update")
-    ax.set_ylabel("reward per step of the first-named agent")
-    ax.set_title("Learning curves (mean and 95% CI over seeds)")
-    fig.legend(loc="outside lower center", ncols=2, fontsize="small", frameon=False)
+        views.append(view[rows[f"lr_{me}"].notna()])
+    long = pd.concat(views, ignore_index=True)
+    if long.empty:
+        return None
+    per_match = long.groupby(["agent", "opponent", "match_id", "update"])["reward"].mean()
+    stats = mean_ci(per_match.groupby(["agent", "opponent", "update"])).reset_index()
+    everyone = list(order or sorted(set(meta["agent_a"]) | set(meta["agent_b"])))
+    learners = [a for a in everyone if a in set(long["agent"])]
+    colours = _colours(min(len(everyone), 10))
+    style = {
+        agent: (colours[i % len(colours)], LINESTYLES[(i // len(colours)) % len(LINESTYLES)])
+        for i, agent in enumerate(everyone)
+    }
+    ncols = min(3, len(learners))
+    nrows = -(-len(learners) // ncols)
+    fig, axes = _figure(5 * ncols + 1, 3.6 * nrows + 1.2, ncols=ncols, nrows=nrows)
+    for ax in axes.flat[len(learners) :]:
+        ax.set_visible(False)
+    for ax, agent in zip(axes.flat, learners, strict=False):
+        mine = stats[stats["agent"] == agent]
+        for opponent in [o for o in everyone if o in set(mine["opponent"])]:
+            line = mine[mine["opponent"] == opponent]
+            colour, dash = style[opponent]
+            ax.plot(line["update"], line["mean"], color=colour, linestyle=dash, label=opponent)
+            half = line["ci95"].fillna(0)
+            low, high = line["mean"] - half, line["mean"] + half
+            ax.fill_between(line["update"], low, high, color=colour, alpha=0.15)
+        ax.set_title(agent, fontsize="medium")
+        ax.set_xlabel("update")
+        ax.set_ylabel("reward per step")
+    handles = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    labels = [a for a in everyone if a in handles]
+    fig.legend(
+        [handles[a] for a in labels],
+        labels,
+        title="opponent",
+        loc="outside lower center",
+        ncols=min(4, len(labels)),
+        fontsize="small",
+        frameon=False,
+    )
+    fig.suptitle("Learning curves of each learning agent (mean and 95% CI over seeds)")
     return fig
 
 
@@ -261,7 +288,8 @@ def write_figures(
 ) -> dict[str, list[Path]]:
     """Every figure that the data allows, as PNG and SVG in ``out_dir``, by name.
 
-    Learning curves need ``curves`` and ``matches``; the ecosystem plot needs ``shares``;
+    Learning curves need ``curves``, ``matches`` and a learning agent; the ecosystem plot needs
+    ``shares``;
     the hyperparameter heatmaps need LOLA-type agents swept over lr or lookahead.
     """
     figures = {
@@ -271,7 +299,9 @@ def write_figures(
         "reward_distribution": reward_distribution(summary),
     }
     if curves is not None and matches is not None and not curves.empty:
-        figures["learning_curves"] = learning_curves(curves, matches, summary.agents)
+        curve_figure = learning_curves(curves, matches, summary.agents)
+        if curve_figure is not None:
+            figures["learning_curves"] = curve_figure
     sensitivity = hyperparameter_heatmaps(summary.side_rows)
     if sensitivity is not None:
         figures["hyperparameters"] = sensitivity

@@ -34,7 +34,7 @@ SECTIONS = (
     ("ranking", "Ranking", "Mean reward per step over opponents, 95% CI over seeds."),
     ("payoff_heatmap", "Payoff matrix", "Mean final reward per step of row vs column agent."),
     ("cooperation_by_state", "Cooperation", "Final P(C | state), each side in its own view."),
-    ("learning_curves", "Learning curves", "Reward per step vs update, mean and 95% CI."),
+    ("learning_curves", "Learning curves", "Reward per step vs update per learner and opponent."),
     ("hyperparameters", "Learning rate and lookahead", "LOLA-type agents: lr x lookahead."),
     ("reward_distribution", "Reward across seeds", "Each agent's score, one point per seed."),
     ("ecosystem", "Ecosystem", "Replicator dynamics over the payoff matrix (analysis.ecology)."),
@@ -120,8 +120,8 @@ def _page_html(title: str, config: dict, sections: list[tuple]) -> str:
 
 
 def _page_markdown(title: str, config: dict, sections: list[tuple]) -> str:
-    parts = [f"# {title}", "## Sweep settings", "```yaml", yaml.safe_dump(config, sort_keys=False)]
-    parts.append("```")
+    settings = yaml.safe_dump(config, sort_keys=False) if config else "(no sweep.yaml)\n"
+    parts = [f"# {title}", "## Sweep settings", f"```yaml\n{settings}```"]
     for heading, caption, figure, table in sections:
         parts += [f"## {heading}", caption]
         if figure:

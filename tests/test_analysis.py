@@ -20,7 +20,7 @@ from analysis_data import (
 )
 
 from analysis.ecology import replicator
-from analysis.figures import hyperparameter_heatmaps
+from analysis.figures import hyperparameter_heatmaps, learning_curves
 from analysis.load import load_curves, load_matches
 from analysis.summary import sides, summarize
 from sweeps.cli import main
@@ -263,3 +263,14 @@ def test_sides_reads_each_match_from_both_sides(stored):
     b_view = rows[(rows["match_id"] == first["match_id"]) & (rows["side"] == "b")].iloc[0]
     assert b_view["agent"] == first["agent_b"] and b_view["opponent"] == first["agent_a"]
     assert b_view["p_coop_cd"] == first["p_coop_b_cd"]
+
+
+def test_learning_curves_have_a_panel_per_learner_and_none_without_learners(sweep_dir):
+    matches = load_matches(sweep_dir)
+    curves = load_curves(sweep_dir)
+    fig = learning_curves(curves, matches)
+    titles = {ax.get_title() for ax in fig.axes if ax.get_visible()} - {""}
+    learners = {agent for agent, (_, lr, *_) in AGENTS.items() if lr is not None}
+    assert titles == learners
+    fixed = load_matches(sweep_dir, agent=["tft", "alld"], sides="both")
+    assert learning_curves(curves, fixed) is None
