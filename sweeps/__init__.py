@@ -1,0 +1,16 @@
+"""Sweeps: a YAML sweep file -> planned matches -> Ray tasks -> a Parquet dataset.
+
+One concept per module:
+
+- :mod:`sweeps.config`: the sweep file's schema (one dataclass), validated in one place.
+- :mod:`sweeps.plan`: pairings, stable match ids, tasks of one batched engine call each.
+- :mod:`sweeps.store`: the output directory: schema of ``matches``/``curves``, atomic writes,
+  resume bookkeeping, the lock.
+- :mod:`sweeps.runner`: Ray (embedded or ``--address``), progress bar, failures, summary.
+- :mod:`sweeps.cli`: the ``lola-arena`` command line.
+
+What holds, and is tested: a match id depends only on the match (both specs, seed, game,
+gamma, updates, record_every, dtype), never on list order or task size; the same sweep run
+twice stores identical values; with another task size or agent order, the per-match results
+agree to 1e-10 (batch composition can change float rounding only).
+"""

@@ -75,6 +75,11 @@ def run_sweep(
     started = time.perf_counter()
     out = Path(out)
     matches = plan_matches(config)
+    if config.device == "cuda" and not (address or os.environ.get("RAY_ADDRESS")):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("device: cuda requested but this machine has no CUDA device")
     if not resume and store.has_results(out):
         raise ValueError(
             f"out: {str(out)!r} already holds results; rerun with --resume or choose another --out"
