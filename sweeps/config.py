@@ -22,7 +22,8 @@ its default. Example::
       - {kind: tft}
 
 Each agent entry expands into variants, one per combination of its list-valued options
-(``p`` is a list of probabilities, so it is swept only as a list of lists). A variant is an
+(memory1's ``p`` is a list of five probabilities, so it is swept as a list of lists;
+random's ``p`` is one probability). A variant is an
 :class:`agents.spec.AgentSpec`, named by its ``label()``; two variants with the same label are an
 error. Fixed strategies take no learning options. An entry's ``name`` (default: its kind) is what
 ``vs`` pairs refer to.
@@ -259,8 +260,13 @@ def _parse_agents(entries, game: str, payoffs) -> tuple[list[dict], tuple[Varian
                 )
         grid = {}
         for key, value in options.items():
-            swept = isinstance(value, list) and (key != "p" or _is_list_of_lists(value))
+            # p is one vector for memory1 (swept as a list of lists), one number for random
+            swept = isinstance(value, list) and (
+                key != "p" or kind == "random" or _is_list_of_lists(value)
+            )
             values = value if swept else [value]
+            if key == "p":  # one probability (random) or five (memory1) per variant
+                values = [v if isinstance(v, list) else [v] for v in values]
             if not values:
                 raise ValueError(f"{where}.{key}: an empty list sweeps nothing; give >= 1 value")
             grid[key] = values

@@ -12,7 +12,8 @@ matches are run again by the next run on the same directory.
 
 Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
 cleaned (see :func:`sweeps.store.prepare_resume`). ``--no-resume`` refuses a directory that
-already holds results, rather than deleting them.
+already holds results, rather than deleting them. A directory holds one sweep: a rerun whose
+resolved sweep differs (other than in ``RUN_SETTINGS``) is refused.
 
 Test hooks, read from the driver's environment and passed to the tasks:
 ``LOLA_ARENA_FAIL_MATCH`` (comma-separated match ids: a task holding one raises) and
@@ -36,6 +37,8 @@ from sweeps.config import SweepConfig, load_sweep
 from sweeps.plan import Task, plan_matches, plan_tasks
 
 TASK_RETRIES = 2
+# Keys of the sweep file that change how, not what, is run: a rerun may change them.
+RUN_SETTINGS = ("device", "task_size")
 EXIT_OK, EXIT_FAILED = 0, 1
 FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
 
@@ -80,6 +83,8 @@ def run_sweep(
 
         if not torch.cuda.is_available():
             raise ValueError("device: cuda requested but this machine has no CUDA device")
+    if resume:
+        store.check_same_sweep(out, config.resolved(), ignore=RUN_SETTINGS)
     if not resume and store.has_results(out):
         raise ValueError(
             f"out: {str(out)!r} already holds results; rerun with --resume or choose another --out"

@@ -116,6 +116,20 @@ def has_results(out: Path) -> bool:
     return any(out.glob("matches/game=*/*.parquet")) or any(out.glob("curves/game=*/*.parquet"))
 
 
+def check_same_sweep(out: Path, resolved: dict, ignore: tuple[str, ...]) -> None:
+    """Refuse to add a different sweep's matches to a directory (``ignore``: run settings)."""
+    path = Path(out) / "sweep.yaml"
+    if not path.exists():
+        return
+    stored = yaml.safe_load(path.read_text()) or {}
+    for key in resolved:
+        if key not in ignore and stored.get(key) != resolved[key]:
+            raise ValueError(
+                f"out: {str(out)!r} holds another sweep ({key} differs: {stored.get(key)!r} "
+                f"stored, {resolved[key]!r} now); choose another --out"
+            )
+
+
 def write_resolved_sweep(out: Path, resolved: dict) -> None:
     path = Path(out) / "sweep.yaml"
     tmp = path.with_name(".sweep.yaml.tmp")

@@ -125,6 +125,33 @@ def test_memory1_p_is_a_single_value_unless_a_list_of_lists():
     assert len(two.variants) == 2
 
 
+def test_random_takes_one_probability_as_a_number():
+    config = parse_sweep(_with(agents=[{"kind": "random", "p": [0.2, 0.7]}, {"kind": "nl"}]))
+    assert [v.label for v in config.variants] == ["random:0.2", "random:0.7", "nl(lr=1)"]
+
+
+def test_resume_cleanup_removes_orphan_curves_temp_files_and_failed_tasks(tmp_path):
+    import pyarrow as pa
+
+    def matches(status):
+        columns = {f.name: [None] for f in store.MATCHES_SCHEMA}
+        columns.update(match_id=["m"], status=[status])
+        return pa.Table.from_pydict(columns, schema=store.MATCHES_SCHEMA)
+
+    curves = store.CURVES_SCHEMA.empty_table()
+    store.write_task(tmp_path, "ipd", "done", matches("ok"), curves)
+    store.write_task(tmp_path, "ipd", "failed", matches("failed"), curves)
+    store.write_task(tmp_path, "ipd", "cut", matches("ok"), curves)
+    (tmp_path / "matches" / "game=ipd" / "part-cut.parquet").unlink()  # killed between writes
+    (tmp_path / "curves" / "game=ipd" / ".part-x.parquet.tmp").write_text("partial")
+    store.prepare_resume(tmp_path)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [
+        "curves/game=ipd/part-done.parquet",
+        "matches/game=ipd/part-done.parquet",
+    ]
+
+
 def test_defaults_are_filled_and_seeds_made_explicit():
     config = parse_sweep(GOOD)
     resolved = config.resolved()

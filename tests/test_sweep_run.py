@@ -237,6 +237,14 @@ def test_rerun_skips_stored_matches_and_no_resume_refuses_a_used_dir(
     assert "already holds results" in capsys.readouterr().err
 
 
+def test_rerun_with_another_sweep_on_the_same_dir_is_refused(small_run, tmp_path, capsys):
+    out, _ = small_run
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump({**SMALL, "updates": 21, "task_size": 2}))
+    assert cli.main(["sweep", str(path), "--out", str(out)]) == 2
+    assert "holds another sweep (updates differs: 20 stored, 21 now)" in capsys.readouterr().err
+
+
 def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SMALL))
