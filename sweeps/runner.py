@@ -114,8 +114,9 @@ def _run_tasks(config, out: Path, tasks: list[Task], address, summary: SweepSumm
         hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
         settings = _task_settings(config)
         pending = {remote.options(**options).remote(task, settings, hooks): task for task in tasks}
-        total = summary.planned
-        with tqdm(total=total, initial=summary.skipped, unit="match", desc=config.name) as bar:
+        with tqdm(
+            total=summary.planned, initial=summary.skipped, unit="match", desc=config.name
+        ) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 task = pending.pop(ready[0])
