@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from agents.functional import BatchedPolicy, Params, is_finite, per_match
 from agents.optim import OPTIMIZERS
@@ -109,8 +110,12 @@ def play_matches(
     record_every: int = 1,
     dtype: str | torch.dtype = "float64",
     device: str = "cpu",
+    progress: bool = False,
 ) -> MatchResults:
-    """Play B = len(seeds) matches of a vs b for ``updates`` learning steps, batched."""
+    """Play B = len(seeds) matches of a vs b for ``updates`` learning steps, batched.
+
+    ``progress`` shows a progress bar over the updates on stderr (when it is a terminal).
+    """
     if not (len(specs_a) == len(specs_b) == len(seeds)) or not seeds:
         raise ValueError("specs_a, specs_b and seeds: need the same non-zero length")
     if updates < 0 or record_every < 1:
@@ -135,7 +140,10 @@ def play_matches(
 
     recorder = _Recorder(len(seeds), device)
     recorder.record(0, game, a, b, gamma_t)
-    for update in range(1, updates + 1):
+    bar = tqdm(
+        range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
+    )
+    for update in bar:
         new_a = _step(a, b, objective_a)
         new_b = _step(b, a, objective_b)
         recorder.freeze_diverged(update, a, b, new_a, new_b)

@@ -47,6 +47,7 @@ def run_match_from_args(args) -> dict:
         record_every=max(args.updates, 1),
         dtype=args.dtype,
         device=args.device,
+        progress=True,
     )
 
     def side(spec, rewards, p_coop):
