@@ -47,3 +47,9 @@ def test_lola_taylor_finds_nash_in_matching_pennies_and_naive_learners_do_not():
     naive = self_play("imp", AgentSpec("nl", lr=1.0), 0.9)
     assert near_nash(lola).mean() > 0.5
     assert near_nash(naive).mean() < 0.5
+
+
+def test_sos_cooperates_in_the_ipd():
+    """Letcher et al. 2019: SOS keeps LOLA's cooperation in the IPD (lr 1, a 0.5, b 0.1)."""
+    results = self_play("ipd", AgentSpec("sos", lr=1.0), 0.96)
+    assert final_mean_reward(results) > -1.2
