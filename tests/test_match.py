@@ -38,7 +38,7 @@ def test_naive_learner_against_allc_learns_to_defect():
 def test_non_finite_updates_are_marked_diverged_and_others_continue():
     specs = [AgentSpec("sos", lr=1e300), AgentSpec("sos", lr=1.0)]
     results = play_matches(IPD, specs, specs, [0, 1], updates=10)
-    assert results.status == ["diverged", "ok"]
+    assert results.status == ["diverged", "ok"] and results.diverged_at.tolist() == [1, -1]
     assert np.isnan(results.reward_a[0, -1]) and np.isfinite(results.reward_a[1, -1])
     alone = play_matches(IPD, specs[1:], specs[1:], [1], updates=10)
     assert np.allclose(alone.reward_a[0], results.reward_a[1], atol=1e-12)

@@ -118,10 +118,10 @@ def play_matches(
     """
     if not (len(specs_a) == len(specs_b) == len(seeds)) or not seeds:
         raise ValueError("specs_a, specs_b and seeds: need the same non-zero length")
-    if updates < 0 or record_every < 1:
-        raise ValueError(
-            f"updates >= 0 and record_every >= 1 needed, got {updates}, {record_every}"
-        )
+    if updates < 0:
+        raise ValueError(f"updates: must be >= 0, got {updates}")
+    if record_every < 1:
+        raise ValueError(f"record_every: must be >= 1, got {record_every}")
     dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     device = torch.device(device)
     gamma_t = torch.as_tensor(gamma, dtype=dtype, device=device).expand(len(seeds)).clone()
@@ -168,11 +168,7 @@ class _Recorder:
 
     def freeze_diverged(self, update: int, a: Side, b: Side, new_a: Params, new_b: Params):
         finite = is_finite(new_a) & is_finite(new_b)
-        self.diverged_at = torch.where(
-            (~finite) & (self.diverged_at < 0),
-            torch.full_like(self.diverged_at, update),
-            self.diverged_at,
-        )
+        self._mark(~finite, update)
         for side, new in ((a, new_a), (b, new_b)):
             side.theta = {
                 n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()
@@ -181,12 +177,7 @@ class _Recorder:
     def record(self, update: int, game: Game, a: Side, b: Side, gamma: torch.Tensor):
         p_a, p_b = a.p_play(), b.p_play()
         r_a, r_b = reward_per_step(game, p_a, p_b, gamma)
-        bad = ~(r_a.isfinite() & r_b.isfinite())
-        self.diverged_at = torch.where(
-            bad & (self.diverged_at < 0),
-            torch.full_like(self.diverged_at, update),
-            self.diverged_at,
-        )
+        self._mark(~(r_a.isfinite() & r_b.isfinite()), update)
         gone = self.diverged_at >= 0
         nan = torch.tensor(float("nan"), dtype=p_a.dtype, device=p_a.device)
         self.rows.append(
@@ -198,6 +189,11 @@ class _Recorder:
                 torch.where(gone[:, None], nan, p_b),
             )
         )
+
+    def _mark(self, diverged: torch.Tensor, update: int):
+        """Record ``update`` as the divergence point of newly diverged matches."""
+        first = diverged & (self.diverged_at < 0)
+        self.diverged_at = torch.where(first, update, self.diverged_at)
 
     def results(self, elapsed_s: float) -> MatchResults:
         def stack(i, dim=1):
