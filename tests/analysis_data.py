@@ -19,7 +19,9 @@ import pyarrow.parquet as pq
 import yaml
 from PIL import Image
 
-STATES = ("start", "cc", "cd", "dc", "dd")
+from sweeps import store
+
+STATES = store.STATES
 SEEDS = (0, 1, 2)
 UPDATES = 20
 CURVE_UPDATES = (0, 5, 10, 15, 20)
@@ -102,37 +104,10 @@ def match_rows() -> list[dict]:
     return rows
 
 
-MATCH_SCHEMA = pa.schema(
-    [
-        ("sweep", pa.string()),
-        ("match_id", pa.string()),
-        ("game", pa.string()),
-        ("gamma", pa.float64()),
-        *[(f"{c}_{s}", pa.string()) for c in ("agent", "kind") for s in "ab"],
-        *[(f"{c}_{s}", pa.float64()) for c in ("lr", "lr_in", "eta") for s in "ab"],
-        *[(f"lookahead_{s}", pa.int64()) for s in "ab"],
-        *[(f"{c}_{s}", pa.string()) for c in ("policy", "optimizer") for s in "ab"],
-        ("seed", pa.int64()),
-        ("updates", pa.int64()),
-        ("reward_a", pa.float64()),
-        ("reward_b", pa.float64()),
-        *[(f"p_coop_{side}_{s}", pa.float64()) for side in "ab" for s in STATES],
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("elapsed_s", pa.float64()),
-        ("version", pa.string()),
-    ]
-)
-CURVE_SCHEMA = pa.schema(
-    [
-        ("match_id", pa.string()),
-        ("game", pa.string()),
-        ("update", pa.int64()),
-        ("reward_a", pa.float64()),
-        ("reward_b", pa.float64()),
-        *[(f"p_coop_{side}_{s}", pa.float64()) for side in "ab" for s in STATES],
-    ]
-)
+# The schema ``lola-arena sweep`` writes, with the partition column ``game`` as a column.
+GAME = pa.field("game", pa.string())
+MATCH_SCHEMA = store.MATCHES_SCHEMA.append(GAME)
+CURVE_SCHEMA = store.CURVES_SCHEMA.append(GAME)
 
 
 def curve_rows(matches: list[dict]) -> list[dict]:
