@@ -84,6 +84,10 @@ def test_sampled_play_follows_deterministic_strategies():
     assert rollout.actions[0, :, 1].tolist() == [1, 0, 1, 0, 1, 0]
     assert rollout.actions[0, :, 0].tolist() == [1, 1, 0, 1, 0, 1]
     assert rollout.rewards[0, :, 0].tolist() == [-1, -3, 0, -3, 0, -3]
+    # Egocentric states (0 start, 1 CC, 2 CD, 3 DC, 4 DD): after TFT's C and Alternator's D,
+    # TFT is in CD and Alternator in DC.
+    assert rollout.states[0, :, 0].tolist() == [0, 1, 2, 3, 2, 3]
+    assert rollout.states[0, :, 1].tolist() == [0, 1, 3, 2, 3, 2]
 
 
 unit = st.floats(0.0, 1.0)

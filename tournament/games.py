@@ -144,10 +144,12 @@ def reward_per_step(
 class Rollout:
     """Sampled play of B matches for T steps.
 
-    actions: [B, T, 2] (1 = cooperate; row, column); outcomes: [B, T] joint outcome index in the
-    row's view (0..3 = CC, CD, DC, DD); rewards: [B, T, 2] (row, column).
+    states: [B, T, 2] the egocentric state each player acted in (0 = start, then 1..4 = CC, CD,
+    DC, DD, own action first); actions: [B, T, 2] (1 = cooperate; row, column); outcomes:
+    [B, T] joint outcome index in the row's view (0..3 = CC, CD, DC, DD); rewards: [B, T, 2].
     """
 
+    states: torch.Tensor
     actions: torch.Tensor
     outcomes: torch.Tensor
     rewards: torch.Tensor
@@ -176,8 +178,9 @@ def sample_play(
     r_row, r_col = game.payoffs(p_row)
     state_row = torch.zeros(batch, dtype=torch.long, device=p_row.device)  # 0 = start
     state_col = state_row.clone()
-    actions, outcomes = [], []
+    states, actions, outcomes = [], [], []
     for _ in range(steps):
+        states.append(torch.stack([state_row, state_col], dim=1))
         u = torch.rand(batch, 2, generator=generator, dtype=p_row.dtype, device=p_row.device)
         act_row = (u[:, 0] < p_row[rows, state_row]).long()
         act_col = (u[:, 1] < p_col[rows, state_col]).long()
@@ -187,4 +190,4 @@ def sample_play(
         state_row, state_col = outcome + 1, swap[outcome] + 1
     outcomes = torch.stack(outcomes, dim=1)  # [B, T]
     rewards = torch.stack([r_row[outcomes], r_col[outcomes]], dim=2)  # [B, T, 2]
-    return Rollout(torch.stack(actions, dim=1), outcomes, rewards)
+    return Rollout(torch.stack(states, dim=1), torch.stack(actions, dim=1), outcomes, rewards)
