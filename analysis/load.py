@@ -44,9 +44,15 @@ def _as_list(value) -> list | None:
     return list(value)
 
 
+def has_table(sweep_dir: str | Path, table: str) -> bool:
+    """Whether ``sweep_dir/table`` (``matches`` or ``curves``) holds any Parquet file."""
+    path = Path(sweep_dir) / table
+    return path.is_dir() and any(path.rglob("*.parquet"))
+
+
 def _dataset(sweep_dir: Path, table: str) -> ds.Dataset:
     path = sweep_dir / table
-    if not path.is_dir() or not any(path.rglob("*.parquet")):
+    if not has_table(sweep_dir, table):
         raise ValueError(
             f"sweep_dir: no {table} dataset at {path} (expected Parquet files under "
             f"{table}/game=<game>/; run `lola-arena sweep` first)"
@@ -54,7 +60,19 @@ def _dataset(sweep_dir: Path, table: str) -> ds.Dataset:
     return ds.dataset(path, format="parquet", partitioning=PARTITIONING)
 
 
-def match_filter(
+def _read(sweep_dirs: SweepDirs, table: str, terms: list, columns=None) -> pd.DataFrame:
+    """One table of every sweep directory, filtered by the conjunction of ``terms``."""
+    expression = None
+    for term in terms:
+        expression = term if expression is None else expression & term
+    frames = [
+        _dataset(d, table).to_table(columns=columns, filter=expression).to_pandas()
+        for d in _as_dirs(sweep_dirs)
+    ]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _match_terms(
     *,
     game=None,
     agent=None,
@@ -64,8 +82,8 @@ def match_filter(
     seed=None,
     status=None,
     sides: str = "any",
-) -> ds.Expression | None:
-    """The pyarrow expression for :func:`load_matches`'s filters (None: keep everything)."""
+) -> list[ds.Expression]:
+    """The pyarrow filter terms (to be and-ed) of :func:`load_matches`'s filters."""
     if sides not in ("any", "both"):
         raise ValueError(f"sides: must be 'any' or 'both', got {sides!r}")
     terms = []
@@ -81,10 +99,7 @@ def match_filter(
         side_a = ds.field(f"{column}_a").isin(values)
         side_b = ds.field(f"{column}_b").isin(values)
         terms.append((side_a | side_b) if sides == "any" else (side_a & side_b))
-    expression = None
-    for term in terms:
-        expression = term if expression is None else expression & term
-    return expression
+    return terms
 
 
 def load_matches(
@@ -105,7 +120,7 @@ def load_matches(
     Each filter takes a value or a list of values. Rows of several sweeps keep their ``sweep``
     column, so the same agent label in two sweeps is two samples of the same agent.
     """
-    expression = match_filter(
+    terms = _match_terms(
         game=game,
         agent=agent,
         kind=kind,
@@ -115,11 +130,7 @@ def load_matches(
         status=status,
         sides=sides,
     )
-    frames = []
-    for sweep_dir in _as_dirs(sweep_dirs):
-        table = _dataset(sweep_dir, "matches").to_table(columns=columns, filter=expression)
-        frames.append(table.to_pandas())
-    matches = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    matches = _read(sweep_dirs, "matches", terms, columns)
     order = [c for c in ("game", "agent_a", "agent_b", "seed") if c in matches.columns]
     return matches.sort_values(order, ignore_index=True)
 
@@ -136,13 +147,7 @@ def load_curves(
         terms.append(ds.field("match_id").isin(list(match_ids)))
     if game is not None:
         terms.append(ds.field("game").isin(_as_list(game)))
-    expression = None
-    for term in terms:
-        expression = term if expression is None else expression & term
-    frames = [
-        _dataset(d, "curves").to_table(filter=expression).to_pandas() for d in _as_dirs(sweep_dirs)
-    ]
-    curves = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    curves = _read(sweep_dirs, "curves", terms)
     return curves.sort_values(["match_id", "update"], ignore_index=True)
 
 

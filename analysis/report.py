@@ -19,13 +19,14 @@ import pandas as pd
 import yaml
 
 from analysis.ecology import replicator
-from analysis.load import load_curves, load_matches, load_sweep_config
+from analysis.load import has_table, load_curves, load_matches, load_sweep_config
 from analysis.summary import (
     ALL_MATCHES,
     TournamentSummary,
     numbered_matrix,
     summarize,
     to_markdown,
+    write_table,
     write_tables,
 )
 
@@ -57,10 +58,6 @@ th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 """
-
-
-def _has_curves(sweep_dir: Path) -> bool:
-    return any((Path(sweep_dir) / "curves").rglob("*.parquet"))
 
 
 def _title(config: dict, matches: pd.DataFrame) -> str:
@@ -147,7 +144,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path) -> Path:
     matches = load_matches(sweep_dir)
     summary = summarize(matches)
     config = load_sweep_config(sweep_dir)
-    curves = load_curves(sweep_dir) if _has_curves(sweep_dir) else None
+    curves = load_curves(sweep_dir) if has_table(sweep_dir, "curves") else None
     shares = replicator(summary.payoff_matrix)
 
     write_tables(summary, out_dir)
@@ -156,8 +153,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path) -> Path:
         "ecosystem": _ecosystem_table(shares),
     }
     for name, table in extra.items():
-        table.to_csv(out_dir / "tables" / f"{name}.csv", index=False)
-        (out_dir / "tables" / f"{name}.md").write_text(to_markdown(table) + "\n")
+        write_table(table, out_dir / "tables", name)
     figures = write_figures(
         summary, out_dir / "figures", matches=matches, curves=curves, shares=shares
     )

@@ -285,9 +285,18 @@ def write_tables(summary: TournamentSummary, out_dir: str | Path) -> dict[str, P
     tables_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, table in summary.tables().items():
-        csv = tables_dir / f"{name}.csv"
-        table.to_csv(csv, index=False)
         markdown = numbered_matrix(summary) if name == "payoff_matrix" else table
-        (tables_dir / f"{name}.md").write_text(to_markdown(markdown) + "\n")
-        written[name] = csv
+        written[name] = write_table(table, tables_dir, name, markdown)
     return written
+
+
+def write_table(
+    table: pd.DataFrame, tables_dir: Path, name: str, markdown: pd.DataFrame | None = None
+) -> Path:
+    """``tables_dir/name.csv`` and ``name.md`` (of ``markdown``, default the table itself)."""
+    csv = tables_dir / f"{name}.csv"
+    table.to_csv(csv, index=False)
+    (tables_dir / f"{name}.md").write_text(
+        to_markdown(table if markdown is None else markdown) + "\n"
+    )
+    return csv
