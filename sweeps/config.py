@@ -44,10 +44,9 @@ import yaml
 
 from agents.spec import FIXED, KINDS, OPTION_NAMES, AgentSpec
 from tournament.games import GAMES, Game, get_game
-from tournament.match import DTYPES
+from tournament.match import DEVICES, DTYPES
 
 PAIRINGS = ("round_robin", "vs")
-DEVICES = ("cpu", "cuda")
 # Options a fixed strategy accepts besides kind and name (only memory1 and random use p).
 FIXED_OPTIONS = ("p",)
 AGENT_KEYS = ("name", "kind", *OPTION_NAMES)

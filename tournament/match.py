@@ -26,6 +26,7 @@ from agents.strategies import fixed_p_coop, model_logits
 from tournament.games import SWAP_VIEW, Game, discounted_values, reward_per_step
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass

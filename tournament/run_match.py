@@ -6,7 +6,7 @@ import statistics
 
 from agents.spec import parse_agent
 from tournament.games import get_game
-from tournament.match import play_matches
+from tournament.match import DEVICES, play_matches
 
 
 def _payoffs(text: str | None) -> tuple[float, ...] | None:
@@ -24,8 +24,8 @@ def run_match_from_args(args) -> dict:
         raise ValueError(f"seeds: must be >= 1, got {args.seeds}")
     if args.updates < 0:
         raise ValueError(f"updates: must be >= 0, got {args.updates}")
-    if args.device not in ("cpu", "cuda"):
-        raise ValueError(f"device: unknown {args.device!r}; accepted: cpu, cuda")
+    if args.device not in DEVICES:
+        raise ValueError(f"device: unknown {args.device!r}; accepted: {', '.join(DEVICES)}")
     game = get_game(args.game, _payoffs(args.payoffs))
     options = dict(
         lr=args.lr,
