@@ -53,6 +53,10 @@ class BatchedPolicy:
     def init(
         self, seeds: Sequence[int], dtype: torch.dtype, device: torch.device | str = "cpu"
     ) -> Params:
+        """Initial parameters of B matches, [B, ...] each: the module's ``batched_init`` where
+        it has one, else one module built per seed under ``torch.manual_seed(seed)``."""
+        if hasattr(self.skeleton, "batched_init"):
+            return self.skeleton.batched_init(seeds, dtype, device)
         modules = []
         for seed in seeds:
             with torch.random.fork_rng(devices=[]):
@@ -113,6 +117,46 @@ def axpy(theta: Params, scale: torch.Tensor, direction: Params) -> Params:
 def dot(x: Params, y: Params) -> torch.Tensor:
     """Per-match inner product of two parameter dicts, [B]."""
     return sum((x[n] * y[n]).reshape(x[n].shape[0], -1).sum(dim=1) for n in x)
+
+
+class AutogradObjective:
+    """A two-player objective from a ``values(theta, theta_opp) -> (V1, V2)`` function of any
+    policy modules; its gradients come from autograd, recorded (``create_graph``) whenever an
+    input requires grad, so that rules can differentiate them once more."""
+
+    def __init__(self, values: Callable[[Params, Params], tuple[torch.Tensor, torch.Tensor]]):
+        self.values = values
+
+    def grads(self, theta: Params, theta_opp: Params):
+        from agents.rules import Grads
+
+        differentiable = any(t.requires_grad for t in (*theta.values(), *theta_opp.values()))
+        theta, theta_opp = _leaves(theta), _leaves(theta_opp)
+        v_self, v_opp = self.values(theta, theta_opp)
+        both = {**_keyed("self", theta), **_keyed("opp", theta_opp)}
+        d_v_self = grad(v_self, both, create_graph=differentiable, retain_graph=True)
+        d_v_opp = grad(v_opp, both, create_graph=differentiable)
+        return Grads(
+            v_self,
+            v_opp,
+            _unkeyed("self", d_v_self),
+            _unkeyed("opp", d_v_self),
+            _unkeyed("self", d_v_opp),
+            _unkeyed("opp", d_v_opp),
+        )
+
+
+def _leaves(theta: Params) -> Params:
+    """``theta`` where it is part of a graph already, else fresh leaves that require grad."""
+    return {n: t if t.requires_grad else t.detach().requires_grad_(True) for n, t in theta.items()}
+
+
+def _keyed(side: str, theta: Params) -> dict:
+    return {(side, n): t for n, t in theta.items()}
+
+
+def _unkeyed(side: str, grads: dict) -> Params:
+    return {n: g for (s, n), g in grads.items() if s == side}
 
 
 def detach(theta: Params) -> Params:

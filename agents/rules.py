@@ -1,44 +1,66 @@
 """Learning rules: pure functions of both players' parameters and a two-player objective.
 
-Every rule has the signature ``rule(theta, theta_opp, objective, hp) -> direction`` where
-``objective(theta, theta_opp) -> (V, V_opp)`` returns both players' unnormalised discounted
-values, [B] each, and ``direction`` is an ascent direction for ``theta`` (a Params dict). The
-optimiser then applies the own learning rate: SGD ``theta <- theta + lr * direction``.
+Every rule has the signature ``rule(theta, theta_opp, objective, hp) -> direction``; ``direction``
+is an ascent direction for ``theta`` (a Params dict) and the optimiser applies the own learning
+rate: SGD ``theta <- theta + lr * direction``. The ``objective`` (:class:`Objective`) gives both
+players' unnormalised discounted values and their first derivatives, as differentiable
+expressions: from autograd for any ``nn.Module`` policy (:class:`agents.functional.
+AutogradObjective`), or in closed form for tabular policies (``tournament.values``). Rules
+differentiate those first derivatives once more with autograd where they need second-order terms.
 Nothing is updated in place, so every rule is differentiable and batched over B matches.
 
 Symbols: ``V1 = V(theta1, theta2)`` own value, ``V2`` the opponent's, ``alpha`` = ``hp.lr_in``
-(the opponent's step that the learner assumes), ``eta`` = ``hp.eta``, ``k`` = ``hp.lookahead``,
-``sg`` = stop-gradient.
+(the opponent's step that the learner assumes), ``eta`` = ``hp.eta``, ``k`` = ``hp.lookahead``
+(per match: a batch may mix depths), ``sg`` = stop-gradient.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from agents.functional import Params, axpy, detach, dot, grad, requires_grad
 
-Objective = Callable[[Params, Params], tuple[torch.Tensor, torch.Tensor]]
+
+@dataclass
+class Grads:
+    """Both values [B] and the four gradient blocks: ``d_opp_v_self`` = grad_2 V1, and so on."""
+
+    v_self: torch.Tensor
+    v_opp: torch.Tensor
+    d_self_v_self: Params
+    d_opp_v_self: Params
+    d_self_v_opp: Params
+    d_opp_v_opp: Params
+
+
+class Objective(Protocol):
+    """A two-player game seen from one player. ``grads`` is differentiable w.r.t. whichever of
+    its inputs require grad (so rules can take second derivatives)."""
+
+    def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def grads(self, theta: Params, theta_opp: Params) -> Grads: ...
 
 
 @dataclass
 class RuleParams:
-    """Per-match hyperparameters of a rule, [B] tensors, and the lookahead depth k."""
+    """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
+    eta and the lookahead depth k (integers)."""
 
     lr_in: torch.Tensor
     eta: torch.Tensor
-    lookahead: int = 1
+    lookahead: torch.Tensor
     sos_a: float = 0.5
     sos_b: float = 0.1
 
 
 def naive(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
     """NL, naive gradient ascent: ``d = grad_1 V1(theta1, theta2)``."""
-    theta = requires_grad(theta)
-    v_self, _ = objective(theta, detach(theta_opp))
-    return grad(v_self, theta)
+    return objective.grads(detach(theta), detach(theta_opp)).d_self_v_self
 
 
 def unroll_opponent(
@@ -46,20 +68,22 @@ def unroll_opponent(
     theta_opp: Params,
     objective: Objective,
     lr_in: torch.Tensor,
-    steps: int,
+    steps: torch.Tensor,
     differentiable: bool,
 ) -> Params:
-    """k naive steps of the opponent against a fixed ``theta``:
+    """k naive steps of the opponent against a fixed ``theta`` (k = ``steps``, per match):
 
         theta2^(j+1) = theta2^(j) + alpha * grad_2 V2(theta1, theta2^(j)),   j = 0 .. k-1
 
-    With ``differentiable`` the steps are recorded (``create_graph``), so ``theta2^(k)`` is a
+    A batch runs max(k) steps; a match's steps beyond its own k have step size 0 (exactly no
+    change). With ``differentiable`` the steps are recorded, so ``theta2^(k)`` is a
     differentiable function of ``theta1``; without, it is a constant.
     """
-    theta_opp = requires_grad(theta_opp)
-    for _ in range(steps):
-        _, v_opp = objective(theta, theta_opp)
-        theta_opp = axpy(theta_opp, lr_in, grad(v_opp, theta_opp, create_graph=differentiable))
+    if not differentiable:
+        theta, theta_opp = detach(theta), detach(theta_opp)
+    for j in range(int(steps.max()) if steps.numel() else 0):
+        alpha = torch.where(steps > j, lr_in, torch.zeros_like(lr_in))
+        theta_opp = axpy(theta_opp, alpha, objective.grads(theta, theta_opp).d_opp_v_opp)
     return theta_opp
 
 
@@ -70,16 +94,14 @@ def lookahead(theta: Params, theta_opp: Params, objective: Objective, hp: RulePa
         d = grad_1 V1(theta1, sg(theta2^(k)))
     """
     theta_opp_k = unroll_opponent(
-        detach(theta), theta_opp, objective, hp.lr_in, hp.lookahead, differentiable=False
+        theta, theta_opp, objective, hp.lr_in, hp.lookahead, differentiable=False
     )
-    theta = requires_grad(theta)
-    v_self, _ = objective(theta, detach(theta_opp_k))
-    return grad(v_self, theta)
+    return objective.grads(detach(theta), theta_opp_k).d_self_v_self
 
 
 def lola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
     """LOLA(k), the unrolled rule: own value at the opponent's k naive steps, differentiated
-    through those steps (``create_graph``; as in DiCE, ``higher`` and TorchOpt):
+    through those steps (as in DiCE, ``higher`` and TorchOpt):
 
         d = d/d theta1 [ V1(theta1, theta2^(k)(theta1)) ]
 
@@ -89,9 +111,9 @@ def lola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams)
     """
     theta = requires_grad(theta)
     theta_opp_k = unroll_opponent(
-        theta, theta_opp, objective, hp.lr_in, hp.lookahead, differentiable=True
+        theta, detach(theta_opp), objective, hp.lr_in, hp.lookahead, differentiable=True
     )
-    v_self, _ = objective(theta, theta_opp_k)
+    v_self, _ = objective.values(theta, theta_opp_k)
     return grad(v_self, theta)
 
 
@@ -102,13 +124,10 @@ def lola_taylor(theta: Params, theta_opp: Params, objective: Objective, hp: Rule
 
     i.e. the naive gradient plus the shaping term ``eta (grad_2 V1)^T grad_12 V2``.
     """
-    theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
-    v_self, v_opp = objective(theta, theta_opp)
-    d_self = grad(v_self, theta, retain_graph=True)
-    d_opp_v_self = grad(v_self, theta_opp, retain_graph=True)  # grad_2 V1, held constant
-    d_opp_v_opp = grad(v_opp, theta_opp, create_graph=True)  # grad_2 V2, a function of theta1
-    shaping = grad(dot(detach(d_opp_v_self), d_opp_v_opp), theta)
-    return axpy(d_self, hp.eta, shaping)
+    theta = requires_grad(theta)
+    g = objective.grads(theta, detach(theta_opp))
+    shaping = grad(dot(detach(g.d_opp_v_self), g.d_opp_v_opp), theta)
+    return axpy(detach(g.d_self_v_self), hp.eta, shaping)
 
 
 def sos(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
@@ -125,11 +144,11 @@ def sos(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) 
     ``b = hp.sos_b``.
     """
     theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
-    v1, v2 = objective(theta, theta_opp)
-    xi1 = {n: -g for n, g in grad(v1, theta, create_graph=True).items()}
-    xi2 = {n: -g for n, g in grad(v2, theta_opp, create_graph=True).items()}
-    d2_l1 = {n: -g for n, g in grad(v1, theta_opp, create_graph=True).items()}  # grad_2 L1
-    d1_l2 = {n: -g for n, g in grad(v2, theta, create_graph=True).items()}  # grad_1 L2
+    g = objective.grads(theta, theta_opp)
+    xi1 = {n: -t for n, t in g.d_self_v_self.items()}
+    xi2 = {n: -t for n, t in g.d_opp_v_opp.items()}
+    d2_l1 = {n: -t for n, t in g.d_opp_v_self.items()}  # grad_2 L1
+    d1_l2 = {n: -t for n, t in g.d_self_v_opp.items()}  # grad_1 L2
     # H_o xi: (grad_12 L1 xi2, grad_21 L2 xi1); chi: (grad_12 L2 grad_2 L1, grad_21 L1 grad_1 L2).
     ho_xi1 = grad(dot(d2_l1, detach(xi2)), theta, retain_graph=True)
     ho_xi2 = grad(dot(d1_l2, detach(xi1)), theta_opp, retain_graph=True)

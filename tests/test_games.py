@@ -11,10 +11,10 @@ from tournament.games import (
     SWAP_VIEW,
     Game,
     get_game,
-    reward_per_step,
     sample_play,
     symmetric_game,
 )
+from tournament.values import reward_per_step
 
 IPD = GAMES["ipd"]
 

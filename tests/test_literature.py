@@ -25,9 +25,8 @@ def test_naive_learners_defect_in_the_ipd():
 def test_lola_taylor_cooperates_with_tft_like_policy_in_the_ipd():
     results = self_play("ipd", AgentSpec("lola-taylor", lr=1.0, eta=1.0), 0.96)
     assert final_mean_reward(results) > -1.15
-    start, cc, cd, dc, dd = np.concatenate([results.p_coop_a[:, -1], results.p_coop_b[:, -1]]).mean(
-        0
-    )
+    policies = np.concatenate([results.p_coop_a[:, -1], results.p_coop_b[:, -1]])  # [40, 5]
+    start, cc, cd, dc, dd = np.median(policies, axis=0)  # the typical learned policy
     # TFT-like: cooperate after the other cooperated, defect after it defected.
     assert cc > 0.9 and dc > 0.9 and cd < 0.3 and dd < 0.3 and start > 0.9
 

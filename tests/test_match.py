@@ -8,8 +8,9 @@ import torch
 
 from agents.spec import AgentSpec, parse_agent
 from sweeps.cli import main
-from tournament.games import GAMES, reward_per_step
+from tournament.games import GAMES
 from tournament.match import play_matches
+from tournament.values import reward_per_step
 
 IPD = GAMES["ipd"]
 

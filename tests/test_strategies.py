@@ -5,7 +5,8 @@ import torch
 
 from agents.spec import AgentSpec, parse_agent
 from agents.strategies import STRATEGIES, extortionate, fixed_p_coop, model_logits
-from tournament.games import GAMES, reward_per_step, symmetric_game
+from tournament.games import GAMES, symmetric_game
+from tournament.values import reward_per_step
 
 IPD = GAMES["ipd"]
 C, D = True, False

@@ -1,4 +1,4 @@
-"""Two-player 2x2 iterated games with memory-one policies: exact values and sampled play.
+"""Two-player 2x2 iterated games with memory-one policies: the games and sampled play.
 
 States are egocentric. A memory-one policy is a vector of five cooperation probabilities
 ``p = [P(C | start), P(C | CC), P(C | CD), P(C | DC), P(C | DD)]`` where ``CD`` means "I
@@ -6,12 +6,7 @@ cooperated, the other defected". The game works in the row player's view: joint 
 indexed ``CC, CD, DC, DD`` as (row action, column action). The column player sees the same
 outcome with CD and DC exchanged; that exchange lives only in :data:`SWAP_VIEW`.
 
-Exact value (Foerster et al. 2018, appendix; the official LOLA code): with ``p0[s]`` the
-probability of the first joint outcome and ``P[s, s']`` the one-step transition between joint
-outcomes, the expected discounted return of a player with payoffs ``r`` (per outcome) is
-
-    V = p0 (I - gamma P)^-1 r                       (unnormalised; learning rates act on this)
-    reward_per_step = (1 - gamma) V                  (what is reported)
+Exact values (``V = p0 (I - gamma P)^-1 r``) and their gradients: :mod:`tournament.values`.
 """
 
 from __future__ import annotations
@@ -90,54 +85,6 @@ def get_game(name: str, payoffs: tuple[float, ...] | None = None) -> Game:
     if name not in GAMES:
         raise ValueError(f"game: unknown {name!r}; accepted: {', '.join(GAMES)}")
     return GAMES[name]
-
-
-def _check_gamma(gamma: torch.Tensor) -> None:
-    if not bool(((gamma > 0) & (gamma < 1)).all()):
-        bad = gamma[~((gamma > 0) & (gamma < 1))].flatten()[0].item()
-        raise ValueError(f"gamma: must be in (0, 1), got {bad}")
-
-
-def outcome_distribution(p_row: torch.Tensor, p_col: torch.Tensor):
-    """First-outcome distribution and transition matrix of the joint Markov chain.
-
-    p_row, p_col: [B, 5] cooperation probabilities, each in its own player's view.
-    Returns p0 [B, 4] and P [B, 4, 4], outcomes in the row's view.
-    """
-    swap = list(SWAP_VIEW)
-    a0, b0 = p_row[:, 0:1], p_col[:, 0:1]  # [B, 1]
-    a = p_row[:, 1:]  # [B, 4]: row's P(C) after each outcome (row's view)
-    b = p_col[:, 1:][:, swap]  # [B, 4]: column's P(C) after each outcome, row's view
-    p0 = torch.cat([a0 * b0, a0 * (1 - b0), (1 - a0) * b0, (1 - a0) * (1 - b0)], dim=1)
-    P = torch.stack([a * b, a * (1 - b), (1 - a) * b, (1 - a) * (1 - b)], dim=2)
-    return p0, P
-
-
-def discounted_values(
-    game: Game, p_row: torch.Tensor, p_col: torch.Tensor, gamma: float | torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unnormalised discounted values ``V = p0 (I - gamma P)^-1 r`` of both players, [B] each.
-
-    Differentiable in both policies. ``gamma`` is a float or a [B] tensor (one per match).
-    """
-    gamma = torch.as_tensor(gamma, dtype=p_row.dtype, device=p_row.device)
-    _check_gamma(gamma)
-    p0, P = outcome_distribution(p_row, p_col)
-    eye = torch.eye(4, dtype=p_row.dtype, device=p_row.device)
-    A = eye - gamma.reshape(-1, 1, 1) * P  # [B, 4, 4]
-    # Row vector x = p0 A^-1, i.e. A^T x^T = p0^T.
-    occupancy = torch.linalg.solve(A.transpose(1, 2), p0.unsqueeze(-1)).squeeze(-1)  # [B, 4]
-    r_row, r_col = game.payoffs(p_row)
-    return occupancy @ r_row, occupancy @ r_col
-
-
-def reward_per_step(
-    game: Game, p_row: torch.Tensor, p_col: torch.Tensor, gamma: float | torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact normalised values ``(1 - gamma) p0 (I - gamma P)^-1 r``, [B] each."""
-    gamma_t = torch.as_tensor(gamma, dtype=p_row.dtype, device=p_row.device)
-    v_row, v_col = discounted_values(game, p_row, p_col, gamma_t)
-    return (1 - gamma_t) * v_row, (1 - gamma_t) * v_col
 
 
 @dataclass

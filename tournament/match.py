@@ -1,8 +1,17 @@
-"""The match loop: B matches of one pairing, played as one batched computation.
+"""The match loop: B matches played as one batched computation.
 
-Each update both sides compute their rule's direction from the same current parameters
-(simultaneous play) and then step. Matches in a batch share the agents' structure (kind,
-policy, lookahead, optimiser) and may differ in seed, learning rates, eta and gamma.
+Each update every side computes its rule's direction (:mod:`agents.rules`) from the same current
+parameters (simultaneous play), then steps. Two engines play the same rules:
+
+- ``closed_form`` (tabular policies and fixed strategies): all 2B sides live in one [2B, 5] logit
+  tensor and may mix kinds, lookahead depths, learning rates, eta and gamma; each update runs
+  every rule once over all sides of its kind, with the exact value's gradients in closed form
+  (:class:`tournament.values.TabularObjective`). Every operation is elementwise per side, so a
+  match's numbers do not depend on the other matches in its batch.
+- ``autograd`` (any ``nn.Module`` policy): side a's matches share one structure, and so do side
+  b's; gradients come from autograd through ``functional_call`` (the reference for the other).
+
+``engine="auto"`` uses the closed form when no learner has a module policy.
 
 Seeds: match seed ``s`` initialises side a from ``2 s`` and side b from ``2 s + 1``.
 """
@@ -17,16 +26,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.functional import BatchedPolicy, Params, is_finite, per_match
+from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
 from agents.optim import OPTIMIZERS
 from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
 from agents.strategies import fixed_p_coop, model_logits
-from tournament.games import SWAP_VIEW, Game, discounted_values, reward_per_step
+from tournament.games import SWAP_VIEW, Game
+from tournament.values import TabularObjective, discounted_values, reward_per_step, sigmoid
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
+ENGINES = ("auto", "closed_form", "autograd")
 
 
 @dataclass
@@ -51,40 +62,102 @@ class MatchResults:
         return ["diverged" if d >= 0 else "ok" for d in self.diverged_at]
 
 
+def own_payoffs(game: Game) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Each side's payoffs for CC, CD, DC, DD in its own view (own action first)."""
+    return game.payoffs_row, tuple(game.payoffs_col[i] for i in SWAP_VIEW)
+
+
+def _rule_params(specs: Sequence[AgentSpec], kw: dict) -> RuleParams:
+    return RuleParams(
+        lr_in=torch.tensor([s.inner_lr for s in specs], **kw),
+        eta=torch.tensor([s.eta for s in specs], **kw),
+        lookahead=torch.tensor([s.lookahead for s in specs], device=kw["device"]),
+    )
+
+
+class ClosedFormSides:
+    """All 2B sides of B matches (a then b) as one [2B, 5] tensor of logits, own views."""
+
+    def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
+        n = len(seeds)
+        specs = [*specs_a, *specs_b]
+        payoffs = own_payoffs(game)
+        self.n = n
+        self.theta = BatchedPolicy(TabularPolicy).init(
+            [2 * s for s in seeds] + [2 * s + 1 for s in seeds], **kw
+        )["logits"]  # [2B, 5]
+        self.fixed = torch.tensor([not s.learner for s in specs], device=kw["device"])
+        self.p_fixed = torch.zeros_like(self.theta)
+        for i, spec in enumerate(specs):
+            if not spec.learner:
+                p = fixed_p_coop(spec.kind, payoffs[i >= n], spec.p)
+                self.p_fixed[i] = torch.tensor(p, **kw)
+                self.theta[i] = torch.tensor(model_logits(p), **kw)
+        self.opp = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(kw["device"])
+        r_a, r_b = (torch.tensor(p, **kw) for p in payoffs)
+        self.r_self = torch.cat([r_a.expand(n, 4), r_b.expand(n, 4)])
+        self.r_opp = torch.cat(
+            [r_b[list(SWAP_VIEW)].expand(n, 4), r_a[list(SWAP_VIEW)].expand(n, 4)]
+        )
+        self.gamma = torch.cat([gamma, gamma])
+        self.hp = _rule_params(specs, kw)
+        lr = torch.tensor([s.lr for s in specs], **kw)
+        self.rules, self.optimizers = [], []
+        for kind in RULES:
+            idx = [i for i, s in enumerate(specs) if s.kind == kind]
+            if idx:
+                self.rules.append((RULES[kind], torch.tensor(idx, device=kw["device"])))
+        for name, optimizer in OPTIMIZERS.items():
+            idx = [i for i, s in enumerate(specs) if s.learner and s.optimizer == name]
+            if idx:
+                idx = torch.tensor(idx, device=kw["device"])
+                self.optimizers.append((idx, optimizer(lr[idx])))
+
+    def step(self) -> torch.Tensor:
+        """One simultaneous update; returns the per-match flag [B] that it stayed finite (a match
+        that did not keeps its previous parameters)."""
+        direction = torch.zeros_like(self.theta)
+        for rule, idx in self.rules:
+            objective = TabularObjective(self.r_self[idx], self.r_opp[idx], self.gamma[idx])
+            hp = RuleParams(self.hp.lr_in[idx], self.hp.eta[idx], self.hp.lookahead[idx])
+            own, opp = {"logits": self.theta[idx]}, {"logits": self.theta[self.opp[idx]]}
+            direction[idx] = rule(own, opp, objective, hp)["logits"].detach()
+        new = self.theta.clone()
+        for idx, optimizer in self.optimizers:
+            new[idx] = optimizer.step({"logits": self.theta[idx]}, {"logits": direction[idx]})[
+                "logits"
+            ]
+        finite = new.isfinite().all(dim=1)
+        finite = finite[: self.n] & finite[self.n :]
+        self.theta = torch.where(torch.cat([finite, finite])[:, None], new, self.theta)
+        return finite
+
+    def p_play(self) -> tuple[torch.Tensor, torch.Tensor]:
+        p = torch.where(self.fixed[:, None], self.p_fixed, sigmoid(self.theta))
+        return p[: self.n], p[self.n :]
+
+
 class Side:
-    """One side of B matches: its actual policy, its parameters and how it learns.
+    """One side of B matches in the autograd engine: its policy, parameters and rule.
 
     A fixed strategy plays its exact probabilities; to a learner that models it as a naive
     learner it appears as a tabular policy at the clamped logits of those probabilities.
     """
 
-    def __init__(
-        self,
-        specs: Sequence[AgentSpec],
-        seeds: Sequence[int],
-        own_payoffs: Sequence[float],
-        dtype: torch.dtype,
-        device: torch.device,
-    ):
+    def __init__(self, specs, seeds, own_payoffs_: Sequence[float], kw: dict):
         spec = specs[0]
         if any(s.structure() != spec.structure() for s in specs):
             raise ValueError("specs: matches in one batch must share kind, lookahead, policy, p")
         self.spec = spec
-        kw = dict(dtype=dtype, device=device)
         if spec.learner:
             self.policy = BatchedPolicy(policy_factory(spec.policy))
-            self.theta = self.policy.init(seeds, dtype, device)
+            self.theta = self.policy.init(seeds, **kw)
             self.fixed_p = None
-            lr = torch.tensor([s.lr for s in specs], **kw)
-            self.optimizer = OPTIMIZERS[spec.optimizer](lr)
+            self.optimizer = OPTIMIZERS[spec.optimizer](torch.tensor([s.lr for s in specs], **kw))
             self.rule = RULES[spec.kind]
-            self.hp = RuleParams(
-                lr_in=torch.tensor([s.inner_lr for s in specs], **kw),
-                eta=torch.tensor([s.eta for s in specs], **kw),
-                lookahead=spec.lookahead,
-            )
+            self.hp = _rule_params(specs, kw)
         else:
-            p = fixed_p_coop(spec.kind, own_payoffs, spec.p)
+            p = fixed_p_coop(spec.kind, own_payoffs_, spec.p)
             self.fixed_p = torch.tensor([p] * len(seeds), **kw)  # [B, 5]
             self.policy = BatchedPolicy(TabularPolicy)
             self.theta = {"logits": torch.tensor([model_logits(p)] * len(seeds), **kw)}
@@ -100,6 +173,44 @@ class Side:
         with torch.no_grad():
             return self.policy.p_coop(self.theta)
 
+    def proposal(self, objective: AutogradObjective, other: Side) -> Params:
+        if self.fixed_p is not None:
+            return self.theta
+        direction = self.rule(self.theta, other.theta, objective, self.hp)
+        return {n: t.detach() for n, t in self.optimizer.step(self.theta, direction).items()}
+
+
+class AutogradSides:
+    """Side a and side b of B matches, any ``nn.Module`` policies, autograd gradients."""
+
+    def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
+        payoffs_a, payoffs_b = own_payoffs(game)
+        self.a = Side(specs_a, [2 * s for s in seeds], payoffs_a, kw)
+        self.b = Side(specs_b, [2 * s + 1 for s in seeds], payoffs_b, kw)
+
+        def values_a(theta_a: Params, theta_b: Params):
+            return discounted_values(game, self.a.p_model(theta_a), self.b.p_model(theta_b), gamma)
+
+        def values_b(theta_b: Params, theta_a: Params):
+            v_a, v_b = values_a(theta_a, theta_b)
+            return v_b, v_a
+
+        self.objective_a = AutogradObjective(values_a)
+        self.objective_b = AutogradObjective(values_b)
+
+    def step(self) -> torch.Tensor:
+        new_a = self.a.proposal(self.objective_a, self.b)
+        new_b = self.b.proposal(self.objective_b, self.a)
+        finite = is_finite(new_a) & is_finite(new_b)
+        for side, new in ((self.a, new_a), (self.b, new_b)):
+            side.theta = {
+                n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()
+            }
+        return finite
+
+    def p_play(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.a.p_play(), self.b.p_play()
+
 
 def play_matches(
     game: Game,
@@ -112,10 +223,12 @@ def play_matches(
     dtype: str | torch.dtype = "float64",
     device: str = "cpu",
     progress: bool = False,
+    engine: str = "auto",
 ) -> MatchResults:
     """Play B = len(seeds) matches of a vs b for ``updates`` learning steps, batched.
 
-    ``progress`` shows a progress bar over the updates on stderr (when it is a terminal).
+    ``progress`` shows a progress bar over the updates on stderr (when it is a terminal);
+    ``engine``: ``auto``, ``closed_form`` (tabular only) or ``autograd`` (see the module doc).
     """
     if not (len(specs_a) == len(specs_b) == len(seeds)) or not seeds:
         raise ValueError("specs_a, specs_b and seeds: need the same non-zero length")
@@ -123,62 +236,41 @@ def play_matches(
         raise ValueError(f"updates: must be >= 0, got {updates}")
     if record_every < 1:
         raise ValueError(f"record_every: must be >= 1, got {record_every}")
-    dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
-    device = torch.device(device)
-    gamma_t = torch.as_tensor(gamma, dtype=dtype, device=device).expand(len(seeds)).clone()
+    if engine not in ENGINES:
+        raise ValueError(f"engine: unknown {engine!r}; accepted: {', '.join(ENGINES)}")
+    tabular = all(s.policy == "tabular" for s in (*specs_a, *specs_b) if s.learner)
+    if engine == "closed_form" and not tabular:
+        raise ValueError("engine: closed_form needs tabular policies; use autograd")
+    kw = dict(dtype=DTYPES[dtype] if isinstance(dtype, str) else dtype, device=torch.device(device))
+    gamma_t = torch.as_tensor(gamma, **kw).expand(len(seeds)).clone()
 
     started = time.perf_counter()
-    col_payoffs_own_view = [game.payoffs_col[i] for i in SWAP_VIEW]
-    a = Side(specs_a, [2 * s for s in seeds], game.payoffs_row, dtype, device)
-    b = Side(specs_b, [2 * s + 1 for s in seeds], col_payoffs_own_view, dtype, device)
-
-    def objective_a(theta_a: Params, theta_b: Params):
-        return discounted_values(game, a.p_model(theta_a), b.p_model(theta_b), gamma_t)
-
-    def objective_b(theta_b: Params, theta_a: Params):
-        v_a, v_b = discounted_values(game, a.p_model(theta_a), b.p_model(theta_b), gamma_t)
-        return v_b, v_a
-
-    recorder = _Recorder(len(seeds), device)
-    recorder.record(0, game, a, b, gamma_t)
+    closed_form = engine == "closed_form" or (engine == "auto" and tabular)
+    sides = (ClosedFormSides if closed_form else AutogradSides)(
+        game, specs_a, specs_b, seeds, gamma_t, kw
+    )
+    recorder = _Recorder(len(seeds), kw["device"])
+    recorder.record(0, game, *sides.p_play(), gamma_t)
     bar = tqdm(
         range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
     )
     for update in bar:
-        new_a = _step(a, b, objective_a)
-        new_b = _step(b, a, objective_b)
-        recorder.freeze_diverged(update, a, b, new_a, new_b)
+        recorder.mark(~sides.step(), update)
         if update % record_every == 0 or update == updates:
-            recorder.record(update, game, a, b, gamma_t)
+            recorder.record(update, game, *sides.p_play(), gamma_t)
     return recorder.results(time.perf_counter() - started)
 
 
-def _step(side: Side, other: Side, objective) -> Params:
-    if side.fixed_p is not None:
-        return side.theta
-    direction = side.rule(side.theta, other.theta, objective, side.hp)
-    return {n: t.detach() for n, t in side.optimizer.step(side.theta, direction).items()}
-
-
 class _Recorder:
-    """Collects curves; keeps a match whose update went non-finite at its last finite state."""
+    """Collects curves; a match whose update went non-finite is marked diverged from then on."""
 
     def __init__(self, batch: int, device: torch.device):
         self.diverged_at = torch.full((batch,), -1, dtype=torch.long, device=device)
         self.rows = []
 
-    def freeze_diverged(self, update: int, a: Side, b: Side, new_a: Params, new_b: Params):
-        finite = is_finite(new_a) & is_finite(new_b)
-        self._mark(~finite, update)
-        for side, new in ((a, new_a), (b, new_b)):
-            side.theta = {
-                n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()
-            }
-
-    def record(self, update: int, game: Game, a: Side, b: Side, gamma: torch.Tensor):
-        p_a, p_b = a.p_play(), b.p_play()
+    def record(self, update: int, game: Game, p_a, p_b, gamma: torch.Tensor):
         r_a, r_b = reward_per_step(game, p_a, p_b, gamma)
-        self._mark(~(r_a.isfinite() & r_b.isfinite()), update)
+        self.mark(~(r_a.isfinite() & r_b.isfinite()), update)
         gone = self.diverged_at >= 0
         nan = torch.tensor(float("nan"), dtype=p_a.dtype, device=p_a.device)
         self.rows.append(
@@ -191,7 +283,7 @@ class _Recorder:
             )
         )
 
-    def _mark(self, diverged: torch.Tensor, update: int):
+    def mark(self, diverged: torch.Tensor, update: int):
         """Record ``update`` as the divergence point of newly diverged matches."""
         first = diverged & (self.diverged_at < 0)
         self.diverged_at = torch.where(first, update, self.diverged_at)
