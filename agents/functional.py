@@ -104,6 +104,19 @@ def grad(
     return {n: torch.zeros_like(theta[n]) if g is None else g for n, g in pairs}
 
 
+def vjp(outputs: Params, theta: Params, cotangent: Params) -> Params:
+    """``(d outputs / d theta)^T cotangent``, per match (outputs and cotangent share keys)."""
+    names = list(theta)
+    grads = torch.autograd.grad(
+        [outputs[n] for n in cotangent],
+        [theta[n] for n in names],
+        grad_outputs=list(cotangent.values()),
+        allow_unused=True,
+    )
+    pairs = zip(names, grads, strict=True)
+    return {n: torch.zeros_like(theta[n]) if g is None else g for n, g in pairs}
+
+
 def per_match(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Broadcast a per-match scalar [B] against a stacked parameter [B, ...]."""
     return scale.reshape(-1, *([1] * (like.dim() - 1)))

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import torch
 
-from agents.functional import Params, axpy, detach, dot, grad, requires_grad
+from agents.functional import Params, axpy, detach, dot, grad, requires_grad, vjp
 
 
 @dataclass
@@ -113,8 +113,10 @@ def lola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams)
     theta_opp_k = unroll_opponent(
         theta, detach(theta_opp), objective, hp.lr_in, hp.lookahead, differentiable=True
     )
-    v_self, _ = objective.values(theta, theta_opp_k)
-    return grad(v_self, theta)
+    # Chain rule at (theta1, theta2^(k)): grad_1 V1 + (d theta2^(k) / d theta1)^T grad_2 V1.
+    g = objective.grads(detach(theta), detach(theta_opp_k))
+    through_opponent = vjp(theta_opp_k, theta, g.d_opp_v_self)
+    return {n: d + through_opponent[n] for n, d in g.d_self_v_self.items()}
 
 
 def lola_taylor(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:

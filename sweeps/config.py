@@ -15,7 +15,7 @@ its default. Example::
     vs: []                      # pairing vs: [[agent name a, agent name b], ...]
     dtype: float64              # float32 or float64
     device: cpu                 # cpu or cuda (the command line's --device overrides)
-    task_size: 64               # at most this many matches per Ray task (one engine call)
+    task_size: auto             # matches per Ray task (one engine call); auto: a few per worker
     agents:                     # each entry: kind, optional name, options (a list is swept)
       - {kind: lola, lr: [0.5, 1], lookahead: [1, 2]}
       - {kind: memory1, name: tft-like, p: [1, 1, 0, 1, 0]}
@@ -82,7 +82,7 @@ class SweepConfig:
     vs: list[list[str]] = field(default_factory=list)
     dtype: str = "float64"
     device: str = "cpu"
-    task_size: int = 64
+    task_size: int | str = "auto"
     variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
 
     def game_obj(self) -> Game:
@@ -119,7 +119,7 @@ SCHEMA: dict[str, str] = {
     "vs": "list of [agent name, agent name] pairs",
     "dtype": " or ".join(DTYPES),
     "device": " or ".join(DEVICES),
-    "task_size": "integer >= 1",
+    "task_size": "integer >= 1 or auto",
 }
 
 
@@ -188,7 +188,7 @@ def parse_sweep(raw: Any) -> SweepConfig:
         vs=vs,
         dtype=_choice("dtype", values["dtype"], tuple(DTYPES)),
         device=_choice("device", values["device"], DEVICES),
-        task_size=_int("task_size", values["task_size"]),
+        task_size=_task_size(values["task_size"]),
         variants=variants,
     )
     return config
@@ -201,6 +201,14 @@ def _is_number(x) -> bool:
 def _int(field_name: str, value, low: int = 1) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ValueError(f"{field_name}: must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _task_size(value) -> int | str:
+    if value == "auto":
+        return value
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"task_size: must be an integer >= 1 or auto, got {value!r}")
     return value
 
 

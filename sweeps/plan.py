@@ -8,12 +8,15 @@ smaller canonical key, so the plan does not depend on the order of the agents in
 
 Match id: the first 16 hex digits of the SHA-256 of the canonical JSON of both specs (all
 options, floats as floats), the seed, the game (name and payoffs), gamma, the number of
-updates, ``record_every`` and ``dtype``. Not in it: the sweep name, the device, the task size,
-list order. Equal ids mean equal stored rows (up to float rounding of the batched engine).
+updates, ``record_every``, ``dtype`` and the engine version (``tournament.match.ENGINE_VERSION``:
+results of another engine or initialisation never share an id). Not in it: the sweep name, the
+device, the task size, list order. Equal ids mean bit-for-bit equal stored rows on one machine.
 
-Tasks: matches are grouped by the structure of both sides (kind, lookahead, policy, optimizer,
-p) so that each task is one ``play_matches`` call; within a group, matches are sorted by id
-and cut into chunks of at most ``task_size``.
+Tasks: every match whose learners all have tabular policies runs on the closed-form engine,
+which batches any mix of kinds, fixed strategies and options; those matches form one group.
+Other matches are grouped by the structure of both sides (kind, lookahead, policy, optimizer,
+p). Each task is one ``play_matches`` call; within a group, matches are sorted by id and cut
+into chunks of at most ``task_size`` (:func:`auto_task_size` by default).
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from itertools import combinations
 
 from agents.spec import AgentSpec
 from sweeps.config import SweepConfig, Variant
+from tournament.match import ENGINE_VERSION
+
+# Auto task size: a few tasks per worker, each large enough to amortise the per-update cost.
+TASKS_PER_WORKER = 2
+AUTO_TASK_SIZE = (256, 8192)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedMatch:
     match_id: str
     a: Variant
@@ -56,37 +64,58 @@ def spec_key(spec: AgentSpec) -> dict:
 
 
 def match_id(config: SweepConfig, a: AgentSpec, b: AgentSpec, seed: int) -> str:
+    return _seeded_id(_pairing_key(config, a, b), seed)
+
+
+def _pairing_key(config: SweepConfig, a: AgentSpec, b: AgentSpec) -> str:
+    """Canonical JSON of everything in a match id but the seed."""
     game = config.game_obj()
-    return _digest(
+    return _canonical_json(
         {
             "a": spec_key(a),
             "b": spec_key(b),
-            "seed": seed,
             "game": [game.name, list(game.payoffs_row), list(game.payoffs_col)],
             "gamma": float(config.gamma),
             "updates": config.updates,
             "record_every": config.record_every,
             "dtype": config.dtype,
+            "engine": ENGINE_VERSION,
         }
     )
 
 
+def _seeded_id(pairing_key: str, seed: int) -> str:
+    return hashlib.sha256(f"{pairing_key}seed={seed}".encode()).hexdigest()[:16]
+
+
 def plan_matches(config: SweepConfig) -> list[PlannedMatch]:
     """Every match of the sweep, sorted by id."""
-    matches = [
-        PlannedMatch(match_id(config, a.spec, b.spec, seed), a, b, seed)
-        for a, b in _pairs(config)
-        for seed in config.seeds
-    ]
+    matches = []
+    for a, b in _pairs(config):
+        key = _pairing_key(config, a.spec, b.spec)
+        matches.extend(PlannedMatch(_seeded_id(key, seed), a, b, seed) for seed in config.seeds)
     return sorted(matches, key=lambda m: m.match_id)
 
 
+def auto_task_size(matches: int, workers: int) -> int:
+    """``TASKS_PER_WORKER`` tasks per worker, within ``AUTO_TASK_SIZE``."""
+    low, high = AUTO_TASK_SIZE
+    return min(high, max(low, -(-matches // (TASKS_PER_WORKER * max(workers, 1)))))
+
+
+def engine_group(match: PlannedMatch) -> tuple:
+    """Matches with equal keys can share one engine call (see the module docstring)."""
+    specs = (match.a.spec, match.b.spec)
+    if all(s.policy == "tabular" for s in specs if s.learner):
+        return ("closed_form",)
+    return tuple(s.structure() for s in specs)
+
+
 def plan_tasks(matches: list[PlannedMatch], task_size: int) -> list[Task]:
-    """Group matches by both sides' structure, then chunk each group by ``task_size``."""
+    """Group matches by :func:`engine_group`, then chunk each group by ``task_size``."""
     groups: dict[tuple, list[PlannedMatch]] = {}
     for match in sorted(matches, key=lambda m: m.match_id):
-        key = (match.a.spec.structure(), match.b.spec.structure())
-        groups.setdefault(key, []).append(match)
+        groups.setdefault(engine_group(match), []).append(match)
     tasks = []
     for group in groups.values():
         for start in range(0, len(group), task_size):
@@ -124,6 +153,9 @@ def _canonical(variant: Variant) -> str:
     return json.dumps(spec_key(variant.spec), sort_keys=True)
 
 
+def _canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
 def _digest(obj) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical_json(obj).encode()).hexdigest()[:16]

@@ -23,6 +23,7 @@ Test hooks, read from the driver's environment and passed to the tasks:
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import logging
 import os
 import time
@@ -34,9 +35,11 @@ import pyarrow as pa
 
 from sweeps import store
 from sweeps.config import SweepConfig, load_sweep
-from sweeps.plan import Task, plan_matches, plan_tasks
+from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
+from tournament.match import ENGINE_VERSION
 
 TASK_RETRIES = 2
+WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
 # Keys of the sweep file that change how, not what, is run: a rerun may change them.
 RUN_SETTINGS = ("device", "task_size")
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -83,8 +86,9 @@ def run_sweep(
 
         if not torch.cuda.is_available():
             raise ValueError("device: cuda requested but this machine has no CUDA device")
+    resolved = {**config.resolved(), "engine": ENGINE_VERSION}
     if resume:
-        store.check_same_sweep(out, config.resolved(), ignore=RUN_SETTINGS)
+        store.check_same_sweep(out, resolved, ignore=RUN_SETTINGS)
     if not resume and store.has_results(out):
         raise ValueError(
             f"out: {str(out)!r} already holds results; rerun with --resume or choose another --out"
@@ -93,15 +97,17 @@ def run_sweep(
         store.prepare_resume(out)
         done = store.stored_match_ids(out) if resume else set()
         todo = [m for m in matches if m.match_id not in done]
-        store.write_resolved_sweep(out, config.resolved())
+        store.write_resolved_sweep(out, resolved)
         summary = SweepSummary(out, planned=len(matches), skipped=len(matches) - len(todo))
         if todo:
-            _run_tasks(config, out, plan_tasks(todo, config.task_size), address, summary)
+            _run_tasks(config, out, todo, address, summary)
     summary.wall_s = time.perf_counter() - started
     return summary
 
 
-def _run_tasks(config, out: Path, tasks: list[Task], address, summary: SweepSummary) -> None:
+def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) -> None:
+    """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, storing
+    each task's tables as it finishes: driver memory is bounded whatever the sweep's size."""
     import ray
     from tqdm import tqdm
 
@@ -109,11 +115,22 @@ def _run_tasks(config, out: Path, tasks: list[Task], address, summary: SweepSumm
     try:
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
+        workers = int(ray.cluster_resources().get("GPU" if config.device == "cuda" else "CPU", 1))
+        task_size = config.task_size
+        if task_size == "auto":
+            task_size = auto_task_size(len(todo), workers)
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
         options = {"num_gpus": 1} if config.device == "cuda" else {}
         hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
         settings = _task_settings(config)
-        pending = {remote.options(**options).remote(task, settings, hooks): task for task in tasks}
+        tasks = iter(plan_tasks(todo, task_size))
+        pending = {}
+
+        def submit(count: int) -> None:
+            for task in itertools.islice(tasks, count):
+                pending[remote.options(**options).remote(task, settings, hooks)] = task
+
+        submit(WINDOW_PER_WORKER * workers)
         with tqdm(
             total=summary.planned, initial=summary.skipped, unit="match", desc=config.name
         ) as bar:
@@ -126,6 +143,7 @@ def _run_tasks(config, out: Path, tasks: list[Task], address, summary: SweepSumm
                     matches, curves = failed_tables(task, settings, _one_line(error)), None
                 _store_task(out, config.game, task, matches, curves, summary)
                 bar.update(len(task.matches))
+                submit(1)
     finally:
         if started_here:
             ray.shutdown()

@@ -10,7 +10,7 @@ import yaml
 
 from sweeps import cli, store
 from sweeps.config import load_sweep, parse_sweep
-from sweeps.plan import plan_matches, plan_tasks
+from sweeps.plan import auto_task_size, engine_group, plan_matches, plan_tasks
 
 CONFIGS = Path(__file__).resolve().parent.parent / "sweeps" / "configs"
 
@@ -106,7 +106,7 @@ def test_bad_task_size_override_is_an_error(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(GOOD))
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o"), "--task-size", "0"]) == 2
-    assert "task_size: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert "task_size: must be an integer >= 1 or auto, got 0" in capsys.readouterr().err
 
 
 def test_agent_entry_expands_into_the_product_of_its_swept_options():
@@ -199,8 +199,16 @@ def test_match_ids_change_with_what_changes_results():
         assert base.isdisjoint(m.match_id for m in plan_matches(parse_sweep(_with(**change))))
 
 
-def test_tasks_share_structure_respect_task_size_and_cover_the_plan():
-    config = parse_sweep(_with(seeds=5))
+def test_tasks_share_an_engine_call_respect_task_size_and_cover_the_plan():
+    config = parse_sweep(
+        _with(
+            seeds=5,
+            agents=[
+                *GOOD["agents"],
+                {"kind": "nl", "name": "nl-mlp", "policy": "mlp:4", "lr": 0.5},
+            ],
+        ),
+    )
     matches = plan_matches(config)
     tasks = plan_tasks(matches, task_size=3)
     assert sorted(m.match_id for t in tasks for m in t.matches) == sorted(
@@ -208,14 +216,20 @@ def test_tasks_share_structure_respect_task_size_and_cover_the_plan():
     )
     for task in tasks:
         assert 1 <= len(task.matches) <= 3
-        assert len({(m.a.spec.structure(), m.b.spec.structure()) for m in task.matches}) == 1
-    # the two lola learning rates share tasks
-    lola_vs_tft = [
-        t
-        for t in plan_tasks(matches, 64)
-        if t.matches[0].a.spec.kind == "lola" and t.matches[0].b.spec.kind == "tft"
-    ]
-    assert len(lola_vs_tft) == 1 and len(lola_vs_tft[0].matches) == 10
+        assert len({engine_group(m) for m in task.matches}) == 1
+    # Every tabular pairing, whatever the kinds, shares one closed-form group; a module policy
+    # groups by both sides' structure.
+    big = plan_tasks(matches, 10_000)
+    tabular = [t for t in big if engine_group(t.matches[0]) == ("closed_form",)]
+    assert len(tabular) == 1
+    assert {m.a.spec.kind for m in tabular[0].matches} == {"lola", "nl", "tft"}
+    assert len(big) == 1 + len({engine_group(m) for m in matches} - {("closed_form",)})
+
+
+def test_auto_task_size_gives_each_worker_a_few_large_tasks():
+    assert auto_task_size(14_060, workers=2) == 3515  # grand: two tasks per worker
+    assert auto_task_size(100, workers=2) == 256  # small sweeps: one task
+    assert auto_task_size(10**6, workers=8) == 8192
 
 
 @pytest.mark.parametrize("name", ["quick", "lola_paper", "lola_paper_imp", "grand"])

@@ -35,6 +35,8 @@ from agents.strategies import fixed_p_coop, model_logits
 from tournament.games import SWAP_VIEW, Game
 from tournament.values import TabularObjective, discounted_values, reward_per_step, sigmoid
 
+# Bumped whenever stored results would change: 2 = closed-form engine, counter-based init.
+ENGINE_VERSION = 2
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
 ENGINES = ("auto", "closed_form", "autograd")
@@ -241,6 +243,8 @@ def play_matches(
     tabular = all(s.policy == "tabular" for s in (*specs_a, *specs_b) if s.learner)
     if engine == "closed_form" and not tabular:
         raise ValueError("engine: closed_form needs tabular policies; use autograd")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda requested but this machine has no CUDA device")
     kw = dict(dtype=DTYPES[dtype] if isinstance(dtype, str) else dtype, device=torch.device(device))
     gamma_t = torch.as_tensor(gamma, **kw).expand(len(seeds)).clone()
 

@@ -134,7 +134,9 @@ def values_and_grads(logits_self, logits_opp, r_self, r_opp, gamma) -> tuple[tor
     batch = logits_self.shape[0]
     a = sigmoid(logits_self)  # [B, 5]
     b = sigmoid(logits_opp[:, list(SWAP_STATES)])  # [B, 5], opponent in the player's view
-    p0, y, x = _solve(a.T, b.T, gamma, _payoff_stack(r_self, r_opp, batch), occupancy=True)
+    p0, y, x = _solve(
+        a.T.contiguous(), b.T.contiguous(), gamma, _payoff_stack(r_self, r_opp, batch), True
+    )
     v = p0[0] * y[0] + p0[1] * y[1] + p0[2] * y[2] + p0[3] * y[3]  # [2, B]
     weight = torch.stack([torch.ones_like(gamma), *(gamma * x_o for x_o in x)], dim=1)  # [B, 5]
     # Per-match quantities broadcast over the states (last dim) only: autograd then sums them
