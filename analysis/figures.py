@@ -18,8 +18,8 @@ import seaborn as sns
 from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.figure import Figure
 
-from analysis.load import STATES
 from analysis.summary import TournamentSummary, mean_ci, per_seed_payoffs
+from sweeps.schema import STATES
 
 PALETTE = "colorblind"
 HEATMAP_CMAP = "viridis"

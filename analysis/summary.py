@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import SeriesGroupBy
 
-from analysis.load import STATES, STATUSES
+from sweeps.schema import STATES, STATUSES
 
 DRAW_TOL = 1e-3
 TFT_TOL = 0.1

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sweeps import store
+from sweeps import schema
 from sweeps.config import parse_sweep
 from sweeps.runner import run_sweep
 
@@ -37,7 +37,7 @@ SWEEP = {
     "task_size": 6,
     "agents": [{"kind": "lola-taylor"}, {"kind": "nl", "lr": [0.5, 1.0]}, {"kind": "wsls"}],
 }
-COLUMNS = ["reward_a", "reward_b", *store.P_COOP_COLUMNS]
+COLUMNS = schema.RESULT_COLUMNS
 
 
 def _free_port() -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweeps import cli, store
+from sweeps import cli, schema, store
 from sweeps.config import load_sweep, parse_sweep
 from sweeps.plan import plan_matches, plan_tasks
 
@@ -134,11 +134,11 @@ def test_resume_cleanup_removes_orphan_curves_temp_files_and_failed_tasks(tmp_pa
     import pyarrow as pa
 
     def matches(status):
-        columns = {f.name: [None] for f in store.MATCHES_SCHEMA}
+        columns = {f.name: [None] for f in schema.MATCHES_SCHEMA}
         columns.update(match_id=["m"], status=[status])
-        return pa.Table.from_pydict(columns, schema=store.MATCHES_SCHEMA)
+        return pa.Table.from_pydict(columns, schema=schema.MATCHES_SCHEMA)
 
-    curves = store.CURVES_SCHEMA.empty_table()
+    curves = schema.CURVES_SCHEMA.empty_table()
     store.write_task(tmp_path, "ipd", "done", matches("ok"), curves)
     store.write_task(tmp_path, "ipd", "failed", matches("failed"), curves)
     store.write_task(tmp_path, "ipd", "cut", matches("ok"), curves)

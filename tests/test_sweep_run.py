@@ -17,10 +17,11 @@ import pytest
 import yaml
 
 from agents.spec import AgentSpec
-from sweeps import cli, store
+from sweeps import cli, schema, store
 from sweeps.config import parse_sweep
 from sweeps.plan import plan_matches, plan_tasks
-from sweeps.runner import FAIL_HOOK, match_tables, run_sweep
+from sweeps.runner import FAIL_HOOK, run_sweep
+from sweeps.schema import match_tables
 from tournament.games import get_game
 from tournament.match import MatchResults, play_matches
 
@@ -55,7 +56,7 @@ def _tables(out: Path):
     return matches, curves
 
 
-RESULT_COLUMNS = ["reward_a", "reward_b", *store.P_COOP_COLUMNS]
+RESULT_COLUMNS = schema.RESULT_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_sweep_stores_every_planned_match_and_its_curve(small_run):
 def test_stored_columns_follow_the_schema(small_run):
     out, _ = small_run
     matches = ds.dataset(out / "matches", partitioning="hive").to_table()
-    for field in store.MATCHES_SCHEMA:
+    for field in schema.MATCHES_SCHEMA:
         assert matches.schema.field(field.name).type == field.type
     tft = matches.filter(ds.field("kind_a") == "tft").to_pandas()
     assert tft["lr_a"].isna().all() and tft["policy_a"].isna().all()
@@ -115,7 +116,7 @@ def test_self_play_rows_equal_the_engine_run_directly(small_run, kind, options):
     direct = play_matches(get_game("ipd"), [spec] * 2, [spec] * 2, [0, 1], 20, record_every=5)
     np.testing.assert_allclose(rows["reward_a"], direct.reward_a[:, -1], rtol=0, atol=1e-12)
     np.testing.assert_allclose(rows["reward_b"], direct.reward_b[:, -1], rtol=0, atol=1e-12)
-    for i, state in enumerate(store.STATES):
+    for i, state in enumerate(schema.STATES):
         np.testing.assert_allclose(
             rows[f"p_coop_a_{state}"], direct.p_coop_a[:, -1, i], rtol=0, atol=1e-12
         )
