@@ -1,8 +1,7 @@
 """The report of a sweep: tables, figures and one page (``index.html``, ``report.md``).
 
-``lola-arena summary SWEEP_DIR`` prints the ranking and the payoff matrix;
-``lola-arena report SWEEP_DIR [--out DIR]`` writes everything below into DIR
-(default ``SWEEP_DIR/report``)::
+:func:`summary_text` is the ranking and the payoff matrix as text; :func:`write_report` writes
+everything below into a directory (default ``SWEEP_DIR/report``)::
 
     index.html, report.md     the page: sweep settings, tables and figures together
     tables/*.csv, tables/*.md ranking, payoff_matrix, payoffs, outcomes, cooperation, status,
@@ -19,10 +18,16 @@ import pandas as pd
 import yaml
 
 from analysis.ecology import replicator
-from analysis.load import has_table, load_curves, load_matches, load_sweep_config
+from analysis.load import (
+    SweepDirs,
+    as_dirs,
+    has_table,
+    load_curves,
+    load_matches,
+    load_sweep_config,
+)
 from analysis.summary import (
     ALL_MATCHES,
-    TournamentSummary,
     numbered_matrix,
     summarize,
     to_markdown,
@@ -60,19 +65,30 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 """
 
 
-def _title(config: dict, matches: pd.DataFrame) -> str:
+def _settings(dirs: list[Path]) -> dict:
+    """The resolved sweep file of one sweep; of several, a mapping from directory to each."""
+    if len(dirs) == 1:
+        return load_sweep_config(dirs[0])
+    return {str(d): load_sweep_config(d) for d in dirs}
+
+
+def _title(dirs: list[Path], matches: pd.DataFrame) -> str:
+    config = load_sweep_config(dirs[0]) if len(dirs) == 1 else {}
     name = config.get("name") or ", ".join(sorted(matches["sweep"].astype(str).unique()))
     games = ", ".join(sorted(matches["game"].astype(str).unique()))
-    seeds = matches["seed"].nunique()
+    seeds = matches[["sweep", "seed"]].drop_duplicates().shape[0]
     return f"Sweep {name}: {games}, {len(matches)} matches, {seeds} seeds"
 
 
-def terminal_summary(summary: TournamentSummary, title: str) -> str:
-    """The text ``lola-arena summary`` prints: ranking, payoff matrix and failure shares."""
+def summary_text(sweep_dirs: SweepDirs) -> str:
+    """The ranking, payoff matrix and failure shares of one or several sweeps, as text."""
+    dirs = as_dirs(sweep_dirs)
+    matches = load_matches(dirs)
+    summary = summarize(matches)
     overall = summary.status[summary.status["agent"] == ALL_MATCHES].iloc[0]
     return "\n\n".join(
         [
-            title,
+            _title(dirs, matches),
             "Ranking (score: mean reward per step over opponents, 95% CI over seeds)\n"
             + to_markdown(summary.ranking),
             "Payoff matrix (mean reward per step of row agent vs column agent, ± 95% CI)\n"
@@ -80,14 +96,6 @@ def terminal_summary(summary: TournamentSummary, title: str) -> str:
             f"Diverged: {overall['diverged']:.1%} of matches, failed: {overall['failed']:.1%}",
         ]
     )
-
-
-def summary_from_args(args) -> int:
-    """``lola-arena summary SWEEP_DIR``."""
-    matches = load_matches(args.sweep_dir)
-    summary = summarize(matches)
-    print(terminal_summary(summary, _title(load_sweep_config(args.sweep_dir), matches)))
-    return 0
 
 
 def _html_table(table: pd.DataFrame) -> str:
@@ -136,15 +144,24 @@ def _ecosystem_table(shares: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis("agent").reset_index()
 
 
-def write_report(sweep_dir: str | Path, out_dir: str | Path) -> Path:
-    """Tables, figures, ``index.html`` and ``report.md`` for one sweep; returns index.html."""
+def default_report_dir(sweep_dirs: SweepDirs) -> Path:
+    """``SWEEP_DIR/report`` of a single sweep; several sweeps need an explicit directory."""
+    dirs = as_dirs(sweep_dirs)
+    if len(dirs) != 1:
+        raise ValueError(f"out: a report of {len(dirs)} sweeps needs an output directory")
+    return dirs[0] / "report"
+
+
+def write_report(sweep_dirs: SweepDirs, out_dir: str | Path | None = None) -> Path:
+    """Tables, figures, ``index.html`` and ``report.md`` of one or several sweeps (of one game)
+    in ``out_dir`` (default: :func:`default_report_dir`); returns the path of index.html."""
     from analysis.figures import hyperparameter_table, write_figures
 
-    sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
-    matches = load_matches(sweep_dir)
+    dirs = as_dirs(sweep_dirs)
+    out_dir = Path(out_dir) if out_dir is not None else default_report_dir(dirs)
+    matches = load_matches(dirs)
     summary = summarize(matches)
-    config = load_sweep_config(sweep_dir)
-    curves = load_curves(sweep_dir) if has_table(sweep_dir, "curves") else None
+    curves = load_curves(dirs) if all(has_table(d, "curves") for d in dirs) else None
     shares = replicator(summary.payoff_matrix)
 
     write_tables(summary, out_dir)
@@ -167,16 +184,8 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path) -> Path:
     for name, heading in EXTRA_TABLES:
         sections.append((heading, f"tables/{name}.csv", None, tables[name]))
 
-    title = _title(config, matches)
-    (out_dir / "report.md").write_text(_page_markdown(title, config, sections))
+    title, settings = _title(dirs, matches), _settings(dirs)
+    (out_dir / "report.md").write_text(_page_markdown(title, settings, sections))
     index = out_dir / "index.html"
-    index.write_text(_page_html(title, config, sections))
+    index.write_text(_page_html(title, settings, sections))
     return index
-
-
-def report_from_args(args) -> int:
-    """``lola-arena report SWEEP_DIR [--out DIR]``: write the report, print where it is."""
-    out_dir = Path(args.out) if args.out else Path(args.sweep_dir) / "report"
-    index = write_report(args.sweep_dir, out_dir)
-    print(f"report: {index}")
-    return 0

@@ -1,18 +1,18 @@
 """Run a sweep: planned tasks -> Ray tasks -> Parquet, with resume, a lock and a progress bar.
 
 Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
-``--address`` or ``RAY_ADDRESS`` connects to an existing cluster, whose nodes must have
+``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
 ``lola-arena`` installed; a Ray already initialised in this process (e.g. by a test fixture) is
 reused. Each Ray task plays one :class:`sweeps.plan.Task` (one batched engine call) and
 returns its two Arrow tables (built by :mod:`sweeps.schema`), so workers need no shared disk;
 the driver writes them.
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
-with status ``failed`` and the error; the sweep goes on, and the exit code is 1. Failed
+with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
 matches are run again by the next run on the same directory.
 
 Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
-cleaned (see :func:`sweeps.store.prepare_resume`). ``--no-resume`` refuses a directory that
+cleaned (see :func:`sweeps.store.prepare_resume`). ``resume=False`` refuses a directory that
 already holds results, rather than deleting them. A directory holds one sweep: a rerun whose
 resolved sweep differs (other than in ``RUN_SETTINGS``) is refused.
 
@@ -32,14 +32,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from sweeps import schema, store
-from sweeps.config import SweepConfig, load_sweep
+from sweeps.config import SweepConfig
 from sweeps.plan import Task, plan_matches, plan_tasks
 from sweeps.schema import failed_tables, match_tables
 
 TASK_RETRIES = 2
 # Keys of the sweep file that change how, not what, is run: a rerun may change them.
 RUN_SETTINGS = ("device", "task_size")
-EXIT_OK, EXIT_FAILED = 0, 1
 FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
 
 
@@ -59,15 +58,6 @@ class SweepSummary:
             f"diverged {self.diverged}, failed {self.failed}; {self.wall_s:.1f} s; "
             f"results in {self.out}"
         )
-
-
-def run_sweep_from_args(args) -> int:
-    """The ``lola-arena sweep`` command: validate, run, print the summary, exit code."""
-    config = load_sweep(args.file).with_overrides(device=args.device, task_size=args.task_size)
-    out = Path(args.out) if args.out else Path("results") / config.name
-    summary = run_sweep(config, out, address=args.address, resume=args.resume)
-    print(summary)
-    return EXIT_OK if summary.failed == 0 else EXIT_FAILED
 
 
 def run_sweep(

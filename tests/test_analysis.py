@@ -23,7 +23,7 @@ from analysis.ecology import replicator
 from analysis.figures import hyperparameter_heatmaps, learning_curves
 from analysis.load import load_curves, load_matches
 from analysis.summary import sides, summarize
-from sweeps.cli import main
+from cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +206,13 @@ def test_summary_cli_prints_ranking_in_order(sweep_dir, summary, capsys):
     positions = [out.index(f"| {i} | {agent} |") for i, agent in enumerate(summary.agents, 1)]
     assert positions == sorted(positions)
     assert "Diverged: 1.2% of matches" in out
+
+
+def test_summary_of_two_sweep_dirs_reads_both(sweep_dir, tmp_path, capsys):
+    other = tmp_path / "again"
+    rows = write_synthetic_sweep(other)
+    assert main(["summary", str(sweep_dir), str(other)]) == 0
+    assert f"ipd, {2 * len(rows)} matches, {len(SEEDS)} seeds" in capsys.readouterr().out
 
 
 def test_report_writes_tables_figures_and_index(sweep_dir, summary, tmp_path, capsys):

@@ -14,7 +14,7 @@ from analysis_data import FIGURES, assert_valid_figure
 
 from analysis.load import load_matches
 from analysis.summary import summarize
-from sweeps.cli import main
+from cli.main import main
 
 pytest.importorskip("ray")
 pytest.importorskip("sweeps.runner")

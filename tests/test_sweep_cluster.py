@@ -84,7 +84,7 @@ def test_sweep_on_a_cluster_equals_the_embedded_run(ray_head, ray_session, tmp_p
     # The cluster uses Ray's token authentication; an explicit address needs it switched on.
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_AUTH_MODE"] = "token"
-    command = [sys.executable, "-m", "sweeps.cli", "sweep", str(path), "--out",
+    command = [sys.executable, "-m", "cli", "sweep", str(path), "--out",
                str(tmp_path / "cluster"), "--address", ray_head]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

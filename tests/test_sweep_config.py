@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweeps import cli, schema, store
+import cli.main as cli
+from sweeps import schema, store
 from sweeps.config import load_sweep, parse_sweep
 from sweeps.plan import plan_matches, plan_tasks
 

@@ -16,8 +16,9 @@ import pyarrow.dataset as ds
 import pytest
 import yaml
 
+import cli.main as cli
 from agents.spec import AgentSpec
-from sweeps import cli, schema, store
+from sweeps import schema, store
 from sweeps.config import parse_sweep
 from sweeps.plan import plan_matches, plan_tasks
 from sweeps.runner import FAIL_HOOK, run_sweep
@@ -270,7 +271,7 @@ def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
         "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
         "LOLA_ARENA_TASK_DELAY_S": "0.5",
     }
-    command = [sys.executable, "-m", "sweeps.cli", "sweep", str(path), "--out", str(resumed)]
+    command = [sys.executable, "-m", "cli", "sweep", str(path), "--out", str(resumed)]
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(resumed.glob("matches/game=ipd/*.parquet")):
