@@ -12,6 +12,8 @@ everything below into a directory (default ``SWEEP_DIR/report``)::
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -98,42 +100,63 @@ def summary_text(sweep_dirs: SweepDirs) -> str:
     )
 
 
-def _html_table(table: pd.DataFrame) -> str:
-    return table.to_html(index=False, float_format="{:.3f}".format, na_rep="–", border=0)
+@dataclass(frozen=True)
+class _Markup:
+    """How one page format writes each element of the page that :func:`_page` lays out."""
+
+    title: Callable[[str], str]
+    heading: Callable[[str], str]
+    paragraph: Callable[[str], str]
+    code: Callable[[str], str]
+    figure: Callable[[str, str], str]  # (figure name, alt text)
+    table: Callable[[pd.DataFrame], str]
+    document: Callable[[str, list[str]], str]  # (title, body blocks)
 
 
-def _page_html(title: str, config: dict, sections: list[tuple]) -> str:
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        "<h2>Sweep settings</h2>",
-        f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False) or '(no sweep.yaml)')}</pre>",
-    ]
+MARKDOWN = _Markup(
+    title=lambda text: f"# {text}",
+    heading=lambda text: f"## {text}",
+    paragraph=lambda text: text,
+    code=lambda text: f"```yaml\n{text}```",
+    figure=lambda name, alt: f"![{alt}](figures/{name}.png)",
+    table=to_markdown,
+    document=lambda title, body: "\n\n".join(body) + "\n",
+)
+
+HTML = _Markup(
+    title=lambda text: f"<h1>{html.escape(text)}</h1>",
+    heading=lambda text: f"<h2>{html.escape(text)}</h2>",
+    paragraph=lambda text: f"<p>{html.escape(text)}</p>",
+    code=lambda text: f"<pre>{html.escape(text)}</pre>",
+    figure=lambda name, alt: (
+        f'<a href="figures/{name}.svg"><img src="figures/{name}.png" alt="{html.escape(alt)}"></a>'
+    ),
+    table=lambda table: table.to_html(
+        index=False, float_format="{:.3f}".format, na_rep="–", border=0
+    ),
+    document=lambda title, body: "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head><body>",
+            *body,
+            "</body></html>",
+        ]
+    ),
+)
+
+
+def _page(markup: _Markup, title: str, settings: dict, sections: list[tuple]) -> str:
+    """The report page: title, sweep settings, then each section's caption, figure and table."""
+    settings_text = yaml.safe_dump(settings, sort_keys=False) if settings else "(no sweep.yaml)\n"
+    body = [markup.title(title), markup.heading("Sweep settings"), markup.code(settings_text)]
     for heading, caption, figure, table in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(caption)}</p>")
+        body += [markup.heading(heading), markup.paragraph(caption)]
         if figure:
-            parts.append(
-                f'<a href="figures/{figure}.svg"><img src="figures/{figure}.png" '
-                f'alt="{html.escape(heading)}"></a>'
-            )
+            body.append(markup.figure(figure, heading))
         if table is not None:
-            parts.append(_html_table(table))
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _page_markdown(title: str, config: dict, sections: list[tuple]) -> str:
-    settings = yaml.safe_dump(config, sort_keys=False) if config else "(no sweep.yaml)\n"
-    parts = [f"# {title}", "## Sweep settings", f"```yaml\n{settings}```"]
-    for heading, caption, figure, table in sections:
-        parts += [f"## {heading}", caption]
-        if figure:
-            parts.append(f"![{heading}](figures/{figure}.png)")
-        if table is not None:
-            parts.append(to_markdown(table))
-    return "\n\n".join(parts) + "\n"
+            body.append(markup.table(table))
+    return markup.document(title, body)
 
 
 def _ecosystem_table(shares: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +208,7 @@ def write_report(sweep_dirs: SweepDirs, out_dir: str | Path | None = None) -> Pa
         sections.append((heading, f"tables/{name}.csv", None, tables[name]))
 
     title, settings = _title(dirs, matches), _settings(dirs)
-    (out_dir / "report.md").write_text(_page_markdown(title, settings, sections))
+    (out_dir / "report.md").write_text(_page(MARKDOWN, title, settings, sections))
     index = out_dir / "index.html"
-    index.write_text(_page_html(title, settings, sections))
+    index.write_text(_page(HTML, title, settings, sections))
     return index
