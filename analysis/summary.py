@@ -22,6 +22,7 @@ Definitions:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ DRAW_TOL = 1e-3
 TFT_TOL = 0.1
 SAMPLE = ["sweep", "seed"]
 ALL_MATCHES = "(all matches)"
+
 
 # Student's t 0.975 quantiles by degrees of freedom; beyond the table, the normal 1.96.
 _T_975 = {
@@ -62,12 +64,17 @@ def mean_ci(values: SeriesGroupBy) -> pd.DataFrame:
     return stats[["mean", "ci95", "n"]]
 
 
-def sides(matches: pd.DataFrame) -> pd.DataFrame:
-    """Each match twice, once from each side: agent, opponent, reward, opponent_reward, p_coop."""
+def sides(matches: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Each row twice, once from each side: agent, opponent, reward, opponent_reward, p_coop.
+
+    ``matches`` holds match rows, or curve rows joined with their match's columns; the
+    columns named in ``extra`` (e.g. ``update``) are copied to both views unchanged.
+    """
     views = []
     for me, other in (("a", "b"), ("b", "a")):
         view = pd.DataFrame(
             {
+                **{column: matches[column] for column in extra},
                 "sweep": matches["sweep"],
                 "game": matches["game"].astype(str),
                 "match_id": matches["match_id"],
