@@ -38,15 +38,17 @@ def test_unrolled_lola_cooperates_in_the_ipd():
     assert final_mean_reward(results) > -1.2
 
 
-def test_lola_taylor_finds_nash_in_matching_pennies_and_naive_learners_do_not():
+def test_lola_taylor_finds_nash_in_matching_pennies_in_every_seed_and_naive_learners_in_none():
+    """README: within 0.05 of the Nash policy (P(C) = 1/2 in every state) in 20 of 20 runs."""
+
     def near_nash(results):
         p = np.concatenate([results.p_coop_a[:, -1], results.p_coop_b[:, -1]], axis=1)
         return np.abs(p - 0.5).max(axis=1) < 0.05  # [seeds]
 
     lola = self_play("imp", AgentSpec("lola-taylor", lr=1.0, eta=1.0), 0.9)
     naive = self_play("imp", AgentSpec("nl", lr=1.0), 0.9)
-    assert near_nash(lola).mean() > 0.5
-    assert near_nash(naive).mean() < 0.5
+    assert near_nash(lola).sum() == 20
+    assert near_nash(naive).sum() == 0
 
 
 def test_sos_cooperates_in_the_ipd():
