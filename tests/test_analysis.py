@@ -238,6 +238,7 @@ def test_summary_of_two_sweep_dirs_reads_both(sweep_dir, tmp_path, capsys):
     assert f"ipd, {2 * len(rows)} matches, {len(SEEDS)} seeds" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_report_writes_tables_figures_and_index(sweep_dir, summary, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(sweep_dir), "--out", str(out)]) == 0

@@ -18,6 +18,7 @@ from cli.main import main
 
 pytest.importorskip("ray")
 pytest.importorskip("sweeps.runner")
+pytestmark = pytest.mark.slow  # real sweeps on Ray, notebooks and reports: seconds each
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "analysis" / "notebooks"
@@ -122,7 +123,6 @@ def test_stored_notebooks_have_no_outputs():
         assert any("parameters" in c.metadata.get("tags", []) for c in code), path.name
 
 
-@pytest.mark.slow
 def test_lola_paper_lola_cooperates_and_naive_learners_defect(tmp_path_factory, ray_session):
     config = yaml.safe_load(LOLA_PAPER.read_text())
     assert (config["gamma"], config["updates"]) == (0.96, 200)

@@ -286,6 +286,7 @@ def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
     assert not (tmp_path / "o" / "matches").exists()
 
 
+@pytest.mark.slow
 def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
     ray_session, small_run, tmp_path
 ):
