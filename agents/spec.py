@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from torch import nn
 
 from agents.optim import OPTIMIZERS
+from agents.options import default
 from agents.policies import policy_factory
 from agents.rules import RULES
 from agents.strategies import STRATEGIES
@@ -26,7 +27,7 @@ ACCEPTED_NAMES = ", ".join([*LEARNERS, *STRATEGIES, "random[:P]", "memory1:P0,PC
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """An agent kind with its options. Learning rates act on the unnormalised value.
+    """An agent kind with its options, declared (meaning, defaults) in :mod:`agents.options`.
 
     lr: own step; lr_in: the opponent's step that LA/LOLA/SOS assume (None: same as lr);
     lookahead: k, the opponent's unrolled steps (LA, LOLA); eta: LOLA-Taylor's shaping step;
@@ -37,13 +38,13 @@ class AgentSpec:
     """
 
     kind: str
-    lr: float = 1.0
-    lr_in: float | None = None
-    lookahead: int = 1
-    eta: float = 1.0
-    policy: str | Callable[[], nn.Module] = "tabular"
-    optimizer: str = "sgd"
-    p: tuple[float, ...] | None = None
+    lr: float = default("lr")
+    lr_in: float | None = default("lr_in")
+    lookahead: int = default("lookahead")
+    eta: float = default("eta")
+    policy: str | Callable[[], nn.Module] = default("policy")
+    optimizer: str = default("optimizer")
+    p: tuple[float, ...] | None = default("p")
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -115,9 +116,6 @@ class AgentSpec:
         if self.optimizer != "sgd":
             opts.append(self.optimizer)
         return f"{self.kind}({','.join(opts)})"
-
-
-OPTION_NAMES = tuple(f.name for f in fields(AgentSpec) if f.name != "kind")
 
 
 def parse_agent(name: str, **options) -> AgentSpec:

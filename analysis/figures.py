@@ -18,8 +18,8 @@ import seaborn as sns
 from matplotlib import MatplotlibDeprecationWarning
 from matplotlib.figure import Figure
 
-from analysis.load import STATES
-from analysis.summary import TournamentSummary, mean_ci, per_seed_payoffs
+from analysis.summary import TournamentSummary, mean_ci, per_seed_payoffs, sides
+from sweeps.schema import STATES
 
 PALETTE = "colorblind"
 HEATMAP_CMAP = "viridis"
@@ -102,26 +102,14 @@ def learning_curves(
     """Per-step reward vs update: one panel per learning agent (a side with an ``lr``), one
     line per opponent, mean and 95% CI over seeds (self-play: both sides averaged per match).
     Panels and colours follow ``order``; None when no agent learns."""
-    meta = matches[["match_id", "agent_a", "agent_b", "lr_a", "lr_b"]]
-    rows = curves.merge(meta, on="match_id", how="inner")
-    views = []
-    for me, other in (("a", "b"), ("b", "a")):
-        view = pd.DataFrame(
-            {
-                "agent": rows[f"agent_{me}"],
-                "opponent": rows[f"agent_{other}"],
-                "match_id": rows["match_id"],
-                "update": rows["update"],
-                "reward": rows[f"reward_{me}"],
-            }
-        )
-        views.append(view[rows[f"lr_{me}"].notna()])
-    long = pd.concat(views, ignore_index=True)
+    meta = matches[["match_id", *(c for c in matches.columns if c not in curves.columns)]]
+    side_rows = sides(curves.merge(meta, on="match_id", how="inner"), extra=["update"])
+    long = side_rows[side_rows["lr"].notna()]  # learners: the sides with a learning rate
     if long.empty:
         return None
     per_match = long.groupby(["agent", "opponent", "match_id", "update"])["reward"].mean()
     stats = mean_ci(per_match.groupby(["agent", "opponent", "update"])).reset_index()
-    everyone = list(order or sorted(set(meta["agent_a"]) | set(meta["agent_b"])))
+    everyone = list(order or sorted(set(matches["agent_a"]) | set(matches["agent_b"])))
     learners = [a for a in everyone if a in set(long["agent"])]
     colours = _colours(min(len(everyone), 10))
     style = {

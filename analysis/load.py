@@ -2,7 +2,8 @@
 
 A sweep directory holds ``matches/`` (one row per match) and ``curves/`` (one row per match and
 recorded update), both hive-partitioned by ``game``, and ``sweep.yaml``. The schema of those
-tables is the contract between ``sweeps/`` and this package; nothing here imports the engine.
+tables, :mod:`sweeps.schema`, is the contract between ``sweeps/`` and this package; nothing
+here imports the engine.
 
 Filters are pushed down to pyarrow, so only the row groups and partitions that can match are
 read. Per-side filters (``agent``, ``kind``, ``lr``, ``lookahead``) keep a match when either
@@ -16,21 +17,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.dataset as ds
 import yaml
 
-STATES = ("start", "cc", "cd", "dc", "dd")
-P_COOP_A = tuple(f"p_coop_a_{s}" for s in STATES)
-P_COOP_B = tuple(f"p_coop_b_{s}" for s in STATES)
-STATUSES = ("ok", "diverged", "failed")
+from sweeps.schema import PARTITION_SCHEMA
 
-PARTITIONING = ds.partitioning(pa.schema([("game", pa.string())]), flavor="hive")
+PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
 
 SweepDirs = str | Path | Sequence[str | Path]
 
 
-def _as_dirs(sweep_dirs: SweepDirs) -> list[Path]:
+def as_dirs(sweep_dirs: SweepDirs) -> list[Path]:
     if isinstance(sweep_dirs, str | Path):
         return [Path(sweep_dirs)]
     return [Path(d) for d in sweep_dirs]
@@ -67,7 +64,7 @@ def _read(sweep_dirs: SweepDirs, table: str, terms: list, columns=None) -> pd.Da
         expression = term if expression is None else expression & term
     frames = [
         _dataset(d, table).to_table(columns=columns, filter=expression).to_pandas()
-        for d in _as_dirs(sweep_dirs)
+        for d in as_dirs(sweep_dirs)
     ]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

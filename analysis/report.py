@@ -1,8 +1,7 @@
 """The report of a sweep: tables, figures and one page (``index.html``, ``report.md``).
 
-``lola-arena summary SWEEP_DIR`` prints the ranking and the payoff matrix;
-``lola-arena report SWEEP_DIR [--out DIR]`` writes everything below into DIR
-(default ``SWEEP_DIR/report``)::
+:func:`summary_text` is the ranking and the payoff matrix as text; :func:`write_report` writes
+everything below into a directory (default ``SWEEP_DIR/report``)::
 
     index.html, report.md     the page: sweep settings, tables and figures together
     tables/*.csv, tables/*.md ranking, payoff_matrix, payoffs, outcomes, cooperation, status,
@@ -13,16 +12,24 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from analysis.ecology import replicator
-from analysis.load import has_table, load_curves, load_matches, load_sweep_config
+from analysis.load import (
+    SweepDirs,
+    as_dirs,
+    has_table,
+    load_curves,
+    load_matches,
+    load_sweep_config,
+)
 from analysis.summary import (
     ALL_MATCHES,
-    TournamentSummary,
     numbered_matrix,
     summarize,
     to_markdown,
@@ -60,19 +67,30 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 """
 
 
-def _title(config: dict, matches: pd.DataFrame) -> str:
+def _settings(dirs: list[Path]) -> dict:
+    """The resolved sweep file of one sweep; of several, a mapping from directory to each."""
+    if len(dirs) == 1:
+        return load_sweep_config(dirs[0])
+    return {str(d): load_sweep_config(d) for d in dirs}
+
+
+def _title(dirs: list[Path], matches: pd.DataFrame) -> str:
+    config = load_sweep_config(dirs[0]) if len(dirs) == 1 else {}
     name = config.get("name") or ", ".join(sorted(matches["sweep"].astype(str).unique()))
     games = ", ".join(sorted(matches["game"].astype(str).unique()))
-    seeds = matches["seed"].nunique()
+    seeds = matches[["sweep", "seed"]].drop_duplicates().shape[0]
     return f"Sweep {name}: {games}, {len(matches)} matches, {seeds} seeds"
 
 
-def terminal_summary(summary: TournamentSummary, title: str) -> str:
-    """The text ``lola-arena summary`` prints: ranking, payoff matrix and failure shares."""
+def summary_text(sweep_dirs: SweepDirs) -> str:
+    """The ranking, payoff matrix and failure shares of one or several sweeps, as text."""
+    dirs = as_dirs(sweep_dirs)
+    matches = load_matches(dirs)
+    summary = summarize(matches)
     overall = summary.status[summary.status["agent"] == ALL_MATCHES].iloc[0]
     return "\n\n".join(
         [
-            title,
+            _title(dirs, matches),
             "Ranking (score: mean reward per step over opponents, 95% CI over seeds)\n"
             + to_markdown(summary.ranking),
             "Payoff matrix (mean reward per step of row agent vs column agent, ± 95% CI)\n"
@@ -82,50 +100,63 @@ def terminal_summary(summary: TournamentSummary, title: str) -> str:
     )
 
 
-def summary_from_args(args) -> int:
-    """``lola-arena summary SWEEP_DIR``."""
-    matches = load_matches(args.sweep_dir)
-    summary = summarize(matches)
-    print(terminal_summary(summary, _title(load_sweep_config(args.sweep_dir), matches)))
-    return 0
+@dataclass(frozen=True)
+class _Markup:
+    """How one page format writes each element of the page that :func:`_page` lays out."""
+
+    title: Callable[[str], str]
+    heading: Callable[[str], str]
+    paragraph: Callable[[str], str]
+    code: Callable[[str], str]
+    figure: Callable[[str, str], str]  # (figure name, alt text)
+    table: Callable[[pd.DataFrame], str]
+    document: Callable[[str, list[str]], str]  # (title, body blocks)
 
 
-def _html_table(table: pd.DataFrame) -> str:
-    return table.to_html(index=False, float_format="{:.3f}".format, na_rep="–", border=0)
+MARKDOWN = _Markup(
+    title=lambda text: f"# {text}",
+    heading=lambda text: f"## {text}",
+    paragraph=lambda text: text,
+    code=lambda text: f"```yaml\n{text}```",
+    figure=lambda name, alt: f"![{alt}](figures/{name}.png)",
+    table=to_markdown,
+    document=lambda title, body: "\n\n".join(body) + "\n",
+)
+
+HTML = _Markup(
+    title=lambda text: f"<h1>{html.escape(text)}</h1>",
+    heading=lambda text: f"<h2>{html.escape(text)}</h2>",
+    paragraph=lambda text: f"<p>{html.escape(text)}</p>",
+    code=lambda text: f"<pre>{html.escape(text)}</pre>",
+    figure=lambda name, alt: (
+        f'<a href="figures/{name}.svg"><img src="figures/{name}.png" alt="{html.escape(alt)}"></a>'
+    ),
+    table=lambda table: table.to_html(
+        index=False, float_format="{:.3f}".format, na_rep="–", border=0
+    ),
+    document=lambda title, body: "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head><body>",
+            *body,
+            "</body></html>",
+        ]
+    ),
+)
 
 
-def _page_html(title: str, config: dict, sections: list[tuple]) -> str:
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        "<h2>Sweep settings</h2>",
-        f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False) or '(no sweep.yaml)')}</pre>",
-    ]
+def _page(markup: _Markup, title: str, settings: dict, sections: list[tuple]) -> str:
+    """The report page: title, sweep settings, then each section's caption, figure and table."""
+    settings_text = yaml.safe_dump(settings, sort_keys=False) if settings else "(no sweep.yaml)\n"
+    body = [markup.title(title), markup.heading("Sweep settings"), markup.code(settings_text)]
     for heading, caption, figure, table in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(caption)}</p>")
+        body += [markup.heading(heading), markup.paragraph(caption)]
         if figure:
-            parts.append(
-                f'<a href="figures/{figure}.svg"><img src="figures/{figure}.png" '
-                f'alt="{html.escape(heading)}"></a>'
-            )
+            body.append(markup.figure(figure, heading))
         if table is not None:
-            parts.append(_html_table(table))
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _page_markdown(title: str, config: dict, sections: list[tuple]) -> str:
-    settings = yaml.safe_dump(config, sort_keys=False) if config else "(no sweep.yaml)\n"
-    parts = [f"# {title}", "## Sweep settings", f"```yaml\n{settings}```"]
-    for heading, caption, figure, table in sections:
-        parts += [f"## {heading}", caption]
-        if figure:
-            parts.append(f"![{heading}](figures/{figure}.png)")
-        if table is not None:
-            parts.append(to_markdown(table))
-    return "\n\n".join(parts) + "\n"
+            body.append(markup.table(table))
+    return markup.document(title, body)
 
 
 def _ecosystem_table(shares: pd.DataFrame) -> pd.DataFrame:
@@ -136,15 +167,24 @@ def _ecosystem_table(shares: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis("agent").reset_index()
 
 
-def write_report(sweep_dir: str | Path, out_dir: str | Path) -> Path:
-    """Tables, figures, ``index.html`` and ``report.md`` for one sweep; returns index.html."""
+def default_report_dir(sweep_dirs: SweepDirs) -> Path:
+    """``SWEEP_DIR/report`` of a single sweep; several sweeps need an explicit directory."""
+    dirs = as_dirs(sweep_dirs)
+    if len(dirs) != 1:
+        raise ValueError(f"out: a report of {len(dirs)} sweeps needs an output directory")
+    return dirs[0] / "report"
+
+
+def write_report(sweep_dirs: SweepDirs, out_dir: str | Path | None = None) -> Path:
+    """Tables, figures, ``index.html`` and ``report.md`` of one or several sweeps (of one game)
+    in ``out_dir`` (default: :func:`default_report_dir`); returns the path of index.html."""
     from analysis.figures import hyperparameter_table, write_figures
 
-    sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
-    matches = load_matches(sweep_dir)
+    dirs = as_dirs(sweep_dirs)
+    out_dir = Path(out_dir) if out_dir is not None else default_report_dir(dirs)
+    matches = load_matches(dirs)
     summary = summarize(matches)
-    config = load_sweep_config(sweep_dir)
-    curves = load_curves(sweep_dir) if has_table(sweep_dir, "curves") else None
+    curves = load_curves(dirs) if all(has_table(d, "curves") for d in dirs) else None
     shares = replicator(summary.payoff_matrix)
 
     write_tables(summary, out_dir)
@@ -167,16 +207,8 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path) -> Path:
     for name, heading in EXTRA_TABLES:
         sections.append((heading, f"tables/{name}.csv", None, tables[name]))
 
-    title = _title(config, matches)
-    (out_dir / "report.md").write_text(_page_markdown(title, config, sections))
+    title, settings = _title(dirs, matches), _settings(dirs)
+    (out_dir / "report.md").write_text(_page(MARKDOWN, title, settings, sections))
     index = out_dir / "index.html"
-    index.write_text(_page_html(title, config, sections))
+    index.write_text(_page(HTML, title, settings, sections))
     return index
-
-
-def report_from_args(args) -> int:
-    """``lola-arena report SWEEP_DIR [--out DIR]``: write the report, print where it is."""
-    out_dir = Path(args.out) if args.out else Path(args.sweep_dir) / "report"
-    index = write_report(args.sweep_dir, out_dir)
-    print(f"report: {index}")
-    return 0

@@ -21,7 +21,9 @@ Definitions:
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,29 +31,51 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import SeriesGroupBy
 
-from analysis.load import STATES, STATUSES
+from sweeps.schema import STATES, STATUSES
 
 DRAW_TOL = 1e-3
 TFT_TOL = 0.1
 SAMPLE = ["sweep", "seed"]
 ALL_MATCHES = "(all matches)"
 
-# Student's t 0.975 quantiles by degrees of freedom; beyond the table, the normal 1.96.
-_T_975 = {
-    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-    9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120,
-    17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000,
-    120: 1.980,
-}  # fmt: skip
+
+def _t_two_sided(t: float, dof: int) -> float:
+    """P(|T| < t) for Student's t with integer ``dof`` >= 1, in closed form (Abramowitz and
+    Stegun 26.7.3 and 26.7.4): with ``theta = atan(t / sqrt(dof))``, ``c = cos(theta)``,
+
+        odd dof:  (2 / pi) [theta + sin(theta) (c + 2/3 c^3 + ... + (2 4 .. (dof-3)) /
+                  (1 3 .. (dof-2)) c^(dof-2))]       (dof = 1: 2 theta / pi)
+        even dof: sin(theta) [1 + 1/2 c^2 + 1 3 / (2 4) c^4 + ... + (1 3 .. (dof-3)) /
+                  (2 4 .. (dof-2)) c^(dof-2)]
+    """
+    theta = math.atan(t / math.sqrt(dof))
+    c2 = math.cos(theta) ** 2
+    if dof % 2:
+        term, series = math.cos(theta), 0.0
+        for j in range(1, (dof - 1) // 2 + 1):  # terms c^1, c^3, .., c^(dof-2)
+            series += term
+            term *= c2 * (2 * j) / (2 * j + 1)
+        return 2 / math.pi * (theta + math.sin(theta) * series)
+    term, series = 1.0, 0.0
+    for j in range(1, dof // 2 + 1):  # terms c^0, c^2, .., c^(dof-2)
+        series += term
+        term *= c2 * (2 * j - 1) / (2 * j)
+    return math.sin(theta) * series
 
 
+@functools.cache
 def t_975(dof: int) -> float:
-    """The 0.975 quantile of Student's t (conservative: the nearest tabulated dof below)."""
+    """The 0.975 quantile of Student's t with ``dof`` degrees of freedom (NaN below 1), exact to
+    about 1e-12: the root of ``P(|T| < t) = 0.95``, found by bisection."""
     if dof < 1:
         return math.nan
-    if dof > 120:
-        return 1.96
-    return _T_975[max(k for k in _T_975 if k <= dof)]
+    low, high = 0.0, 20.0  # t_975(1) = 12.706 is the largest
+    for _ in range(200):
+        middle = (low + high) / 2
+        if middle in (low, high):
+            break
+        low, high = (middle, high) if _t_two_sided(middle, dof) < 0.95 else (low, middle)
+    return (low + high) / 2
 
 
 def mean_ci(values: SeriesGroupBy) -> pd.DataFrame:
@@ -62,12 +86,17 @@ def mean_ci(values: SeriesGroupBy) -> pd.DataFrame:
     return stats[["mean", "ci95", "n"]]
 
 
-def sides(matches: pd.DataFrame) -> pd.DataFrame:
-    """Each match twice, once from each side: agent, opponent, reward, opponent_reward, p_coop."""
+def sides(matches: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Each row twice, once from each side: agent, opponent, reward, opponent_reward, p_coop.
+
+    ``matches`` holds match rows, or curve rows joined with their match's columns; the
+    columns named in ``extra`` (e.g. ``update``) are copied to both views unchanged.
+    """
     views = []
     for me, other in (("a", "b"), ("b", "a")):
         view = pd.DataFrame(
             {
+                **{column: matches[column] for column in extra},
                 "sweep": matches["sweep"],
                 "game": matches["game"].astype(str),
                 "match_id": matches["match_id"],

@@ -4,10 +4,11 @@ One concept per module:
 
 - :mod:`sweeps.config`: the sweep file's schema (one dataclass), validated in one place.
 - :mod:`sweeps.plan`: pairings, stable match ids, tasks of one batched engine call each.
-- :mod:`sweeps.store`: the output directory: schema of ``matches``/``curves``, atomic writes,
-  resume bookkeeping, the lock.
-- :mod:`sweeps.runner`: Ray (embedded or ``--address``), progress bar, failures, summary.
-- :mod:`sweeps.cli`: the ``lola-arena`` command line.
+- :mod:`sweeps.schema`: the stored tables ``matches`` and ``curves``: columns, types and the
+  builders of their rows; the contract with ``analysis/`` (pyarrow only, no torch).
+- :mod:`sweeps.store`: the output directory: layout, atomic writes, resume bookkeeping, the lock.
+- :mod:`sweeps.runner`: :func:`~sweeps.runner.run_sweep`: Ray (embedded or a cluster's
+  address), progress bar, failures, summary.
 
 What holds, and is tested: a match id depends only on the match (both specs, seed, game,
 gamma, updates, record_every, dtype), never on list order or task size; the same sweep run

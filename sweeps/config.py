@@ -42,7 +42,8 @@ from typing import Any
 
 import yaml
 
-from agents.spec import FIXED, KINDS, OPTION_NAMES, AgentSpec
+from agents.options import OPTION_NAMES
+from agents.spec import FIXED, KINDS, AgentSpec
 from tournament.games import GAMES, Game, get_game
 from tournament.match import DEVICES, DTYPES
 

@@ -1,17 +1,18 @@
 """Run a sweep: planned tasks -> Ray tasks -> Parquet, with resume, a lock and a progress bar.
 
 Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
-``--address`` or ``RAY_ADDRESS`` connects to an existing cluster, whose nodes must have
+``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
 ``lola-arena`` installed; a Ray already initialised in this process (e.g. by a test fixture) is
 reused. Each Ray task plays one :class:`sweeps.plan.Task` (one batched engine call) and
-returns its two Arrow tables, so workers need no shared disk; the driver writes them.
+returns its two Arrow tables (built by :mod:`sweeps.schema`), so workers need no shared disk;
+the driver writes them.
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
-with status ``failed`` and the error; the sweep goes on, and the exit code is 1. Failed
+with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
 matches are run again by the next run on the same directory.
 
 Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
-cleaned (see :func:`sweeps.store.prepare_resume`). ``--no-resume`` refuses a directory that
+cleaned (see :func:`sweeps.store.prepare_resume`). ``resume=False`` refuses a directory that
 already holds results, rather than deleting them. A directory holds one sweep: a rerun whose
 resolved sweep differs (other than in ``RUN_SETTINGS``) is refused.
 
@@ -22,7 +23,6 @@ Test hooks, read from the driver's environment and passed to the tasks:
 
 from __future__ import annotations
 
-import importlib.metadata
 import itertools
 import logging
 import os
@@ -30,19 +30,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
-from sweeps import store
-from sweeps.config import SweepConfig, load_sweep
+from sweeps import schema, store
+from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
+from sweeps.schema import failed_tables, match_tables
 from tournament.match import ENGINE_VERSION
 
 TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
 # Keys of the sweep file that change how, not what, is run: a rerun may change them.
 RUN_SETTINGS = ("device", "task_size")
-EXIT_OK, EXIT_FAILED = 0, 1
 FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
 
 
@@ -62,15 +61,6 @@ class SweepSummary:
             f"diverged {self.diverged}, failed {self.failed}; {self.wall_s:.1f} s; "
             f"results in {self.out}"
         )
-
-
-def run_sweep_from_args(args) -> int:
-    """The ``lola-arena sweep`` command: validate, run, print the summary, exit code."""
-    config = load_sweep(args.file).with_overrides(device=args.device, task_size=args.task_size)
-    out = Path(args.out) if args.out else Path("results") / config.name
-    summary = run_sweep(config, out, address=args.address, resume=args.resume)
-    print(summary)
-    return EXIT_OK if summary.failed == 0 else EXIT_FAILED
 
 
 def run_sweep(
@@ -172,7 +162,7 @@ def _init_ray(address: str | None) -> bool:
 
 def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:
     if curves is None:
-        curves = store.CURVES_SCHEMA.empty_table()
+        curves = schema.CURVES_SCHEMA.empty_table()
     store.write_task(out, game, task.task_id, matches, curves)
     for status in matches.column("status").to_pylist():
         setattr(summary, status, getattr(summary, status) + 1)
@@ -220,83 +210,3 @@ def play_task(task: Task, settings: dict, hooks: dict) -> tuple[pa.Table, pa.Tab
         device=settings["device"],
     )
     return match_tables(task, settings, results)
-
-
-def match_tables(task: Task, settings: dict, results) -> tuple[pa.Table, pa.Table]:
-    """The matches and curves tables of a task from its engine results (MatchResults)."""
-    n = len(task.matches)
-    final = {
-        "reward_a": results.reward_a[:, -1],
-        "reward_b": results.reward_b[:, -1],
-        **_p_coop_columns(results.p_coop_a[:, -1], results.p_coop_b[:, -1]),
-    }
-    matches = _matches_table(
-        task,
-        settings,
-        final,
-        status=results.status,
-        error=[None] * n,
-        elapsed_s=results.elapsed_s / n,
-    )
-    records = len(results.updates)
-    curves = {
-        "match_id": np.repeat([m.match_id for m in task.matches], records),
-        "update": np.tile(results.updates.astype(np.int64), n),
-        "reward_a": results.reward_a.reshape(-1),
-        "reward_b": results.reward_b.reshape(-1),
-        **_p_coop_columns(results.p_coop_a.reshape(-1, 5), results.p_coop_b.reshape(-1, 5)),
-    }
-    return matches, pa.Table.from_pydict(curves, schema=store.CURVES_SCHEMA)
-
-
-def failed_tables(task: Task, settings: dict, error: str) -> pa.Table:
-    """The matches table of a task that failed: status ``failed``, NaN results."""
-    n = len(task.matches)
-    nan = np.full(n, np.nan)
-    final = {c: nan for c in ("reward_a", "reward_b", *store.P_COOP_COLUMNS)}
-    return _matches_table(task, settings, final, ["failed"] * n, [error] * n, float("nan"))
-
-
-def _p_coop_columns(p_a: np.ndarray, p_b: np.ndarray) -> dict[str, np.ndarray]:
-    """[N, 5] arrays of both sides -> the ten p_coop_* columns."""
-    columns = {}
-    for side, p in (("a", p_a), ("b", p_b)):
-        for i, state in enumerate(store.STATES):
-            columns[f"p_coop_{side}_{state}"] = p[:, i]
-    return columns
-
-
-def _matches_table(task: Task, settings: dict, final: dict, status, error, elapsed_s) -> pa.Table:
-    n = len(task.matches)
-    columns = {
-        "sweep": [settings["sweep"]] * n,
-        "match_id": [m.match_id for m in task.matches],
-        "gamma": [settings["gamma"]] * n,
-    }
-    for side in "ab":
-        variants = [getattr(m, side) for m in task.matches]
-        columns[f"agent_{side}"] = [v.label for v in variants]
-        columns[f"kind_{side}"] = [v.spec.kind for v in variants]
-        for option in ("lr", "lr_in", "eta", "lookahead", "policy", "optimizer"):
-            columns[f"{option}_{side}"] = [_option(v.spec, option) for v in variants]
-    columns.update(
-        seed=[m.seed for m in task.matches],
-        updates=[settings["updates"]] * n,
-        **final,
-        status=list(status),
-        error=list(error),
-        elapsed_s=[elapsed_s] * n,
-        version=[_version()] * n,
-    )
-    return pa.Table.from_pydict(columns, schema=store.MATCHES_SCHEMA)
-
-
-def _option(spec, option: str):
-    """A learner's option as stored (lr_in resolved); None for fixed strategies."""
-    if not spec.learner:
-        return None
-    return spec.inner_lr if option == "lr_in" else getattr(spec, option)
-
-
-def _version() -> str:
-    return importlib.metadata.version("lola-arena")

@@ -1,10 +1,10 @@
 """The sweep directory: two hive-partitioned Parquet datasets, the resolved sweep, a lock.
 
-Layout (the schema is the contract with ``analysis/``)::
+Layout (the tables' schema, the contract with ``analysis/``, is :mod:`sweeps.schema`)::
 
     OUT/sweep.yaml                              the sweep as resolved
-    OUT/matches/game=<game>/part-<task>.parquet one row per match  (MATCHES_SCHEMA)
-    OUT/curves/game=<game>/part-<task>.parquet  learning curves    (CURVES_SCHEMA)
+    OUT/matches/game=<game>/part-<task>.parquet one row per match  (schema.MATCHES_SCHEMA)
+    OUT/curves/game=<game>/part-<task>.parquet  learning curves    (schema.CURVES_SCHEMA)
     OUT/.lock                                   pid of the run writing OUT, while it runs
 
 Each task's files are written whole: to ``.<name>.tmp`` in the same folder (readers skip names
@@ -25,43 +25,6 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import yaml
-
-STATES = ("start", "cc", "cd", "dc", "dd")
-P_COOP_COLUMNS = [f"p_coop_{side}_{s}" for side in ("a", "b") for s in STATES]
-
-MATCHES_SCHEMA = pa.schema(
-    [
-        ("sweep", pa.string()),
-        ("match_id", pa.string()),
-        ("gamma", pa.float64()),
-        ("agent_a", pa.string()),
-        ("agent_b", pa.string()),
-        ("kind_a", pa.string()),
-        ("kind_b", pa.string()),
-        *[(f"{opt}_{side}", pa.float64()) for opt in ("lr", "lr_in", "eta") for side in "ab"],
-        *[(f"lookahead_{side}", pa.int64()) for side in "ab"],
-        *[(f"{opt}_{side}", pa.string()) for opt in ("policy", "optimizer") for side in "ab"],
-        ("seed", pa.int64()),
-        ("updates", pa.int64()),
-        ("reward_a", pa.float64()),
-        ("reward_b", pa.float64()),
-        *[(c, pa.float64()) for c in P_COOP_COLUMNS],
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("elapsed_s", pa.float64()),
-        ("version", pa.string()),
-    ]
-)
-
-CURVES_SCHEMA = pa.schema(
-    [
-        ("match_id", pa.string()),
-        ("update", pa.int64()),
-        ("reward_a", pa.float64()),
-        ("reward_b", pa.float64()),
-        *[(c, pa.float64()) for c in P_COOP_COLUMNS],
-    ]
-)
 
 LOCK_NAME = ".lock"
 

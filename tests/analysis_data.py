@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import yaml
 from PIL import Image
 
-from sweeps import store
+from sweeps import schema
 
-STATES = store.STATES
+STATES = schema.STATES
 SEEDS = (0, 1, 2)
 UPDATES = 20
 CURVE_UPDATES = (0, 5, 10, 15, 20)
@@ -105,9 +105,8 @@ def match_rows() -> list[dict]:
 
 
 # The schema ``lola-arena sweep`` writes, with the partition column ``game`` as a column.
-GAME = pa.field("game", pa.string())
-MATCH_SCHEMA = store.MATCHES_SCHEMA.append(GAME)
-CURVE_SCHEMA = store.CURVES_SCHEMA.append(GAME)
+MATCH_SCHEMA = schema.MATCHES_SCHEMA.append(schema.GAME)
+CURVE_SCHEMA = schema.CURVES_SCHEMA.append(schema.GAME)
 
 
 def curve_rows(matches: list[dict]) -> list[dict]:

@@ -22,8 +22,8 @@ from analysis_data import (
 from analysis.ecology import replicator
 from analysis.figures import hyperparameter_heatmaps, learning_curves
 from analysis.load import load_curves, load_matches
-from analysis.summary import sides, summarize
-from sweeps.cli import main
+from analysis.summary import sides, summarize, t_975
+from cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,32 @@ def test_payoff_matrix_is_mean_over_seeds_of_both_sides(stored, summary):
 def test_payoff_ci_is_students_t_over_seeds(stored, summary):
     by_seed = per_seed_rewards(stored)["tft", "alld"]
     means = [statistics.mean(r) for r in by_seed.values()]
-    half = 4.303 * statistics.stdev(means) / math.sqrt(len(means))  # t_{0.975, 2}
+    t_2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # t_{0.975} for 2 dof in closed form, 4.3027
+    half = t_2 * statistics.stdev(means) / math.sqrt(len(means))
     row = summary.payoffs.set_index(["agent", "opponent"]).loc[("tft", "alld")]
     assert row["ci95"] == pytest.approx(half, rel=1e-9)
+
+
+# Student's t 0.975 quantiles as printed in standard tables (3 decimals), by dof.
+T_975_TABLE = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+    10: 2.228, 12: 2.179, 15: 2.131, 19: 2.093, 20: 2.086, 24: 2.064, 25: 2.060, 29: 2.045,
+    30: 2.042, 40: 2.021, 50: 2.009, 60: 2.000, 80: 1.990, 100: 1.984, 120: 1.980, 121: 1.980,
+    200: 1.972, 500: 1.965, 1000: 1.962,
+}  # fmt: skip
+
+
+def test_t_975_equals_table_values_and_closed_forms():
+    for dof, expected in T_975_TABLE.items():
+        assert round(t_975(dof), 3) == expected, dof
+    # closed forms: 1 dof (Cauchy) tan(pi (p - 1/2)); 2 dof (2p - 1) / sqrt(2 p (1 - p))
+    assert t_975(1) == pytest.approx(math.tan(0.475 * math.pi), rel=1e-12)
+    assert t_975(2) == pytest.approx(0.95 / math.sqrt(2 * 0.975 * 0.025), rel=1e-12)
+    # decreasing in dof, towards the normal quantile 1.959964 from above
+    values = [t_975(dof) for dof in range(1, 400)]
+    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert 1.959964 < t_975(100_000) < 1.96
+    assert math.isnan(t_975(0))
 
 
 def test_ranking_orders_agents_by_mean_reward_over_opponents(stored, summary):
@@ -208,6 +231,14 @@ def test_summary_cli_prints_ranking_in_order(sweep_dir, summary, capsys):
     assert "Diverged: 1.2% of matches" in out
 
 
+def test_summary_of_two_sweep_dirs_reads_both(sweep_dir, tmp_path, capsys):
+    other = tmp_path / "again"
+    rows = write_synthetic_sweep(other)
+    assert main(["summary", str(sweep_dir), str(other)]) == 0
+    assert f"ipd, {2 * len(rows)} matches, {len(SEEDS)} seeds" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_report_writes_tables_figures_and_index(sweep_dir, summary, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(sweep_dir), "--out", str(out)]) == 0

@@ -37,15 +37,18 @@ def test_unrolled_lola_cooperates_in_the_ipd():
     assert final_mean_reward(results) > -1.2
 
 
-def test_lola_taylor_finds_nash_in_matching_pennies_and_naive_learners_do_not():
+def test_lola_taylor_finds_nash_in_matching_pennies_and_naive_learners_never_do():
+    """README: within 0.05 of the Nash policy (P(C) = 1/2 in every state) in 16 of 20 runs after
+    200 updates (the other four start with saturated logits and stall); NL in none."""
+
     def near_nash(results):
         p = np.concatenate([results.p_coop_a[:, -1], results.p_coop_b[:, -1]], axis=1)
         return np.abs(p - 0.5).max(axis=1) < 0.05  # [seeds]
 
     lola = self_play("imp", AgentSpec("lola-taylor", lr=1.0, eta=1.0), 0.9)
     naive = self_play("imp", AgentSpec("nl", lr=1.0), 0.9)
-    assert near_nash(lola).mean() > 0.5
-    assert near_nash(naive).mean() < 0.5
+    assert near_nash(lola).sum() >= 16
+    assert near_nash(naive).sum() == 0
 
 
 def test_sos_cooperates_in_the_ipd():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agents.spec import AgentSpec, parse_agent
-from sweeps.cli import main
+from cli.main import main
 from tournament.games import GAMES
 from tournament.match import play_matches
 from tournament.values import reward_per_step
@@ -118,9 +118,9 @@ def run_cli(argv):
         (["match", "nl", "tft", "--game", "go"], "game: unknown 'go'; accepted: ipd, imp"),
         (["match", "nl", "tft", "--payoffs", "1,2,3"], "payoffs: needs 4 values"),
         (["match", "nl", "tft", "--payoffs", "a,b,c,d"], "payoffs: need comma-separated numbers"),
-        (["match", "nl", "tft", "--seeds", "0"], "seeds: must be >= 1"),
+        (["match", "nl", "tft", "--seeds", "0"], "--seeds: must be an integer >= 1, got 0"),
         (["match", "nl", "tft", "--device", "tpu"], "device: unknown 'tpu'; accepted: cpu, cuda"),
-        (["match", "nl", "tft", "--dtype", "float16"], "invalid choice: 'float16'"),
+        (["match", "nl", "tft", "--dtype", "float16"], "dtype: unknown 'float16'; accepted"),
         (["match", "nl", "tft", "--lookahead", "x"], "invalid int value: 'x'"),
     ],
 )

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sweeps import store
+from sweeps import schema
 from sweeps.config import parse_sweep
 from sweeps.runner import run_sweep
 
@@ -37,7 +37,7 @@ SWEEP = {
     "task_size": 6,
     "agents": [{"kind": "lola-taylor"}, {"kind": "nl", "lr": [0.5, 1.0]}, {"kind": "wsls"}],
 }
-COLUMNS = ["reward_a", "reward_b", *store.P_COOP_COLUMNS]
+COLUMNS = schema.RESULT_COLUMNS
 
 
 def _free_port() -> int:
@@ -84,7 +84,7 @@ def test_sweep_on_a_cluster_equals_the_embedded_run(ray_head, ray_session, tmp_p
     # The cluster uses Ray's token authentication; an explicit address needs it switched on.
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_AUTH_MODE"] = "token"
-    command = [sys.executable, "-m", "sweeps.cli", "sweep", str(path), "--out",
+    command = [sys.executable, "-m", "cli", "sweep", str(path), "--out",
                str(tmp_path / "cluster"), "--address", ray_head]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweeps import cli, store
+import cli.main as cli
+from sweeps import schema, store
 from sweeps.config import load_sweep, parse_sweep
 from sweeps.plan import auto_task_size, engine_group, plan_matches, plan_tasks
 
@@ -134,11 +135,11 @@ def test_resume_cleanup_removes_orphan_curves_temp_files_and_failed_tasks(tmp_pa
     import pyarrow as pa
 
     def matches(status):
-        columns = {f.name: [None] for f in store.MATCHES_SCHEMA}
+        columns = {f.name: [None] for f in schema.MATCHES_SCHEMA}
         columns.update(match_id=["m"], status=[status])
-        return pa.Table.from_pydict(columns, schema=store.MATCHES_SCHEMA)
+        return pa.Table.from_pydict(columns, schema=schema.MATCHES_SCHEMA)
 
-    curves = store.CURVES_SCHEMA.empty_table()
+    curves = schema.CURVES_SCHEMA.empty_table()
     store.write_task(tmp_path, "ipd", "done", matches("ok"), curves)
     store.write_task(tmp_path, "ipd", "failed", matches("failed"), curves)
     store.write_task(tmp_path, "ipd", "cut", matches("ok"), curves)

@@ -13,14 +13,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
+import cli.main as cli
 from agents.spec import AgentSpec
-from sweeps import cli, store
+from sweeps import schema, store
 from sweeps.config import parse_sweep
 from sweeps.plan import plan_matches, plan_tasks
-from sweeps.runner import FAIL_HOOK, match_tables, run_sweep
+from sweeps.runner import FAIL_HOOK, run_sweep
+from sweeps.schema import match_tables
 from tournament.games import get_game
 from tournament.match import MatchResults, play_matches
 
@@ -55,7 +58,7 @@ def _tables(out: Path):
     return matches, curves
 
 
-RESULT_COLUMNS = ["reward_a", "reward_b", *store.P_COOP_COLUMNS]
+RESULT_COLUMNS = schema.RESULT_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +90,39 @@ def test_sweep_stores_every_planned_match_and_its_curve(small_run):
     assert not (out / store.LOCK_NAME).exists()
 
 
-def test_stored_columns_follow_the_schema(small_run):
+# The stored columns and their Arrow types, written out here rather than taken from
+# sweeps.schema: what readers of the dataset (analysis/, DuckDB, Polars) rely on.
+P_COOP_TYPES = {
+    f"p_coop_{side}_{s}": "double" for side in "ab" for s in ("start", "cc", "cd", "dc", "dd")
+}
+MATCHES_TYPES = {
+    "sweep": "string", "match_id": "string", "gamma": "double",
+    "agent_a": "string", "agent_b": "string", "kind_a": "string", "kind_b": "string",
+    "lr_a": "double", "lr_b": "double", "lr_in_a": "double", "lr_in_b": "double",
+    "lookahead_a": "int64", "lookahead_b": "int64", "eta_a": "double", "eta_b": "double",
+    "policy_a": "string", "policy_b": "string", "optimizer_a": "string", "optimizer_b": "string",
+    "seed": "int64", "updates": "int64", "reward_a": "double", "reward_b": "double",
+    **P_COOP_TYPES,
+    "status": "string", "error": "string", "elapsed_s": "double", "version": "string",
+}  # fmt: skip
+CURVES_TYPES = {
+    "match_id": "string", "update": "int64", "reward_a": "double", "reward_b": "double",
+    **P_COOP_TYPES,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("table, types", [("matches", MATCHES_TYPES), ("curves", CURVES_TYPES)])
+def test_stored_files_have_the_documented_columns_and_types(small_run, table, types):
+    out, _ = small_run
+    files = sorted((out / table / "game=ipd").glob("*.parquet"))
+    assert files
+    for path in files:
+        assert {f.name: str(f.type) for f in pq.read_schema(path)} == types, path.name
+
+
+def test_stored_options_are_set_for_learners_and_empty_for_fixed_strategies(small_run):
     out, _ = small_run
     matches = ds.dataset(out / "matches", partitioning="hive").to_table()
-    for field in store.MATCHES_SCHEMA:
-        assert matches.schema.field(field.name).type == field.type
     tft = matches.filter(ds.field("kind_a") == "tft").to_pandas()
     assert tft["lr_a"].isna().all() and tft["policy_a"].isna().all()
     assert tft["lookahead_a"].isna().all()
@@ -115,7 +146,7 @@ def test_self_play_rows_equal_the_engine_run_directly(small_run, kind, options):
     direct = play_matches(get_game("ipd"), [spec] * 2, [spec] * 2, [0, 1], 20, record_every=5)
     np.testing.assert_allclose(rows["reward_a"], direct.reward_a[:, -1], rtol=0, atol=1e-12)
     np.testing.assert_allclose(rows["reward_b"], direct.reward_b[:, -1], rtol=0, atol=1e-12)
-    for i, state in enumerate(store.STATES):
+    for i, state in enumerate(schema.STATES):
         np.testing.assert_allclose(
             rows[f"p_coop_a_{state}"], direct.p_coop_a[:, -1, i], rtol=0, atol=1e-12
         )
@@ -256,6 +287,7 @@ def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
     assert not (tmp_path / "o" / "matches").exists()
 
 
+@pytest.mark.slow
 def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
     ray_session, small_run, tmp_path
 ):
@@ -270,7 +302,7 @@ def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
         "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
         "LOLA_ARENA_TASK_DELAY_S": "0.5",
     }
-    command = [sys.executable, "-m", "sweeps.cli", "sweep", str(path), "--out", str(resumed)]
+    command = [sys.executable, "-m", "cli", "sweep", str(path), "--out", str(resumed)]
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(resumed.glob("matches/game=ipd/*.parquet")):

@@ -1,53 +1,50 @@
-"""One pairing for several seeds, as the ``lola-arena match`` command runs it."""
+"""One pairing for several seeds: play it batched, summarise the final rewards and policies."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
-from agents.spec import parse_agent
-from tournament.games import get_game
-from tournament.match import DEVICES, play_matches
-
-
-def _payoffs(text: str | None) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise ValueError(f"payoffs: need comma-separated numbers, got {text!r}") from None
+from agents.spec import AgentSpec
+from tournament.games import Game
+from tournament.match import DEVICES, DTYPES, play_matches
 
 
-def run_match_from_args(args) -> dict:
-    """Play ``args.agent_a`` vs ``args.agent_b`` for seeds 0..N-1; a JSON-ready summary."""
-    if args.seeds < 1:
-        raise ValueError(f"seeds: must be >= 1, got {args.seeds}")
-    if args.updates < 0:
-        raise ValueError(f"updates: must be >= 0, got {args.updates}")
-    if args.device not in DEVICES:
-        raise ValueError(f"device: unknown {args.device!r}; accepted: {', '.join(DEVICES)}")
-    game = get_game(args.game, _payoffs(args.payoffs))
-    options = dict(
-        lr=args.lr,
-        lr_in=args.lr_in,
-        lookahead=args.lookahead,
-        eta=args.eta,
-        policy=args.policy,
-        optimizer=args.optimizer,
-    )
-    spec_a, spec_b = parse_agent(args.agent_a, **options), parse_agent(args.agent_b, **options)
-    seeds = list(range(args.seeds))
+def run_match(
+    spec_a: AgentSpec,
+    spec_b: AgentSpec,
+    game: Game,
+    seeds: Sequence[int],
+    *,
+    updates: int,
+    gamma: float,
+    dtype: str = "float64",
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict:
+    """Play ``spec_a`` vs ``spec_b`` once per seed, batched; a JSON-ready summary.
+
+    The summary holds the settings, each side's label, final per-step reward per seed and its
+    mean, the final P(C | state) averaged over seeds, each match's status and the engine
+    seconds. Bad input is a one-line ``ValueError`` (from :func:`play_matches` for the
+    seeds, updates and gamma).
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype: unknown {dtype!r}; accepted: {', '.join(DTYPES)}")
+    if device not in DEVICES:
+        raise ValueError(f"device: unknown {device!r}; accepted: {', '.join(DEVICES)}")
+    seeds = list(seeds)
     results = play_matches(
         game,
         [spec_a] * len(seeds),
         [spec_b] * len(seeds),
         seeds,
-        updates=args.updates,
-        gamma=args.gamma,
-        record_every=max(args.updates, 1),
-        dtype=args.dtype,
-        device=args.device,
-        progress=True,
+        updates=updates,
+        gamma=gamma,
+        record_every=max(updates, 1),
+        dtype=dtype,
+        device=device,
+        progress=progress,
     )
 
     def side(spec, rewards, p_coop):
@@ -61,8 +58,8 @@ def run_match_from_args(args) -> dict:
 
     return {
         "game": game.name,
-        "gamma": args.gamma,
-        "updates": args.updates,
+        "gamma": gamma,
+        "updates": updates,
         "seeds": seeds,
         "a": side(spec_a, results.reward_a, results.p_coop_a),
         "b": side(spec_b, results.reward_b, results.p_coop_b),
@@ -71,8 +68,8 @@ def run_match_from_args(args) -> dict:
     }
 
 
-def match_summary(summary: dict) -> str:
-    """A human-readable table of the summary: per-seed and mean rewards, mean P(C | state)."""
+def format_match(summary: dict) -> str:
+    """:func:`run_match`'s summary as a table: per-seed and mean rewards, mean P(C | state)."""
     lines = [
         f"{summary['a']['agent']} vs {summary['b']['agent']} on {summary['game']} "
         f"(gamma {summary['gamma']}, {summary['updates']} updates, "

@@ -1,0 +1,239 @@
+"""``lola-arena``: the command line, a thin face over the packages.
+
+Each subcommand maps its arguments to typed functions of ``agents``, ``tournament``, ``sweeps``
+or ``analysis`` and prints what they return; no package imports this module. Packages are
+imported when a subcommand runs, so ``--help`` is quick and ``match`` runs without Ray.
+Bad input: one line on stderr naming the field and the accepted values, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import sys
+from pathlib import Path
+
+from agents.options import OPTIONS
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+RESULTS = Path("results")
+# The agent options that `match` takes as --flags (p comes with the agent's name).
+MATCH_OPTIONS = tuple(option for option in OPTIONS if option.name != "p")
+
+DESCRIPTION = """\
+Iterated matrix games between learning-aware agents (LOLA, LOLA-Taylor, LookAhead, SOS),
+naive gradient learners and fixed memory-one strategies: play one pairing, run a round-robin
+sweep on Ray into Parquet, and summarise or report a sweep."""
+
+EPILOG = """\
+examples:
+  lola-arena match lola-taylor lola-taylor --updates 200 --seeds 20
+  lola-arena sweep sweeps/configs/quick.yaml --out results/quick
+  lola-arena summary results/quick
+  lola-arena report results/quick
+
+Run `lola-arena COMMAND --help` for a command's options."""
+
+AGENT_HELP = (
+    "a learner (nl, la, lola, lola-taylor, sos), a fixed strategy (allc, alld, tft, stft, gtft, "
+    "grim, wsls, alternator, extort2), random[:P] or memory1:P0,PCC,PCD,PDC,PDD"
+)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (None, a flag)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _TopHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The top-level help keeps the line breaks of its description and examples."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"need comma-separated numbers, got {text!r}") from None
+
+
+def _add_match(sub) -> None:
+    p = sub.add_parser(
+        "match",
+        help="play one pairing for several seeds at once (no Ray needed)",
+        description="Play agent_a against agent_b once per seed, batched, and print each "
+        "seed's final reward per step and the mean final P(C | state) of both sides.",
+    )
+    p.add_argument("agent_a", help=AGENT_HELP)
+    p.add_argument("agent_b", help="the other agent, named as agent_a")
+    p.add_argument("--game", default="ipd", help="ipd, imp, stag_hunt or chicken")
+    p.add_argument(
+        "--payoffs",
+        type=_numbers,
+        help="4 (symmetric) or 8 (row's, then column's) payoffs CC,CD,DC,DD; replaces the game's",
+    )
+    p.add_argument("--gamma", type=float, default=0.96, help="discount factor, in (0, 1)")
+    p.add_argument("--updates", type=int, default=200, help="learning steps per match")
+    p.add_argument("--seeds", type=_positive_int, default=20, help="play seeds 0 .. N-1")
+    for option in MATCH_OPTIONS:
+        flag = "--" + option.name.replace("_", "-")
+        p.add_argument(flag, type=option.type, default=option.default, help=option.help)
+    p.add_argument("--dtype", default="float64", help="float32 or float64")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep file on Ray and store every match in Parquet",
+        description="Run every match of a sweep file (YAML) as Ray tasks and store the matches "
+        "and learning curves as Parquet datasets. A rerun on the same directory skips the "
+        "matches already stored. Exit code 1 when some matches failed.",
+    )
+    p.add_argument("file", help="sweep file, e.g. sweeps/configs/quick.yaml")
+    p.add_argument("--out", type=Path, help=f"output directory (default: {RESULTS}/NAME)")
+    p.add_argument(
+        "--address", help="Ray cluster to connect to (default: RAY_ADDRESS, or a local Ray)"
+    )
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip the matches already stored in --out; --no-resume refuses a used directory",
+    )
+    p.add_argument("--device", help="cpu or cuda (default: the sweep file's)")
+    p.add_argument("--task-size", type=int, help="matches per Ray task (default: the sweep file's)")
+
+
+def _add_summary(sub) -> None:
+    p = sub.add_parser(
+        "summary",
+        help="print the ranking and payoff matrix of a sweep",
+        description="Print the ranking (mean reward over opponents, 95% CI over seeds), the "
+        "payoff matrix and the share of diverged and failed matches.",
+    )
+    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the tables, figures and HTML page of a sweep",
+        description="Write tables (CSV, Markdown), figures (PNG, SVG), index.html and "
+        "report.md for one sweep, or for several sweeps of the same game together.",
+    )
+    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="report directory (default: SWEEP_DIR/report; required for several sweeps)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lola-arena",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_TopHelpFormatter,
+    )
+    version = importlib.metadata.version("lola-arena")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+    for add in (_add_match, _add_sweep, _add_summary, _add_report):
+        add(sub)
+    for command in sub.choices.values():
+        command.formatter_class = _HelpFormatter
+    return parser
+
+
+def _match(args) -> int:
+    from agents.spec import parse_agent
+    from tournament.games import get_game
+    from tournament.run_match import format_match, run_match
+
+    options = {option.name: getattr(args, option.name) for option in MATCH_OPTIONS}
+    summary = run_match(
+        parse_agent(args.agent_a, **options),
+        parse_agent(args.agent_b, **options),
+        get_game(args.game, args.payoffs),
+        range(args.seeds),
+        updates=args.updates,
+        gamma=args.gamma,
+        dtype=args.dtype,
+        device=args.device,
+        progress=True,
+    )
+    print(json.dumps(summary) if args.json else format_match(summary))
+    return EXIT_OK
+
+
+def _sweep(args) -> int:
+    from sweeps.config import load_sweep
+    from sweeps.runner import run_sweep
+
+    config = load_sweep(args.file).with_overrides(device=args.device, task_size=args.task_size)
+    out = args.out or RESULTS / config.name
+    summary = run_sweep(config, out, address=args.address, resume=args.resume)
+    print(summary)
+    return EXIT_OK if summary.failed == 0 else EXIT_FAILED
+
+
+def _summary(args) -> int:
+    from analysis.report import summary_text
+
+    print(summary_text(args.sweep_dirs))
+    return EXIT_OK
+
+
+def _report(args) -> int:
+    from analysis.report import write_report
+
+    print(f"report: {write_report(args.sweep_dirs, args.out)}")
+    return EXIT_OK
+
+
+COMMANDS = {"match": _match, "sweep": _sweep, "summary": _summary, "report": _report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``lola-arena`` with ``argv`` (default: the process's arguments); the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ValueError as error:
+        print(f"lola-arena: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The stored schema of a sweep, the contract between ``sweeps/`` (writes) and ``analysis/``
+(reads): the states, both tables' columns and types, and the builders of their rows.
+
+Needs pyarrow and numpy only (no torch, no Ray), so ``analysis/`` reads with it without the
+engine. Two tables, each a Parquet dataset hive-partitioned by ``game`` (:data:`PARTITION_SCHEMA`;
+the partition column is not in the files):
+
+- ``matches``, one row per match (:data:`MATCHES_SCHEMA`): the sweep and match id, gamma, each
+  side's label, kind and options (``<option>_a``, ``<option>_b``: the stored options of
+  :mod:`agents.options`, empty for fixed strategies), the seed and number of updates, each
+  side's final per-step reward and P(C | state), the status (:data:`STATUSES`), the error of a
+  failed match, the engine seconds per match and the lola-arena version.
+- ``curves``, one row per match and recorded update (:data:`CURVES_SCHEMA`): the per-step
+  rewards and P(C | state) of both sides.
+
+States are egocentric: ``start``, then (own, other) ``cc``, ``cd``, ``dc``, ``dd``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from agents.options import STORED_OPTIONS
+
+if TYPE_CHECKING:
+    from sweeps.plan import Task
+    from tournament.match import MatchResults
+
+STATES = ("start", "cc", "cd", "dc", "dd")
+STATUSES = ("ok", "diverged", "failed")
+SIDES = ("a", "b")
+
+
+def p_coop_columns(side: str) -> list[str]:
+    """The five ``p_coop_<side>_<state>`` columns of one side."""
+    return [f"p_coop_{side}_{state}" for state in STATES]
+
+
+P_COOP_COLUMNS = [column for side in SIDES for column in p_coop_columns(side)]
+# What a match or a curve point measures; NaN for a diverged or failed match.
+RESULT_COLUMNS = ["reward_a", "reward_b", *P_COOP_COLUMNS]
+
+_ARROW_TYPES = {float: pa.float64(), int: pa.int64(), str: pa.string()}
+OPTION_COLUMNS = [
+    (f"{option.name}_{side}", _ARROW_TYPES[option.type])
+    for option in STORED_OPTIONS
+    for side in SIDES
+]
+
+MATCHES_SCHEMA = pa.schema(
+    [
+        ("sweep", pa.string()),
+        ("match_id", pa.string()),
+        ("gamma", pa.float64()),
+        ("agent_a", pa.string()),
+        ("agent_b", pa.string()),
+        ("kind_a", pa.string()),
+        ("kind_b", pa.string()),
+        *OPTION_COLUMNS,
+        ("seed", pa.int64()),
+        ("updates", pa.int64()),
+        *[(c, pa.float64()) for c in RESULT_COLUMNS],
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("elapsed_s", pa.float64()),
+        ("version", pa.string()),
+    ]
+)
+
+CURVES_SCHEMA = pa.schema(
+    [
+        ("match_id", pa.string()),
+        ("update", pa.int64()),
+        *[(c, pa.float64()) for c in RESULT_COLUMNS],
+    ]
+)
+
+# The hive partition of both datasets: ``game=<game>/`` folders.
+GAME = pa.field("game", pa.string())
+PARTITION_SCHEMA = pa.schema([GAME])
+
+
+def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.Table, pa.Table]:
+    """The matches and curves tables of a task from its engine results."""
+    n = len(task.matches)
+    final = {
+        "reward_a": results.reward_a[:, -1],
+        "reward_b": results.reward_b[:, -1],
+        **_p_coop(results.p_coop_a[:, -1], results.p_coop_b[:, -1]),
+    }
+    matches = _matches_table(
+        task,
+        settings,
+        final,
+        status=results.status,
+        error=[None] * n,
+        elapsed_s=results.elapsed_s / n,
+    )
+    records = len(results.updates)
+    curves = {
+        "match_id": np.repeat([m.match_id for m in task.matches], records),
+        "update": np.tile(results.updates.astype(np.int64), n),
+        "reward_a": results.reward_a.reshape(-1),
+        "reward_b": results.reward_b.reshape(-1),
+        **_p_coop(results.p_coop_a.reshape(-1, 5), results.p_coop_b.reshape(-1, 5)),
+    }
+    return matches, pa.Table.from_pydict(curves, schema=CURVES_SCHEMA)
+
+
+def failed_tables(task: Task, settings: dict, error: str) -> pa.Table:
+    """The matches table of a task that failed: status ``failed``, NaN results."""
+    n = len(task.matches)
+    nan = np.full(n, np.nan)
+    final = dict.fromkeys(RESULT_COLUMNS, nan)
+    return _matches_table(task, settings, final, ["failed"] * n, [error] * n, float("nan"))
+
+
+def _p_coop(p_a: np.ndarray, p_b: np.ndarray) -> dict[str, np.ndarray]:
+    """[N, 5] arrays of both sides -> the ten p_coop_* columns."""
+    columns = {}
+    for side, p in zip(SIDES, (p_a, p_b), strict=True):
+        for i, column in enumerate(p_coop_columns(side)):
+            columns[column] = p[:, i]
+    return columns
+
+
+def _matches_table(task: Task, settings: dict, final: dict, status, error, elapsed_s) -> pa.Table:
+    n = len(task.matches)
+    columns = {
+        "sweep": [settings["sweep"]] * n,
+        "match_id": [m.match_id for m in task.matches],
+        "gamma": [settings["gamma"]] * n,
+    }
+    for side in SIDES:
+        variants = [getattr(m, side) for m in task.matches]
+        columns[f"agent_{side}"] = [v.label for v in variants]
+        columns[f"kind_{side}"] = [v.spec.kind for v in variants]
+        for option in STORED_OPTIONS:
+            columns[f"{option.name}_{side}"] = [_option(v.spec, option.name) for v in variants]
+    columns.update(
+        seed=[m.seed for m in task.matches],
+        updates=[settings["updates"]] * n,
+        **final,
+        status=list(status),
+        error=list(error),
+        elapsed_s=[elapsed_s] * n,
+        version=[_version()] * n,
+    )
+    return pa.Table.from_pydict(columns, schema=MATCHES_SCHEMA)
+
+
+def _option(spec, name: str):
+    """A learner's option as stored (lr_in resolved); None for fixed strategies."""
+    if not spec.learner:
+        return None
+    return spec.inner_lr if name == "lr_in" else getattr(spec, name)
+
+
+def _version() -> str:
+    return importlib.metadata.version("lola-arena")

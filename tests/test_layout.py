@@ -1,0 +1,95 @@
+"""The shape of the code: the command line on top, imported by no package; no argparse below
+it; analysis reads the stored schema without the engine; the engine runs without Ray; one
+declaration of the agent options."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import pytest
+
+from agents.options import OPTIONS
+from agents.spec import AgentSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("agents", "tournament", "sweeps", "analysis")
+
+
+def imported_after(statement: str) -> set[str]:
+    """The names in ``sys.modules`` of a fresh interpreter after ``statement``."""
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def import_every_module(packages) -> str:
+    """A statement importing each package and every module below it."""
+    return (
+        "import importlib, pkgutil\n"
+        f"for name in {list(packages)!r}:\n"
+        "    package = importlib.import_module(name)\n"
+        "    for module in pkgutil.walk_packages(package.__path__, name + '.'):\n"
+        "        importlib.import_module(module.name)"
+    )
+
+
+def is_cli(name: str) -> bool:
+    return name == "cli" or name.startswith("cli.")
+
+
+def test_importing_the_packages_imports_no_cli_module():
+    assert not {m for m in imported_after(f"import {', '.join(PACKAGES)}") if is_cli(m)}
+    modules = imported_after(import_every_module(PACKAGES))
+    assert {"sweeps.runner", "analysis.report", "tournament.run_match"} <= modules
+    assert not {m for m in modules if is_cli(m)}
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The top-level names of the modules a source file imports."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_package_module_imports_argparse_or_the_cli(package):
+    sources = sorted((ROOT / package).rglob("*.py"))
+    assert sources
+    for path in sources:
+        assert not top_level_imports(path) & {"argparse", "cli"}, path.relative_to(ROOT)
+
+
+def test_the_cli_is_only_a_face_over_the_packages():
+    assert top_level_imports(ROOT / "cli" / "main.py") & set(PACKAGES)
+    assert "argparse" in top_level_imports(ROOT / "cli" / "main.py")
+
+
+def test_analysis_and_the_schema_import_without_torch_or_ray():
+    modules = imported_after(import_every_module(["analysis"]) + "\nimport sweeps.schema")
+    assert "analysis.figures" in modules and "sweeps.schema" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("torch", "ray")}
+
+
+def test_the_engine_imports_without_ray():
+    modules = imported_after(import_every_module(["agents", "tournament"]))
+    assert "tournament.match" in modules and "torch" in modules
+    assert not {m for m in modules if m.split(".")[0] == "ray"}
+
+
+def test_agent_spec_fields_are_the_declared_options_with_their_defaults():
+    spec_fields = [f for f in fields(AgentSpec) if f.name != "kind"]
+    assert [f.name for f in spec_fields] == [o.name for o in OPTIONS]
+    for field, option in zip(spec_fields, OPTIONS, strict=True):
+        assert field.default is not MISSING and field.default == option.default, option.name
