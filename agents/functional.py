@@ -128,8 +128,10 @@ def axpy(theta: Params, scale: torch.Tensor, direction: Params) -> Params:
 
 
 def dot(x: Params, y: Params) -> torch.Tensor:
-    """Per-match inner product of two parameter dicts, [B]."""
-    return sum((x[n] * y[n]).reshape(x[n].shape[0], -1).sum(dim=1) for n in x)
+    """Per-match inner product of two parameter dicts, [B]. Summed row-major whatever the
+    inputs' memory layout (autograd may return transposed gradients), so that a match's sum
+    never depends on the batch: a reduction across the batch's memory order would."""
+    return sum((x[n] * y[n]).reshape(x[n].shape[0], -1).contiguous().sum(dim=1) for n in x)
 
 
 class AutogradObjective:
@@ -140,22 +142,25 @@ class AutogradObjective:
     def __init__(self, values: Callable[[Params, Params], tuple[torch.Tensor, torch.Tensor]]):
         self.values = values
 
-    def grads(self, theta: Params, theta_opp: Params):
+    def grads(self, theta: Params, theta_opp: Params, of: str = "both"):
         from agents.rules import Grads
 
         differentiable = any(t.requires_grad for t in (*theta.values(), *theta_opp.values()))
         theta, theta_opp = _leaves(theta), _leaves(theta_opp)
         v_self, v_opp = self.values(theta, theta_opp)
         both = {**_keyed("self", theta), **_keyed("opp", theta_opp)}
-        d_v_self = grad(v_self, both, create_graph=differentiable, retain_graph=True)
-        d_v_opp = grad(v_opp, both, create_graph=differentiable)
+        d = {}
+        for name, v in (("self", v_self), ("opp", v_opp)):
+            if of in (name, "both"):
+                d[name] = grad(v, both, create_graph=differentiable, retain_graph=True)
+        d_v_self, d_v_opp = d.get("self"), d.get("opp")
         return Grads(
             v_self,
             v_opp,
-            _unkeyed("self", d_v_self),
-            _unkeyed("opp", d_v_self),
-            _unkeyed("self", d_v_opp),
-            _unkeyed("opp", d_v_opp),
+            d_v_self and _unkeyed("self", d_v_self),
+            d_v_self and _unkeyed("opp", d_v_self),
+            d_v_opp and _unkeyed("self", d_v_opp),
+            d_v_opp and _unkeyed("opp", d_v_opp),
         )
 
 

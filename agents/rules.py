@@ -29,21 +29,22 @@ from agents.functional import Params, axpy, detach, dot, grad, requires_grad, vj
 class Grads:
     """Both values [B] and the four gradient blocks: ``d_opp_v_self`` = grad_2 V1, and so on."""
 
-    v_self: torch.Tensor
-    v_opp: torch.Tensor
-    d_self_v_self: Params
-    d_opp_v_self: Params
-    d_self_v_opp: Params
-    d_opp_v_opp: Params
+    v_self: torch.Tensor | None
+    v_opp: torch.Tensor | None
+    d_self_v_self: Params | None
+    d_opp_v_self: Params | None
+    d_self_v_opp: Params | None
+    d_opp_v_opp: Params | None
 
 
 class Objective(Protocol):
-    """A two-player game seen from one player. ``grads`` is differentiable w.r.t. whichever of
-    its inputs require grad (so rules can take second derivatives)."""
+    """A two-player game seen from one player. ``grads`` gives the gradients of ``of`` = ``self``
+    (V1), ``opp`` (V2) or ``both`` (the others' fields are None), differentiable w.r.t.
+    whichever of its inputs require grad (so rules can take second derivatives)."""
 
     def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]: ...
 
-    def grads(self, theta: Params, theta_opp: Params) -> Grads: ...
+    def grads(self, theta: Params, theta_opp: Params, of: str = "both") -> Grads: ...
 
 
 @dataclass
@@ -60,7 +61,7 @@ class RuleParams:
 
 def naive(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
     """NL, naive gradient ascent: ``d = grad_1 V1(theta1, theta2)``."""
-    return objective.grads(detach(theta), detach(theta_opp)).d_self_v_self
+    return objective.grads(detach(theta), detach(theta_opp), of="self").d_self_v_self
 
 
 def unroll_opponent(
@@ -83,7 +84,8 @@ def unroll_opponent(
         theta, theta_opp = detach(theta), detach(theta_opp)
     for j in range(int(steps.max()) if steps.numel() else 0):
         alpha = torch.where(steps > j, lr_in, torch.zeros_like(lr_in))
-        theta_opp = axpy(theta_opp, alpha, objective.grads(theta, theta_opp).d_opp_v_opp)
+        step = objective.grads(theta, theta_opp, of="opp").d_opp_v_opp
+        theta_opp = axpy(theta_opp, alpha, step)
     return theta_opp
 
 
@@ -96,7 +98,7 @@ def lookahead(theta: Params, theta_opp: Params, objective: Objective, hp: RulePa
     theta_opp_k = unroll_opponent(
         theta, theta_opp, objective, hp.lr_in, hp.lookahead, differentiable=False
     )
-    return objective.grads(detach(theta), theta_opp_k).d_self_v_self
+    return objective.grads(detach(theta), theta_opp_k, of="self").d_self_v_self
 
 
 def lola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
@@ -114,7 +116,7 @@ def lola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams)
         theta, detach(theta_opp), objective, hp.lr_in, hp.lookahead, differentiable=True
     )
     # Chain rule at (theta1, theta2^(k)): grad_1 V1 + (d theta2^(k) / d theta1)^T grad_2 V1.
-    g = objective.grads(detach(theta), detach(theta_opp_k))
+    g = objective.grads(detach(theta), detach(theta_opp_k), of="self")
     through_opponent = vjp(theta_opp_k, theta, g.d_opp_v_self)
     return {n: d + through_opponent[n] for n, d in g.d_self_v_self.items()}
 

@@ -85,6 +85,17 @@ def test_a_match_is_bitwise_the_same_in_any_batch(dtype):
     assert len(np.unique(batch.reward_a[:, -1].round(6))) > 20
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", MIXED[:7], ids=lambda s: s.label())
+def test_copies_of_one_match_agree_bitwise_at_every_batch_position(spec, dtype):
+    """37 copies put matches both in the vectorised body and in the scalar tail of every CPU
+    kernel (and transposed gradients in both orders of a reduction): all rows must agree."""
+    n = 37
+    results = play_matches(IPD, [spec] * n, [spec] * n, [5] * n, 100, record_every=100, dtype=dtype)
+    for field in (results.p_coop_a, results.p_coop_b, results.reward_a):
+        assert (field == field[:1]).all()
+
+
 @pytest.mark.parametrize("make", [TabularPolicy, lambda: MLPPolicy(16)], ids=["tabular", "mlp"])
 def test_initial_parameters_depend_on_the_seed_alone(make):
     policy = BatchedPolicy(make)

@@ -103,23 +103,19 @@ def _solve(a, b, gamma, r, occupancy: bool):
     return p0, y, x
 
 
-def _payoff_stack(r_self: torch.Tensor, r_opp: torch.Tensor, batch: int) -> torch.Tensor:
-    """[4] or [B, 4] payoffs of both players (player's view) -> [4, 2, B]."""
-    r = torch.stack([r_self.expand(batch, 4), r_opp.expand(batch, 4)], dim=0)  # [2, B, 4]
-    return r.permute(2, 0, 1)
+def payoff_stack(*payoffs: torch.Tensor, batch: int) -> torch.Tensor:
+    """K payoff vectors, each [4] or [B, 4] (player's view) -> [4, K, B] for :func:`_solve`."""
+    return torch.stack([r.expand(batch, 4) for r in payoffs]).permute(2, 0, 1).contiguous()
 
 
-def pair_values(p_self, p_opp, r_self, r_opp, gamma) -> tuple[torch.Tensor, torch.Tensor]:
-    """``V = p0 (I - gamma P)^-1 r`` of both players, [B] each.
+def pair_values(p_self, p_opp, r, gamma) -> torch.Tensor:
+    """``V = p0 (I - gamma P)^-1 r`` for each payoff vector in ``r`` [4, K, B], [K, B].
 
-    p_self, p_opp: [B, 5] cooperation probabilities, each in its own player's view; r_self,
-    r_opp: [4] or [B, 4] payoffs per outcome in the player's (self) view; gamma: [B].
+    p_self, p_opp: [B, 5] cooperation probabilities, each in its own player's view; gamma: [B].
     """
-    batch = p_self.shape[0]
     a, b = p_self.T, p_opp[:, list(SWAP_STATES)].T
-    p0, y, _ = _solve(a, b, gamma, _payoff_stack(r_self, r_opp, batch), occupancy=False)
-    v = p0[0] * y[0] + p0[1] * y[1] + p0[2] * y[2] + p0[3] * y[3]  # [2, B]
-    return v[0], v[1]
+    p0, y, _ = _solve(a, b, gamma, r, occupancy=False)
+    return p0[0] * y[0] + p0[1] * y[1] + p0[2] * y[2] + p0[3] * y[3]
 
 
 def _first_outcome(a0, b0):
@@ -128,45 +124,61 @@ def _first_outcome(a0, b0):
     return (ab0, a0 - ab0, b0 - ab0, 1 - a0 - b0 + ab0)
 
 
-def values_and_grads(logits_self, logits_opp, r_self, r_opp, gamma) -> tuple[torch.Tensor, ...]:
-    """Closed form at logits [B, 5] (own views): ``V1, V2`` [B] and ``d1 V1, d2 V1, d1 V2,
-    d2 V2`` [B, 5], each gradient w.r.t. the logits of that player in its own view."""
-    batch = logits_self.shape[0]
-    a = sigmoid(logits_self)  # [B, 5]
-    b = sigmoid(logits_opp[:, list(SWAP_STATES)])  # [B, 5], opponent in the player's view
-    p0, y, x = _solve(
-        a.T.contiguous(), b.T.contiguous(), gamma, _payoff_stack(r_self, r_opp, batch), True
-    )
-    v = p0[0] * y[0] + p0[1] * y[1] + p0[2] * y[2] + p0[3] * y[3]  # [2, B]
-    weight = torch.stack([torch.ones_like(gamma), *(gamma * x_o for x_o in x)], dim=1)  # [B, 5]
-    # Per-match quantities broadcast over the states (last dim) only: autograd then sums them
-    # back in the same order whatever the batch (a broadcast over a leading dim would not).
-    d_a_hi, d_a_lo = (y[0] - y[2])[..., None], (y[1] - y[3])[..., None]  # [2, B, 1]
-    d_b_hi, d_b_lo = (y[0] - y[1])[..., None], (y[2] - y[3])[..., None]
-    d_self = weight * a * (1 - a) * (d_a_lo + b * (d_a_hi - d_a_lo))  # [2, B, 5]
-    d_opp = (weight * b * (1 - b) * (d_b_lo + a * (d_b_hi - d_b_lo)))[..., list(SWAP_STATES)]
-    return v[0], v[1], d_self[0], d_opp[0], d_self[1], d_opp[1]
+def values_and_grads(logits_self, logits_opp, r, gamma) -> tuple[torch.Tensor, ...]:
+    """Closed form at logits [B, 5] (own views), for each payoff vector in ``r`` [4, K, B]: the
+    values V [K, B] and their gradients w.r.t. both players' logits, each in that player's own
+    view, [K, B, 5] each."""
+    a = sigmoid(logits_self.T.contiguous())  # [5, B]
+    # The opponent in the player's view, [5, B] (rows stacked: the backward of an index
+    # gather accumulates in an order that depends on the batch).
+    b = sigmoid(torch.stack([logits_opp[:, s] for s in SWAP_STATES]))
+    p0, y, x = _solve(a, b, gamma, r, occupancy=True)
+    v = p0[0] * y[0] + p0[1] * y[1] + p0[2] * y[2] + p0[3] * y[3]  # [K, B]
+    weight = torch.stack([torch.ones_like(gamma), *(gamma * x_o for x_o in x)])  # [5, B]
+    scale_a, scale_b = weight * a * (1 - a), weight * b * (1 - b)  # [5, B]
+    d_a_lo, d_b_lo = y[1] - y[3], y[2] - y[3]  # [K, B]: after the opponent's D, own D
+    d_a_diff, d_b_diff = y[0] - y[2] - d_a_lo, y[0] - y[1] - d_b_lo
+    # One [K, B] expression per state, stacked: per-match quantities are never broadcast over
+    # the batch-sized dimensions, so autograd sums them back in the same order whatever the
+    # batch (a broadcast over the states would be summed by a reduction whose order varies).
+    d_self = [scale_a[s] * (d_a_lo + b[s] * d_a_diff) for s in range(5)]
+    d_opp = [scale_b[s] * (d_b_lo + a[s] * d_b_diff) for s in SWAP_STATES]
+    return v, torch.stack(d_self, dim=-1), torch.stack(d_opp, dim=-1)  # [K, B, 5]
 
 
 class TabularObjective:
     """The exact game between tabular policies (``{"logits": [B, 5]}``), gradients in closed
-    form: the fast path of every rule in :mod:`agents.rules`.
+    form: the fast path of every rule in :mod:`agents.rules`. Only the asked-for value's
+    gradients are computed (``of``).
 
-    r_self, r_opp: [B, 4] payoffs in the player's view; gamma: [B].
+    r_self, r_opp: [4] or [B, 4] payoffs in the player's view; gamma: [B].
     """
 
     def __init__(self, r_self: torch.Tensor, r_opp: torch.Tensor, gamma: torch.Tensor):
-        self.r_self, self.r_opp, self.gamma = r_self, r_opp, gamma
+        batch = gamma.shape[0]
+        self.gamma = gamma
+        self.payoffs = {
+            "both": payoff_stack(r_self, r_opp, batch=batch),
+            "self": payoff_stack(r_self, batch=batch),
+            "opp": payoff_stack(r_opp, batch=batch),
+        }
 
     def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
         p_self, p_opp = sigmoid(theta["logits"]), sigmoid(theta_opp["logits"])
-        return pair_values(p_self, p_opp, self.r_self, self.r_opp, self.gamma)
+        v = pair_values(p_self, p_opp, self.payoffs["both"], self.gamma)
+        return v[0], v[1]
 
-    def grads(self, theta: Params, theta_opp: Params) -> Grads:
-        v1, v2, *blocks = values_and_grads(
-            theta["logits"], theta_opp["logits"], self.r_self, self.r_opp, self.gamma
+    def grads(self, theta: Params, theta_opp: Params, of: str = "both") -> Grads:
+        v, d_self, d_opp = values_and_grads(
+            theta["logits"], theta_opp["logits"], self.payoffs[of], self.gamma
         )
-        return Grads(v1, v2, *({"logits": d} for d in blocks))
+        blocks = [(v[i], {"logits": d_self[i]}, {"logits": d_opp[i]}) for i in range(len(v))]
+        mine, theirs = {"both": (0, 1), "self": (0, None), "opp": (None, 0)}[of]
+        empty = (None, None, None)
+        (v1, d1_v1, d2_v1), (v2, d1_v2, d2_v2) = (
+            empty if i is None else blocks[i] for i in (mine, theirs)
+        )
+        return Grads(v1, v2, d1_v1, d2_v1, d1_v2, d2_v2)
 
 
 def discounted_values(
@@ -179,8 +191,8 @@ def discounted_values(
     """
     gamma = torch.as_tensor(gamma, dtype=p_row.dtype, device=p_row.device).expand(p_row.shape[0])
     _check_gamma(gamma)
-    r_row, r_col = game.payoffs(p_row)
-    return pair_values(p_row, p_col, r_row, r_col, gamma)
+    v = pair_values(p_row, p_col, payoff_stack(*game.payoffs(p_row), batch=len(gamma)), gamma)
+    return v[0], v[1]
 
 
 def reward_per_step(
