@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

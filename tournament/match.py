@@ -77,66 +77,108 @@ def _rule_params(specs: Sequence[AgentSpec], kw: dict) -> RuleParams:
     )
 
 
+HP_FIELDS = ("lr_in", "eta", "lookahead")
+
+
 class ClosedFormSides:
-    """All 2B sides of B matches (a then b) as one [2B, 5] tensor of logits, own views."""
+    """All 2B sides of B matches as one [2B, 5] tensor of logits (own views), sorted so that the
+    sides of each (optimiser, kind) are one contiguous slice: each rule runs on a view, without
+    gathering. ``order[i]`` is the original side of sorted row i (a's sides are 0..B-1, b's
+    B..2B-1)."""
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         n = len(seeds)
-        specs = [*specs_a, *specs_b]
+        device = kw["device"]
         payoffs = own_payoffs(game)
-        self.n = n
-        self.theta = BatchedPolicy(TabularPolicy).init(
-            [2 * s for s in seeds] + [2 * s + 1 for s in seeds], **kw
-        )["logits"]  # [2B, 5]
-        self.fixed = torch.tensor([not s.learner for s in specs], device=kw["device"])
-        self.p_fixed = torch.zeros_like(self.theta)
-        for i, spec in enumerate(specs):
+        # Per distinct (spec, side) once, then gathered per side: a batch holds few distinct specs.
+        distinct: dict[tuple[AgentSpec, int], int] = {}
+        codes = [distinct.setdefault((s, 0), len(distinct)) for s in specs_a]
+        codes += [distinct.setdefault((s, 1), len(distinct)) for s in specs_b]
+        table = list(distinct)
+        specs = [s for s, _ in table]
+        optimizers, kinds = list(OPTIMIZERS), list(RULES)
+
+        def group(spec: AgentSpec) -> tuple[int, int]:
             if not spec.learner:
-                p = fixed_p_coop(spec.kind, payoffs[i >= n], spec.p)
-                self.p_fixed[i] = torch.tensor(p, **kw)
-                self.theta[i] = torch.tensor(model_logits(p), **kw)
-        self.opp = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(kw["device"])
+                return (len(optimizers), 0)  # fixed strategies last
+            return (optimizers.index(spec.optimizer), kinds.index(spec.kind))
+
+        groups = [group(s) for s in specs]
+        order = sorted(range(2 * n), key=lambda i: groups[codes[i]])
+        self.n = n
+        self.order = torch.tensor(order, device=device)
+        self.unsort = torch.empty_like(self.order)
+        self.unsort[self.order] = torch.arange(2 * n, device=device)
+        code = torch.tensor(codes, device=device)[self.order]  # [2B], sorted
+
+        p_fixed = [
+            (0.5,) * 5 if s.learner else fixed_p_coop(s.kind, payoffs[side], s.p)
+            for s, side in table
+        ]
+        learner = torch.tensor([s.learner for s in specs], device=device)[code]
+        self.fixed = ~learner
+        self.p_fixed = torch.tensor(p_fixed, **kw)[code]
+        model = torch.tensor([model_logits(p) for p in p_fixed], **kw)[code]
+        side_seeds = torch.tensor([2 * s for s in seeds] + [2 * s + 1 for s in seeds])
+        init = BatchedPolicy(TabularPolicy).init(side_seeds[self.order.cpu()].tolist(), **kw)
+        self.theta = torch.where(learner[:, None], init["logits"], model)  # [2B, 5]
+        opp = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
+        self.opp = self.unsort[opp[self.order]]
         r_a, r_b = (torch.tensor(p, **kw) for p in payoffs)
-        self.r_self = torch.cat([r_a.expand(n, 4), r_b.expand(n, 4)])
-        self.r_opp = torch.cat(
-            [r_b[list(SWAP_VIEW)].expand(n, 4), r_a[list(SWAP_VIEW)].expand(n, 4)]
-        )
-        self.gamma = torch.cat([gamma, gamma])
-        self.hp = _rule_params(specs, kw)
-        lr = torch.tensor([s.lr for s in specs], **kw)
+        is_b = (self.order >= n)[:, None]
+        r_self = torch.where(is_b, r_b, r_a)  # [2B, 4]
+        r_opp = torch.where(is_b, r_a[list(SWAP_VIEW)], r_b[list(SWAP_VIEW)])
+        gamma = torch.cat([gamma, gamma])[self.order]
+        hp = RuleParams(*(getattr(_rule_params(specs, kw), f)[code] for f in HP_FIELDS))
+        lr = torch.tensor([s.lr for s in specs], **kw)[code]
+
+        side_groups = [groups[c] for c in code.tolist()]
         self.rules, self.optimizers = [], []
-        for kind in RULES:
-            idx = [i for i, s in enumerate(specs) if s.kind == kind]
-            if idx:
-                self.rules.append((RULES[kind], torch.tensor(idx, device=kw["device"])))
-        for name, optimizer in OPTIMIZERS.items():
-            idx = [i for i, s in enumerate(specs) if s.learner and s.optimizer == name]
-            if idx:
-                idx = torch.tensor(idx, device=kw["device"])
-                self.optimizers.append((idx, optimizer(lr[idx])))
+        for (opt, kind), rows in _runs(side_groups):
+            if opt == len(optimizers):
+                continue
+            objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
+            hp_rows = RuleParams(*(getattr(hp, f)[rows] for f in HP_FIELDS))
+            self.rules.append((RULES[kinds[kind]], rows, self.opp[rows], objective, hp_rows))
+        for opt, rows in _runs([opt for opt, _ in side_groups]):
+            if opt < len(optimizers):
+                self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))
+        self.learners = slice(0, int(learner.sum()))
 
     def step(self) -> torch.Tensor:
         """One simultaneous update; returns the per-match flag [B] that it stayed finite (a match
         that did not keeps its previous parameters)."""
-        direction = torch.zeros_like(self.theta)
-        for rule, idx in self.rules:
-            objective = TabularObjective(self.r_self[idx], self.r_opp[idx], self.gamma[idx])
-            hp = RuleParams(self.hp.lr_in[idx], self.hp.eta[idx], self.hp.lookahead[idx])
-            own, opp = {"logits": self.theta[idx]}, {"logits": self.theta[self.opp[idx]]}
-            direction[idx] = rule(own, opp, objective, hp)["logits"].detach()
-        new = self.theta.clone()
-        for idx, optimizer in self.optimizers:
-            new[idx] = optimizer.step({"logits": self.theta[idx]}, {"logits": direction[idx]})[
-                "logits"
+        theta = self.theta
+        direction = torch.cat(
+            [
+                rule({"logits": theta[rows]}, {"logits": theta[opp]}, objective, hp)["logits"]
+                for rule, rows, opp, objective, hp in self.rules
             ]
-        finite = new.isfinite().all(dim=1)
+            or [theta[:0]]
+        ).detach()
+        stepped = [
+            optimizer.step({"logits": theta[rows]}, {"logits": direction[rows]})["logits"]
+            for rows, optimizer in self.optimizers
+        ]
+        new = torch.cat([*stepped, theta[self.learners.stop :]])
+        finite = new.isfinite().all(dim=1)[self.unsort]  # original side order
         finite = finite[: self.n] & finite[self.n :]
-        self.theta = torch.where(torch.cat([finite, finite])[:, None], new, self.theta)
+        self.theta = torch.where(torch.cat([finite, finite])[self.order, None], new, theta)
         return finite
 
     def p_play(self) -> tuple[torch.Tensor, torch.Tensor]:
-        p = torch.where(self.fixed[:, None], self.p_fixed, sigmoid(self.theta))
+        p = torch.where(self.fixed[:, None], self.p_fixed, sigmoid(self.theta))[self.unsort]
         return p[: self.n], p[self.n :]
+
+
+def _runs(keys: list) -> list[tuple[object, slice]]:
+    """Consecutive equal keys -> (key, slice of their rows)."""
+    runs, start = [], 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            runs.append((keys[start], slice(start, i)))
+            start = i
+    return runs
 
 
 class Side:

@@ -143,7 +143,8 @@ def values_and_grads(logits_self, logits_opp, r, gamma) -> tuple[torch.Tensor, .
     # batch (a broadcast over the states would be summed by a reduction whose order varies).
     d_self = [scale_a[s] * (d_a_lo + b[s] * d_a_diff) for s in range(5)]
     d_opp = [scale_b[s] * (d_b_lo + a[s] * d_b_diff) for s in SWAP_STATES]
-    return v, torch.stack(d_self, dim=-1), torch.stack(d_opp, dim=-1)  # [K, B, 5]
+    # [K, 5, B] in memory (contiguous writes), [K, B, 5] as seen.
+    return v, torch.stack(d_self, dim=1).transpose(1, 2), torch.stack(d_opp, dim=1).transpose(1, 2)
 
 
 class TabularObjective:

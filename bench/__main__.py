@@ -1,0 +1,187 @@
+"""The benchmark: the engine and a sweep against a plain one-match loop, as ratios from one run.
+
+    .venv/bin/python -m bench [--quick] [--device cuda] [--out results/bench]
+
+Rows (IPD self-play, float32, match-updates per second):
+- ``loop``: :mod:`bench.loop`, one match at a time with autograd (the forum thread's way), for
+  LOLA k = 0 (the naive learner), 1 and 3: the reference of every ratio;
+- ``engine``: ``play_matches`` on B matches, tabular (closed-form engine) and ``mlp:32``
+  (autograd engine), initialisation included (the whole call) and excluded (minus a call with
+  0 updates);
+- ``sweep``: ``lola-arena sweep sweeps/configs/grand.yaml`` end to end in a fresh process
+  (Python and Ray start, planning, Parquet), effective match-updates per second;
+- with ``--device cuda``: the engine at large B on the GPU.
+
+Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
+shared machine; compare ratios from one run, with nothing else busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from agents.spec import AgentSpec
+from bench.loop import play_one_match
+from tournament.games import GAMES
+from tournament.match import play_matches
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = {0: AgentSpec("nl"), 1: AgentSpec("lola", lookahead=1), 3: AgentSpec("lola", lookahead=3)}
+
+
+def loop_rate(k: int, updates: int) -> float:
+    play_one_match(0, k, 2)  # warm-up
+    started = time.perf_counter()
+    play_one_match(1, k, updates)
+    return updates / (time.perf_counter() - started)
+
+
+def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tuple[float, float]:
+    """Match-updates per second with and without initialisation (both from one pair of runs)."""
+
+    def timed(n_updates: int) -> float:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        play_matches(
+            GAMES["ipd"],
+            [spec] * batch,
+            [spec] * batch,
+            list(range(batch)),
+            n_updates,
+            record_every=max(n_updates, 1),
+            dtype="float32",
+            device=device,
+        )
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    timed(2)  # warm-up
+    init_s, total_s = timed(0), timed(updates)
+    work = batch * updates
+    return work / total_s, work / max(total_s - init_s, 1e-9)
+
+
+def sweep_rate(config: Path) -> tuple[float, float, int]:
+    """``lola-arena sweep`` end to end in a fresh process: (match-updates/s, wall s, matches)."""
+    sweep = yaml.safe_load(config.read_text())
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "cli", "sweep", str(config), "--out", out],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
+        wall = time.perf_counter() - started
+        import pyarrow.dataset as ds
+
+        matches = ds.dataset(Path(out) / "matches", partitioning="hive").count_rows()
+    return matches * sweep["updates"] / wall, wall, matches
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller B and fewer updates")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--out", default="results/bench", help="folder for bench.json, bench.md")
+    parser.add_argument("--sweep", help="sweep file (default: grand.yaml, quick.yaml with --quick)")
+    args = parser.parse_args(argv)
+
+    updates = 20 if args.quick else 100
+    batches = (1, 128, 2048) if args.quick else (1, 128, 16384)
+    rows = []
+    loop = {k: loop_rate(k, 10 if args.quick else 30) for k in RULES}
+    for k, rate in loop.items():
+        rows.append(
+            dict(
+                what="loop",
+                rule=RULES[k].label(),
+                k=k,
+                policy="tabular",
+                batch=1,
+                rate=rate,
+                rate_no_init=rate,
+                ratio=1.0,
+            )
+        )
+    cases = [(k, "tabular", b, "cpu") for k in RULES for b in batches]
+    cases += [(k, "mlp:32", b, "cpu") for k in (0, 1) for b in batches[:2] + (1024,)]
+    if args.device == "cuda":
+        cases += [(k, "tabular", b, "cuda") for k in RULES for b in (16384, 262144, 1048576)]
+    for k, policy, batch, device in cases:
+        spec = AgentSpec(RULES[k].kind, lookahead=max(k, 1), policy=policy)
+        n = updates if policy == "tabular" or batch <= 128 else max(updates // 10, 5)
+        rate, rate_no_init = engine_rates(spec, batch, n, device)
+        rows.append(
+            dict(
+                what=f"engine ({device})",
+                rule=spec.label(),
+                k=k,
+                policy=policy,
+                batch=batch,
+                rate=rate,
+                rate_no_init=rate_no_init,
+                ratio=rate / loop[k],
+            )
+        )
+        print(
+            f"{rows[-1]['what']:<14} {spec.label():<36} B={batch:<8} {rate:>12,.0f}/s",
+            file=sys.stderr,
+        )
+    sweep = Path(args.sweep or ROOT / f"sweeps/configs/{'quick' if args.quick else 'grand'}.yaml")
+    rate, wall, matches = sweep_rate(sweep)
+    rows.append(
+        dict(
+            what="sweep",
+            rule=f"{sweep.stem}.yaml ({matches} matches, {wall:.1f} s)",
+            k=1,
+            policy="tabular",
+            batch=matches,
+            rate=rate,
+            rate_no_init=rate,
+            ratio=rate / loop[1],
+        )
+    )
+
+    machine = (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    table = markdown(rows, machine)
+    (out / "bench.md").write_text(table)
+    print(table)
+
+
+def markdown(rows: list[dict], machine: str) -> str:
+    lines = [
+        f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
+        f"the same k ({machine}).",
+        "",
+        "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['what']} | {r['rule']} | {r['policy']} | {r['batch']:,} | {r['rate']:,.0f} | "
+            f"{r['rate_no_init']:,.0f} | {r['ratio']:,.0f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
