@@ -1,6 +1,7 @@
 """The match loop: fixed strategies, divergence, options and its command line."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,16 @@ def test_match_command_rejects_bad_input_in_one_line(argv, message, capsys):
     assert run_cli(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+@pytest.mark.parametrize("command", [["match", "lola", "tft"], ["sweep", "QUICK"]])
+def test_cuda_without_a_cuda_device_is_a_one_line_error(command, capsys, tmp_path):
+    quick = str(Path(__file__).resolve().parents[1] / "sweeps/configs/quick.yaml")
+    argv = [quick if a == "QUICK" else a for a in command]
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if command[0] == "sweep" else []
+    assert run_cli([*argv, "--device", "cuda", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "device: cuda requested but this machine has no CUDA device" in err
+    assert err.count("\n") == 1 and not out.exists()
