@@ -105,16 +105,9 @@ def grad(
 
 
 def vjp(outputs: Params, theta: Params, cotangent: Params) -> Params:
-    """``(d outputs / d theta)^T cotangent``, per match (outputs and cotangent share keys)."""
-    names = list(theta)
-    grads = torch.autograd.grad(
-        [outputs[n] for n in cotangent],
-        [theta[n] for n in names],
-        grad_outputs=list(cotangent.values()),
-        allow_unused=True,
-    )
-    pairs = zip(names, grads, strict=True)
-    return {n: torch.zeros_like(theta[n]) if g is None else g for n, g in pairs}
+    """``(d outputs / d theta)^T cotangent``, per match: the gradient of ``outputs . sg(cotangent)``
+    (outputs and cotangent share keys)."""
+    return grad(dot({n: outputs[n] for n in cotangent}, detach(cotangent)), theta)
 
 
 def per_match(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -227,10 +227,10 @@ def test_tasks_share_an_engine_call_respect_task_size_and_cover_the_plan():
     assert len(big) == 1 + len({engine_group(m) for m in matches} - {("closed_form",)})
 
 
-def test_auto_task_size_gives_each_worker_a_few_large_tasks():
-    assert auto_task_size(14_060, workers=2) == 3515  # grand: two tasks per worker
+def test_auto_task_size_gives_each_worker_large_tasks():
+    assert auto_task_size(14_060, workers=2) == 7030  # grand: one task per worker
     assert auto_task_size(100, workers=2) == 256  # small sweeps: one task
-    assert auto_task_size(10**6, workers=8) == 8192
+    assert auto_task_size(10**6, workers=8) == 16_384
 
 
 @pytest.mark.parametrize("name", ["quick", "lola_paper", "lola_paper_imp", "grand"])
