@@ -135,6 +135,10 @@ class AutogradObjective:
     def __init__(self, values: Callable[[Params, Params], tuple[torch.Tensor, torch.Tensor]]):
         self.values = values
 
+    def swapped(self) -> AutogradObjective:
+        """The same game from the opponent's seat."""
+        return AutogradObjective(lambda theta, theta_opp: self.values(theta_opp, theta)[::-1])
+
     def grads(self, theta: Params, theta_opp: Params, of: str = "both"):
         from agents.rules import Grads
 

@@ -22,7 +22,16 @@ from typing import Protocol
 
 import torch
 
-from agents.functional import Params, axpy, detach, dot, grad, requires_grad, vjp
+from agents.functional import (
+    Params,
+    axpy,
+    detach,
+    dot,
+    grad,
+    per_match,
+    requires_grad,
+    vjp,
+)
 
 
 @dataclass
@@ -46,17 +55,24 @@ class Objective(Protocol):
 
     def grads(self, theta: Params, theta_opp: Params, of: str = "both") -> Grads: ...
 
+    def swapped(self) -> Objective:
+        """The same game seen from the opponent's seat."""
+
 
 @dataclass
 class RuleParams:
     """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
-    eta and the lookahead depth k (integers)."""
+    eta, the lookahead depth k (integers), consensus optimisation's gamma and HOLA's order
+    (integers). SOS's a and b and SGA's epsilon are the papers' constants."""
 
     lr_in: torch.Tensor
     eta: torch.Tensor
     lookahead: torch.Tensor
+    gamma_co: torch.Tensor | None = None
+    order: torch.Tensor | None = None
     sos_a: float = 0.5
     sos_b: float = 0.1
+    sga_eps: float = 0.1
 
 
 def naive(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
@@ -147,12 +163,7 @@ def sos(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) 
     with ``H_o`` the off-diagonal blocks of the Jacobian of xi, ``a = hp.sos_a``,
     ``b = hp.sos_b``.
     """
-    theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
-    g = objective.grads(theta, theta_opp)
-    xi1 = {n: -t for n, t in g.d_self_v_self.items()}
-    xi2 = {n: -t for n, t in g.d_opp_v_opp.items()}
-    d2_l1 = {n: -t for n, t in g.d_opp_v_self.items()}  # grad_2 L1
-    d1_l2 = {n: -t for n, t in g.d_self_v_opp.items()}  # grad_1 L2
+    theta, theta_opp, xi1, xi2, d2_l1, d1_l2 = _loss_gradients(theta, theta_opp, objective)
     # H_o xi: (grad_12 L1 xi2, grad_21 L2 xi1); chi: (grad_12 L2 grad_2 L1, grad_21 L1 grad_1 L2).
     ho_xi1 = grad(dot(d2_l1, detach(xi2)), theta, retain_graph=True)
     ho_xi2 = grad(dot(d1_l2, detach(xi1)), theta_opp, retain_graph=True)
@@ -169,8 +180,170 @@ def sos(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) 
     xi_sq = dot(xi1, xi1) + dot(xi2, xi2)
     p2 = torch.where(xi_sq.sqrt() < hp.sos_b, xi_sq, torch.ones_like(xi_sq))
     p = torch.minimum(p1, p2)
-    step = axpy(xi0_1, -p * alpha, chi1)
-    return {n: -s for n, s in step.items()}
+    return _negative(axpy(xi0_1, -p * alpha, chi1))
+
+
+def _negative(theta: Params) -> Params:
+    return {n: -t for n, t in theta.items()}
+
+
+def _loss_gradients(theta: Params, theta_opp: Params, objective: Objective):
+    """Loss form (L = -V) of the four gradient blocks, recorded for second derivatives:
+    ``theta1, theta2, xi1 = grad_1 L1, xi2 = grad_2 L2, grad_2 L1, grad_1 L2``."""
+    theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
+    g = objective.grads(theta, theta_opp)
+    blocks = (g.d_self_v_self, g.d_opp_v_opp, g.d_opp_v_self, g.d_self_v_opp)
+    return (theta, theta_opp, *(_negative(b) for b in blocks))
+
+
+def _plus(theta: Params, delta: Params) -> Params:
+    return {n: t + delta[n] for n, t in theta.items()}
+
+
+def _parameters_per_match(theta: Params) -> int:
+    return sum(t[0].numel() for t in theta.values())
+
+
+def sga(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
+    """SGA, symplectic gradient adjustment with sign alignment (Balduzzi et al. 2018), in loss
+    form L = -V as in Letcher et al.'s reference code, with H the Jacobian of xi:
+
+        H^T xi = grad (xi . sg xi),   (H xi)_i = grad_i sum_j (grad_j L_i . sg xi_j)
+        A^T xi = (H^T xi - H xi) / 2                       (A: antisymmetric part of H)
+        lambda = sign(<xi, H^T xi> <A^T xi, H^T xi> / d + eps),  eps = 0.1, d = parameters of both
+        step   = -(xi_1 + lambda (A^T xi)_1)
+    """
+    theta, theta_opp, xi1, xi2, d2_l1, d1_l2 = _loss_gradients(theta, theta_opp, objective)
+    c1, c2 = detach(xi1), detach(xi2)
+    hamiltonian = dot(xi1, c1) + dot(xi2, c2)
+    ht_xi1 = grad(hamiltonian, theta, retain_graph=True)
+    ht_xi2 = grad(hamiltonian, theta_opp, retain_graph=True)
+    h_xi1 = grad(dot(xi1, c1) + dot(d2_l1, c2), theta, retain_graph=True)
+    h_xi2 = grad(dot(d1_l2, c1) + dot(xi2, c2), theta_opp)
+    a_xi1 = {n: (ht_xi1[n] - h_xi1[n]) / 2 for n in ht_xi1}
+    a_xi2 = {n: (ht_xi2[n] - h_xi2[n]) / 2 for n in ht_xi2}
+    along_xi = dot(c1, ht_xi1) + dot(c2, ht_xi2)
+    along_a = dot(a_xi1, ht_xi1) + dot(a_xi2, ht_xi2)
+    size = _parameters_per_match(theta) + _parameters_per_match(theta_opp)
+    lam = torch.sign(along_xi * along_a / size + hp.sga_eps)
+    return _negative(axpy(c1, lam, a_xi1))
+
+
+def consensus(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
+    """CO, consensus optimisation (Mescheder et al. 2017), loss form, gamma = ``hp.gamma_co``:
+
+    step = -(xi_1 + gamma (H^T xi)_1),   H^T xi = grad (xi . sg xi) = grad |xi|^2 / 2
+    """
+    theta, theta_opp, xi1, xi2, _, _ = _loss_gradients(theta, theta_opp, objective)
+    hamiltonian = dot(xi1, detach(xi1)) + dot(xi2, detach(xi2))
+    return _negative(axpy(detach(xi1), hp.gamma_co, grad(hamiltonian, theta)))
+
+
+def extragradient(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams):
+    """EG, extragradient (Korpelevich 1976): both players take a naive step of size alpha,
+    and the update is the naive gradient at that extrapolated point:
+
+        d = grad_1 V1(theta1 + alpha grad_1 V1, theta2 + alpha grad_2 V2)
+    """
+    g = objective.grads(detach(theta), detach(theta_opp))
+    ahead = axpy(theta, hp.lr_in, g.d_self_v_self)
+    ahead_opp = axpy(theta_opp, hp.lr_in, g.d_opp_v_opp)
+    return objective.grads(ahead, ahead_opp, of="self").d_self_v_self
+
+
+CGD_MAX_ITERATIONS = 40
+
+
+def cgd(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
+    """CGD, competitive gradient descent (Schaefer & Anandkumar 2019) in the general-sum form of
+    Letcher et al.'s reference code, loss form, H_o the off-diagonal blocks of H:
+
+        (I + alpha H_o) g = xi,   step = -g_1
+
+    solved matrix-free, so that it works for any module: conjugate gradients on the normal
+    equations A^T A g = A^T xi (A = I + alpha H_o), with ``(H_o v)_1 = grad_1(grad_2 L1 . v_2)``
+    and ``(H_o^T w)_1 = grad_1(xi_2 . w_2)`` (and the same for player 2) as vector-Jacobian
+    products; 2 d iterations for d parameters of both players (exact in exact arithmetic), at
+    most ``CGD_MAX_ITERATIONS``, the same number for every match.
+    """
+    theta, theta_opp, xi1, xi2, d2_l1, d1_l2 = _loss_gradients(theta, theta_opp, objective)
+    alpha = hp.lr_in
+
+    def apply(v1, v2, transpose: bool):
+        """A v (or A^T v): v + alpha H_o v, both players' parts."""
+        left, right = (xi2, xi1) if transpose else (d2_l1, d1_l2)
+        h1 = grad(dot(left, detach(v2)), theta, retain_graph=True)
+        h2 = grad(dot(right, detach(v1)), theta_opp, retain_graph=True)
+        return axpy(v1, alpha, h1), axpy(v2, alpha, h2)
+
+    def norm_sq(v1, v2):
+        return dot(v1, v1) + dot(v2, v2)
+
+    def ratio(num, den):
+        return torch.where(den > 0, num / torch.where(den > 0, den, 1), torch.zeros_like(num))
+
+    b1, b2 = detach(xi1), detach(xi2)
+    g1, g2 = (
+        {n: torch.zeros_like(t) for n, t in b1.items()},
+        {n: torch.zeros_like(t) for n, t in b2.items()},
+    )
+    r1, r2 = b1, b2
+    z1, z2 = apply(r1, r2, transpose=True)
+    p1, p2 = z1, z2
+    z_sq = norm_sq(z1, z2)
+    size = _parameters_per_match(theta) + _parameters_per_match(theta_opp)
+    for _ in range(min(2 * size, CGD_MAX_ITERATIONS)):
+        w1, w2 = apply(p1, p2, transpose=False)
+        step = ratio(z_sq, norm_sq(w1, w2))
+        g1, g2 = axpy(g1, step, p1), axpy(g2, step, p2)
+        r1, r2 = axpy(r1, -step, w1), axpy(r2, -step, w2)
+        z1, z2 = apply(r1, r2, transpose=True)
+        z_sq_new = norm_sq(z1, z2)
+        beta = ratio(z_sq_new, z_sq)
+        p1, p2 = axpy(z1, beta, p1), axpy(z2, beta, p2)
+        z_sq = z_sq_new
+    return _negative(g1)
+
+
+def hola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
+    """HOLA-n, higher-order LOLA (Willi et al. 2022): the learner assumes an opponent of order
+    n - 1, and differentiates through its step. With alpha = ``hp.lr_in``:
+
+        Delta^0_i = alpha grad_i V_i                                        (a naive step)
+        Delta^m_i = alpha d/d theta_i V_i(theta_i, theta_-i + Delta^(m-1)_-i(theta_-i, theta_i))
+        d         = d/d theta1 V1(theta1, theta2 + Delta^(n-1)_2(theta2, theta1))
+
+    HOLA-1 is LOLA with k = 1. n = ``hp.order`` per match: each order up to the batch's
+    largest is computed and every match takes its own.
+    """
+    theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
+    direction = None
+    for order in range(1, int(hp.order.max()) + 1):
+        opponent_step = _hola_step(theta_opp, theta, objective.swapped(), hp.lr_in, order - 1)
+        v_self, _ = objective.values(
+            theta, axpy(theta_opp, torch.ones_like(hp.lr_in), opponent_step)
+        )
+        d = grad(v_self, theta, retain_graph=True)
+        direction = (
+            d
+            if direction is None
+            else {
+                n: torch.where(per_match(hp.order == order, t), t, direction[n])
+                for n, t in d.items()
+            }
+        )
+    return detach(direction)
+
+
+def _hola_step(theta: Params, theta_opp: Params, objective: Objective, alpha, order: int):
+    """Delta^order of the player ``theta``, differentiable in both players' parameters."""
+    if order == 0:
+        step = objective.grads(theta, theta_opp, of="self").d_self_v_self
+    else:
+        opponent_step = _hola_step(theta_opp, theta, objective.swapped(), alpha, order - 1)
+        v_self, _ = objective.values(theta, _plus(theta_opp, opponent_step))
+        step = grad(v_self, theta, create_graph=True)
+    return {n: per_match(alpha, t) * t for n, t in step.items()}
 
 
 RULES: dict[str, Callable[..., Params]] = {
@@ -179,4 +352,9 @@ RULES: dict[str, Callable[..., Params]] = {
     "lola": lola,
     "lola-taylor": lola_taylor,
     "sos": sos,
+    "sga": sga,
+    "co": consensus,
+    "eg": extragradient,
+    "cgd": cgd,
+    "hola": hola,
 }

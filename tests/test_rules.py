@@ -53,7 +53,58 @@ def reference_direction(kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, 
         return grad(v1)(t1, t2) + eta * d21_v2.T @ grad(v1, argnums=1)(t1, t2)
     if kind == "sos":
         return reference_sos(v1, v2, t1, t2, alpha)[0]
+    if kind == "eg":
+        ahead1, ahead2 = t1 + alpha * grad(v1)(t1, t2), t2 + alpha * grad(v2, argnums=1)(t1, t2)
+        return grad(v1)(ahead1, ahead2)
+    if kind == "hola":
+        return reference_hola(v1, v2, t1, t2, alpha, order=k)
+    if kind in ("sga", "co", "cgd"):
+        return reference_differentiable_games(kind, v1, v2, t1, t2, alpha, gamma_co=eta)
     raise AssertionError(kind)
+
+
+def jacobian_of_the_game(v1, v2, t1, t2):
+    """xi = (grad_1 L1, grad_2 L2) and its Jacobian H on x = (t1, t2), losses L = -V."""
+    n = t1.numel()
+
+    def xi_of(x):
+        full = jacrev(lambda y: torch.stack([-v1(y[:n], y[n:]), -v2(y[:n], y[n:])]))(x)
+        return torch.cat([full[0, :n], full[1, n:]])
+
+    x = torch.cat([t1, t2])
+    return xi_of(x), jacrev(xi_of)(x), n
+
+
+def reference_differentiable_games(kind, v1, v2, t1, t2, alpha, gamma_co):
+    """SGA, CO and CGD as written in Letcher et al.'s reference code, with explicit matrices."""
+    xi, hessian, n = jacobian_of_the_game(v1, v2, t1, t2)
+    if kind == "co":
+        return -(xi + gamma_co * hessian.T @ xi)[:n]
+    if kind == "sga":
+        ht_xi = hessian.T @ xi
+        a_t_xi = (ht_xi - hessian @ xi) / 2
+        lam = torch.sign(xi.dot(ht_xi) * a_t_xi.dot(ht_xi) / (2 * n) + 0.1)
+        return -(xi + lam * a_t_xi)[:n]
+    h_o = hessian.clone()
+    h_o[:n, :n] = 0
+    h_o[n:, n:] = 0
+    return -torch.linalg.solve(torch.eye(2 * n, dtype=xi.dtype) + alpha * h_o, xi)[:n]
+
+
+def reference_hola(v1, v2, t1, t2, alpha, order):
+    """Willi et al. 2022: each player's order-m step assumes the other's order m - 1 step."""
+
+    def step1(m, s1, s2):
+        if m == 0:
+            return alpha * grad(v1)(s1, s2)
+        return alpha * grad(lambda u1: v1(u1, s2 + step2(m - 1, u1, s2)))(s1)
+
+    def step2(m, s1, s2):
+        if m == 0:
+            return alpha * grad(v2, argnums=1)(s1, s2)
+        return alpha * grad(lambda u2: v2(s1 + step1(m - 1, s1, u2), u2))(s2)
+
+    return grad(lambda u1: v1(u1, t2 + step2(order - 1, u1, t2)))(t1)
 
 
 def reference_sos(v1, v2, t1, t2, alpha, a=0.5, b=0.1):
@@ -98,7 +149,8 @@ def objective_of(engine, game, gamma):
 def engine_direction(
     kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, k=1, engine="autograd"
 ):
-    hp = RuleParams(lr_in=tensor(alpha), eta=tensor(eta), lookahead=torch.tensor([k]))
+    depth = torch.tensor([k])
+    hp = RuleParams(tensor(alpha), tensor(eta), depth, gamma_co=tensor(eta), order=depth)
     objective = objective_of(engine, game, gamma)
     d = RULES[kind]({"logits": t1[None]}, {"logits": t2[None]}, objective, hp)
     return d["logits"][0]
@@ -117,10 +169,11 @@ ENGINES = ["autograd", "closed_form"]
 @pytest.mark.parametrize("point", range(len(POINTS)))
 def test_rule_matches_torch_func_reference(kind, point, engine):
     t1, t2 = POINTS[point]
-    for k in (1, 2, 3) if kind in ("la", "lola") else (1,):
+    for k in (1, 2, 3) if kind in ("la", "lola", "hola") else (1,):
         expected = reference_direction(kind, t1, t2, k=k)
         got = engine_direction(kind, t1, t2, k=k, engine=engine)
-        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-12)
+        tolerance = 1e-8 if kind == "cgd" else 1e-10  # CGD: an iterative solve
+        assert torch.allclose(got, expected, rtol=tolerance, atol=tolerance * 1e-2)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -316,3 +369,24 @@ def test_batched_matches_equal_one_at_a_time(case):
             assert abs(batch_side[i, 1] - one_side[0, 1]).max() < 1e-12
             assert abs(batch_side[i, 20] - one_side[0, 20]).max() < 1e-8
         assert abs(batched.reward_a[i] - one.reward_a[0]).max() < 1e-8
+
+
+def test_sga_reference_points_cover_both_signs_of_the_alignment():
+    """lambda = sign(<xi, H^T xi> <A^T xi, H^T xi> / d + 0.1) is -1 at one point and +1 at the
+    others, so the reference test above checks both branches."""
+    v1, v2 = v_pair(IPD, 0.96)
+    signs = set()
+    for t1, t2 in POINTS:
+        xi, hessian, n = jacobian_of_the_game(v1, v2, t1, t2)
+        ht_xi = hessian.T @ xi
+        a_t_xi = (ht_xi - hessian @ xi) / 2
+        signs.add(float(torch.sign(xi.dot(ht_xi) * a_t_xi.dot(ht_xi) / (2 * n) + 0.1)))
+    assert signs == {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hola_of_order_one_is_lola_and_higher_orders_differ(engine):
+    t1, t2 = POINTS[1]
+    lola = engine_direction("lola", t1, t2, k=1, engine=engine)
+    assert torch.allclose(engine_direction("hola", t1, t2, k=1, engine=engine), lola, atol=1e-12)
+    assert not torch.allclose(engine_direction("hola", t1, t2, k=2, engine=engine), lola, atol=1e-3)

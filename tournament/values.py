@@ -157,12 +157,17 @@ class TabularObjective:
 
     def __init__(self, r_self: torch.Tensor, r_opp: torch.Tensor, gamma: torch.Tensor):
         batch = gamma.shape[0]
-        self.gamma = gamma
+        self.r_self, self.r_opp, self.gamma = r_self, r_opp, gamma
         self.payoffs = {
             "both": payoff_stack(r_self, r_opp, batch=batch),
             "self": payoff_stack(r_self, batch=batch),
             "opp": payoff_stack(r_opp, batch=batch),
         }
+
+    def swapped(self) -> TabularObjective:
+        """The same game from the opponent's seat: payoffs re-indexed to its view."""
+        swap = list(SWAP_VIEW)
+        return TabularObjective(self.r_opp[..., swap], self.r_self[..., swap], self.gamma)
 
     def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
         p_self, p_opp = sigmoid(theta["logits"]), sigmoid(theta_opp["logits"])
