@@ -3,6 +3,7 @@
 import numpy as np
 
 from agents.spec import AgentSpec
+from tournament.differentiable import DIFFERENTIABLE_GAMES
 from tournament.games import GAMES
 from tournament.match import play_matches
 
@@ -55,3 +56,34 @@ def test_sos_cooperates_in_the_ipd():
     """Letcher et al. 2019: SOS keeps LOLA's cooperation in the IPD (lr 1, a 0.5, b 0.1)."""
     results = self_play("ipd", AgentSpec("sos", lr=1.0), 0.96)
     assert final_mean_reward(results) > -1.2
+
+
+def differentiable_self_play(name, spec, updates, seeds=50):
+    game = DIFFERENTIABLE_GAMES[name]
+    return play_matches(game, [spec] * seeds, [spec] * seeds, list(range(seeds)), updates)
+
+
+def test_tandem_sos_reaches_the_stable_fixed_points_and_lola_does_not():
+    """Letcher et al. 2019, Tandem (lr = alpha = 0.1, 30 updates, theta ~ N(0, 0.1^2)): SOS,
+    like NL, ends on x + y = 1; LOLA's shaping moves it off that line (to 1.25 with the Taylor
+    rule, 1.31 unrolled)."""
+
+    def off_line(kind):
+        results = differentiable_self_play("tandem", AgentSpec(kind, lr=0.1, eta=0.1), 30)
+        return np.abs(results.params_a[:, -1, 0] + results.params_b[:, -1, 0] - 1)
+
+    assert off_line("sos").max() < 1e-3 and off_line("nl").max() < 1e-3
+    assert off_line("lola-taylor").min() > 0.2 and off_line("lola").min() > 0.2
+
+
+def test_matching_pennies_stabilising_rules_reach_nash_and_naive_learners_do_not():
+    """Letcher et al. 2019 / Balduzzi et al. 2018, one-shot matching pennies (lr 1, 100 updates,
+    theta ~ N(0, 1)): SOS, LOLA and EG end within 0.05 of p = q = 1/2 in most runs, NL in none."""
+
+    def near_nash(kind):
+        results = differentiable_self_play("matching_pennies", AgentSpec(kind, lr=1.0), 100)
+        p = 1 / (1 + np.exp(-np.stack([results.params_a[:, -1, 0], results.params_b[:, -1, 0]])))
+        return (np.abs(p - 0.5).max(axis=0) < 0.05).mean()
+
+    assert near_nash("sos") > 0.9 and near_nash("lola") > 0.9 and near_nash("eg") > 0.8
+    assert near_nash("nl") == 0

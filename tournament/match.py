@@ -26,12 +26,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from agents import seeding
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
 from agents.optim import OPTIMIZERS
 from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
 from agents.strategies import fixed_p_coop, model_logits
+from tournament.differentiable import DifferentiableGame
 from tournament.games import SWAP_VIEW, Game
 from tournament.values import TabularObjective, discounted_values, reward_per_step, sigmoid
 
@@ -46,9 +48,11 @@ ENGINES = ("auto", "closed_form", "autograd")
 class MatchResults:
     """Learning curves of B matches, recorded at ``updates`` (0 = before learning).
 
-    reward_a/reward_b: [B, R] per-step rewards; p_coop_a/p_coop_b: [B, R, 5] P(C | state) in
-    each side's own view; diverged_at: [B] first update with non-finite parameters or values
-    (-1 where none; the match's later records are NaN).
+    reward_a/reward_b: [B, R] per-step rewards (a differentiable game: the values, -loss);
+    p_coop_a/p_coop_b: [B, R, 5] P(C | state) in each side's own view (NaN in a differentiable
+    game); params_a/params_b: [B, R, dims] a differentiable game's parameters (else None);
+    diverged_at: [B] first update with non-finite parameters or values (-1 where none; the
+    match's later records are NaN).
     """
 
     updates: np.ndarray
@@ -58,6 +62,8 @@ class MatchResults:
     p_coop_b: np.ndarray
     diverged_at: np.ndarray
     elapsed_s: float
+    params_a: np.ndarray | None = None
+    params_b: np.ndarray | None = None
 
     @property
     def status(self) -> list[str]:
@@ -90,6 +96,7 @@ class ClosedFormSides:
         n = len(seeds)
         device = kw["device"]
         payoffs = own_payoffs(game)
+        self.game, self.gamma_match = game, gamma
         # Per distinct (spec, side) once, then gathered per side: a batch holds few distinct specs.
         distinct: dict[tuple[AgentSpec, int], int] = {}
         codes = [distinct.setdefault((s, 0), len(distinct)) for s in specs_a]
@@ -166,9 +173,9 @@ class ClosedFormSides:
         self.theta = torch.where(torch.cat([finite, finite])[self.order, None], new, theta)
         return finite
 
-    def p_play(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def snapshot(self) -> Snapshot:
         p = torch.where(self.fixed[:, None], self.p_fixed, sigmoid(self.theta))[self.unsort]
-        return p[: self.n], p[self.n :]
+        return Snapshot.of(self.game, p[: self.n], p[self.n :], self.gamma_match)
 
 
 def _runs(keys: list) -> list[tuple[object, slice]]:
@@ -188,14 +195,14 @@ class Side:
     learner it appears as a tabular policy at the clamped logits of those probabilities.
     """
 
-    def __init__(self, specs, seeds, own_payoffs_: Sequence[float], kw: dict):
+    def __init__(self, specs, seeds, own_payoffs_, kw: dict, theta: Params | None = None):
         spec = specs[0]
         if any(s.structure() != spec.structure() for s in specs):
             raise ValueError("specs: matches in one batch must share kind, lookahead, policy, p")
         self.spec = spec
         if spec.learner:
             self.policy = BatchedPolicy(policy_factory(spec.policy))
-            self.theta = self.policy.init(seeds, **kw)
+            self.theta = self.policy.init(seeds, **kw) if theta is None else theta
             self.fixed_p = None
             self.optimizer = OPTIMIZERS[spec.optimizer](torch.tensor([s.lr for s in specs], **kw))
             self.rule = RULES[spec.kind]
@@ -225,15 +232,27 @@ class Side:
 
 
 class AutogradSides:
-    """Side a and side b of B matches, any ``nn.Module`` policies, autograd gradients."""
+    """Side a and side b of B matches, any ``nn.Module`` policies (or the raw parameters of a
+    differentiable game), autograd gradients."""
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
-        payoffs_a, payoffs_b = own_payoffs(game)
-        self.a = Side(specs_a, [2 * s for s in seeds], payoffs_a, kw)
-        self.b = Side(specs_b, [2 * s + 1 for s in seeds], payoffs_b, kw)
+        self.game, self.gamma = game, gamma
+        side_seeds = ([2 * s for s in seeds], [2 * s + 1 for s in seeds])
+        if isinstance(game, DifferentiableGame):
+            start = [{"theta": game.init_std * _normal(s, game.dims, kw)} for s in side_seeds]
+            self.a = Side(specs_a, side_seeds[0], None, kw, theta=start[0])
+            self.b = Side(specs_b, side_seeds[1], None, kw, theta=start[1])
 
-        def values_a(theta_a: Params, theta_b: Params):
-            return discounted_values(game, self.a.p_model(theta_a), self.b.p_model(theta_b), gamma)
+            def values_a(theta_a: Params, theta_b: Params):
+                return game.values(theta_a["theta"], theta_b["theta"])
+        else:
+            payoffs_a, payoffs_b = own_payoffs(game)
+            self.a = Side(specs_a, side_seeds[0], payoffs_a, kw)
+            self.b = Side(specs_b, side_seeds[1], payoffs_b, kw)
+
+            def values_a(theta_a: Params, theta_b: Params):
+                p_a, p_b = self.a.p_model(theta_a), self.b.p_model(theta_b)
+                return discounted_values(game, p_a, p_b, gamma)
 
         def values_b(theta_b: Params, theta_a: Params):
             v_a, v_b = values_a(theta_a, theta_b)
@@ -252,12 +271,38 @@ class AutogradSides:
             }
         return finite
 
-    def p_play(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.a.p_play(), self.b.p_play()
+    def snapshot(self) -> Snapshot:
+        if isinstance(self.game, DifferentiableGame):
+            with torch.no_grad():
+                v_a, v_b = self.objective_a.values(self.a.theta, self.b.theta)
+            nan = torch.full((len(v_a), 5), float("nan"), dtype=v_a.dtype, device=v_a.device)
+            return Snapshot(v_a, v_b, nan, nan, self.a.theta["theta"], self.b.theta["theta"])
+        return Snapshot.of(self.game, self.a.p_play(), self.b.p_play(), self.gamma)
+
+
+def _normal(seeds: Sequence[int], count: int, kw: dict) -> torch.Tensor:
+    return torch.as_tensor(seeding.normal(seeds, count), **kw)
+
+
+@dataclass
+class Snapshot:
+    """What is recorded: rewards per step [B] (values V = -L for a differentiable game),
+    P(C | state) [B, 5] (NaN where it does not apply) and a differentiable game's parameters."""
+
+    reward_a: torch.Tensor
+    reward_b: torch.Tensor
+    p_a: torch.Tensor
+    p_b: torch.Tensor
+    params_a: torch.Tensor | None = None
+    params_b: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, game: Game, p_a, p_b, gamma) -> Snapshot:
+        return cls(*reward_per_step(game, p_a, p_b, gamma), p_a, p_b)
 
 
 def play_matches(
-    game: Game,
+    game: Game | DifferentiableGame,
     specs_a: Sequence[AgentSpec],
     specs_b: Sequence[AgentSpec],
     seeds: Sequence[int],
@@ -283,8 +328,11 @@ def play_matches(
     if engine not in ENGINES:
         raise ValueError(f"engine: unknown {engine!r}; accepted: {', '.join(ENGINES)}")
     tabular = all(s.policy == "tabular" for s in (*specs_a, *specs_b) if s.learner)
+    if isinstance(game, DifferentiableGame):
+        _check_differentiable(game, [*specs_a, *specs_b])
+        tabular = False
     if engine == "closed_form" and not tabular:
-        raise ValueError("engine: closed_form needs tabular policies; use autograd")
+        raise ValueError("engine: closed_form needs tabular policies in a 2x2 game; use autograd")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: cuda requested but this machine has no CUDA device")
     kw = dict(dtype=DTYPES[dtype] if isinstance(dtype, str) else dtype, device=torch.device(device))
@@ -296,15 +344,28 @@ def play_matches(
         game, specs_a, specs_b, seeds, gamma_t, kw
     )
     recorder = _Recorder(len(seeds), kw["device"])
-    recorder.record(0, game, *sides.p_play(), gamma_t)
+    recorder.record(0, sides.snapshot())
     bar = tqdm(
         range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
     )
     for update in bar:
         recorder.mark(~sides.step(), update)
         if update % record_every == 0 or update == updates:
-            recorder.record(update, game, *sides.p_play(), gamma_t)
+            recorder.record(update, sides.snapshot())
     return recorder.results(time.perf_counter() - started)
+
+
+def _check_differentiable(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
+    for spec in specs:
+        if not spec.learner:
+            raise ValueError(
+                f"agent: {spec.kind} is a fixed strategy; {game.name} is a differentiable game, "
+                f"played by learners only"
+            )
+        if spec.policy != "tabular":
+            raise ValueError(
+                f"policy: {game.name} players hold raw parameters, not a policy ({spec.policy!r})"
+            )
 
 
 class _Recorder:
@@ -314,18 +375,19 @@ class _Recorder:
         self.diverged_at = torch.full((batch,), -1, dtype=torch.long, device=device)
         self.rows = []
 
-    def record(self, update: int, game: Game, p_a, p_b, gamma: torch.Tensor):
-        r_a, r_b = reward_per_step(game, p_a, p_b, gamma)
-        self.mark(~(r_a.isfinite() & r_b.isfinite()), update)
+    def record(self, update: int, snap: Snapshot):
+        self.mark(~(snap.reward_a.isfinite() & snap.reward_b.isfinite()), update)
         gone = self.diverged_at >= 0
-        nan = torch.tensor(float("nan"), dtype=p_a.dtype, device=p_a.device)
+
+        def hide(t):
+            return None if t is None else torch.where(per_match(gone, t), torch.nan, t)
+
         self.rows.append(
             (
                 update,
-                torch.where(gone, nan, r_a),
-                torch.where(gone, nan, r_b),
-                torch.where(gone[:, None], nan, p_a),
-                torch.where(gone[:, None], nan, p_b),
+                *(hide(t) for t in (snap.reward_a, snap.reward_b, snap.p_a, snap.p_b)),
+                hide(snap.params_a),
+                hide(snap.params_b),
             )
         )
 
@@ -338,6 +400,7 @@ class _Recorder:
         def stack(i, dim=1):
             return torch.stack([row[i] for row in self.rows], dim=dim).cpu().numpy()
 
+        params = self.rows[0][5] is not None
         return MatchResults(
             updates=np.array([row[0] for row in self.rows]),
             reward_a=stack(1),
@@ -346,4 +409,6 @@ class _Recorder:
             p_coop_b=stack(4),
             diverged_at=self.diverged_at.cpu().numpy(),
             elapsed_s=elapsed_s,
+            params_a=stack(5) if params else None,
+            params_b=stack(6) if params else None,
         )
