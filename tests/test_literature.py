@@ -1,6 +1,7 @@
 """Results of Foerster et al. 2018 (exact IPD and IMP), 20 seeds batched, theta ~ N(0, 1)."""
 
 import numpy as np
+import pytest
 
 from agents.spec import AgentSpec
 from tournament.differentiable import DIFFERENTIABLE_GAMES
@@ -87,3 +88,16 @@ def test_matching_pennies_stabilising_rules_reach_nash_and_naive_learners_do_not
 
     assert near_nash("sos") > 0.9 and near_nash("lola") > 0.9 and near_nash("eg") > 0.8
     assert near_nash("nl") == 0
+
+
+@pytest.mark.slow
+def test_sos_paper_ipd_sos_and_lola_cooperate_while_nl_eg_and_cgd_defect():
+    """Letcher et al. 2019, exact IPD (gamma 0.96, lr 1 = alpha, 100 updates, N(0, 1) logits;
+    their LOLA is the Taylor rule): SOS and LOLA reach cooperation, NL, EG and CGD defection."""
+
+    def mean_reward(kind):
+        results = self_play("ipd", AgentSpec(kind, lr=1.0, eta=1.0), 0.96, updates=100)
+        return final_mean_reward(results)
+
+    assert mean_reward("sos") > -1.2 and mean_reward("lola-taylor") > -1.2
+    assert max(mean_reward("nl"), mean_reward("eg"), mean_reward("cgd")) < -1.9
