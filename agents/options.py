@@ -1,8 +1,9 @@
-"""The options an agent takes, declared once: name, type, default and meaning.
+"""The options an agent takes, declared once: name, type, default, bounds, meaning, label.
 
-Torch-free on purpose: :class:`agents.spec.AgentSpec` takes its defaults from here, the stored
-per-side columns of a sweep (:mod:`sweeps.schema`) and the ``lola-arena match`` options derive
-from it, and ``analysis/`` reads those columns without importing the engine.
+Torch-free on purpose: :class:`agents.spec.AgentSpec` takes its defaults and bounds from here,
+the stored per-side columns of a sweep (:mod:`sweeps.schema`) and the ``lola-arena match``
+options derive from it, and ``analysis/`` reads those columns without importing the engine.
+Which kinds read an option is declared by the kinds (:mod:`agents.kinds`).
 Learning rates act on the unnormalised value.
 """
 
@@ -10,29 +11,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.kinds import KINDS
+
 
 @dataclass(frozen=True)
 class Option:
-    """One agent option. ``stored``: a per-side column (``<name>_a``, ``<name>_b``) of a sweep's
-    matches table, set for learners and empty for fixed strategies."""
+    """One agent option. ``minimum`` (with ``exclusive``): the bound of a number. ``label``: its
+    name in agent labels (None: not shown). ``stored``: a per-side column (``<name>_a``,
+    ``<name>_b``) of a sweep's matches table, null where a kind does not read it."""
 
     name: str
     type: type
     default: object
     help: str
+    minimum: float | None = None
+    exclusive: bool = False
+    label: str | None = None
     stored: bool = True
+
+    @property
+    def applies_to(self) -> tuple[str, ...]:
+        """The kinds that read this option."""
+        return tuple(name for name, kind in KINDS.items() if self.name in kind.options)
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("lr", float, 1.0, "own learning rate"),
+    Option("lr", float, 1.0, "own learning rate", 0, True, "lr"),
     Option(
         "lr_in",
         float,
         None,
-        "the opponent's learning rate that LA, LOLA and SOS assume (default: lr)",
+        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA; EG's extrapolation "
+        "step (default: lr)",
+        0,
+        True,
+        "lr_in",
     ),
-    Option("lookahead", int, 1, "k, the opponent's learning steps that LA and LOLA unroll"),
-    Option("eta", float, 1.0, "LOLA-Taylor's shaping step"),
+    Option("lookahead", int, 1, "k, the opponent's steps that LA and LOLA unroll", 1, False, "k"),
+    Option("eta", float, 1.0, "LOLA-Taylor's shaping step", 0, False, "eta"),
+    Option("gamma_co", float, 1.0, "consensus optimisation's weight of |xi|^2 / 2", 0, False, "g"),
+    Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
     Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
     Option("optimizer", str, "sgd", "sgd or adam"),
     Option("p", tuple, None, "the probabilities of memory1 (5) or random (1)", stored=False),
@@ -46,3 +64,13 @@ STORED_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.stored)
 def default(name: str):
     """The default value of option ``name``."""
     return BY_NAME[name].default
+
+
+def applies(name: str, kind: str) -> bool:
+    """Whether agents of ``kind`` read option ``name``."""
+    return name in KINDS[kind].options
+
+
+def options_of(kind: str) -> tuple[str, ...]:
+    """The names of the options that ``kind`` reads, in declaration order."""
+    return tuple(option.name for option in OPTIONS if option.name in KINDS[kind].options)

@@ -1,8 +1,8 @@
-"""What an agent is: a validated spec naming a learning rule or a fixed strategy, and options.
+"""What an agent is: a validated spec naming a kind (:mod:`agents.kinds`) and its options
+(:mod:`agents.options`).
 
-Agent names: the learners ``nl``, ``la``, ``lola``, ``lola-taylor``, ``sos`` (see
-:mod:`agents.rules`); the fixed strategies of :mod:`agents.strategies`; ``random`` or
-``random:P``; and ``memory1:P0,PCC,PCD,PDC,PDD``.
+Agent names: the learners of :data:`agents.kinds.LEARNERS`; the fixed strategies of
+:mod:`agents.strategies`; ``random`` or ``random:P``; and ``memory1:P0,PCC,PCD,PDC,PDD``.
 """
 
 from __future__ import annotations
@@ -13,28 +13,22 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from agents.kinds import FIXED, KINDS, LEARNERS
 from agents.optim import OPTIMIZERS
-from agents.options import default
+from agents.options import OPTIONS, applies, default
 from agents.policies import policy_factory
-from agents.rules import RULES
 from agents.strategies import STRATEGIES
 
-LEARNERS = tuple(RULES)
-FIXED = (*STRATEGIES, "random", "memory1")
-KINDS = (*LEARNERS, *FIXED)
 ACCEPTED_NAMES = ", ".join([*LEARNERS, *STRATEGIES, "random[:P]", "memory1:P0,PCC,PCD,PDC,PDD"])
+__all__ = ["ACCEPTED_NAMES", "FIXED", "KINDS", "LEARNERS", "AgentSpec", "parse_agent"]
 
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """An agent kind with its options, declared (meaning, defaults) in :mod:`agents.options`.
-
-    lr: own step; lr_in: the opponent's step that LA/LOLA/SOS assume (None: same as lr);
-    lookahead: k, the opponent's unrolled steps (LA, LOLA); eta: LOLA-Taylor's shaping step;
-    policy: ``tabular``, ``mlp:HIDDEN``, or (from Python) any zero-argument callable that
-    builds an ``nn.Module`` mapping the one-hot states [5, 5] to logits;
-    optimizer: ``sgd`` or ``adam``;
-    p: the probabilities of ``memory1`` (5) or ``random`` (1).
+    """An agent kind with its options, declared (meaning, defaults, bounds) in
+    :mod:`agents.options`; a kind reads only its own options (:mod:`agents.kinds`), the others
+    keep their defaults. ``policy`` also takes (from Python) any zero-argument callable that
+    builds an ``nn.Module`` mapping the one-hot states [5, 5] to logits.
     """
 
     kind: str
@@ -42,6 +36,8 @@ class AgentSpec:
     lr_in: float | None = default("lr_in")
     lookahead: int = default("lookahead")
     eta: float = default("eta")
+    gamma_co: float = default("gamma_co")
+    order: int = default("order")
     policy: str | Callable[[], nn.Module] = default("policy")
     optimizer: str = default("optimizer")
     p: tuple[float, ...] | None = default("p")
@@ -49,20 +45,9 @@ class AgentSpec:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"agent: unknown {self.kind!r}; accepted: {ACCEPTED_NAMES}")
-        for name in ("lr", "lr_in", "eta"):
-            value = getattr(self, name)
-            if value is None and name == "lr_in":
-                continue
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ValueError(f"{name}: must be a number, got {value!r}")
-            low_ok = value >= 0 if name == "eta" else value > 0
-            if not (math.isfinite(value) and low_ok):
-                bound = ">= 0" if name == "eta" else "> 0"
-                raise ValueError(f"{name}: must be finite and {bound}, got {value}")
-        if not isinstance(self.lookahead, int) or isinstance(self.lookahead, bool):
-            raise ValueError(f"lookahead: must be an integer >= 1, got {self.lookahead!r}")
-        if self.lookahead < 1:
-            raise ValueError(f"lookahead: must be an integer >= 1, got {self.lookahead}")
+        for option in OPTIONS:
+            if option.minimum is not None:
+                _check_number(option, getattr(self, option.name))
         policy_factory(self.policy)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
@@ -88,34 +73,49 @@ class AgentSpec:
 
     @property
     def learner(self) -> bool:
-        return self.kind in LEARNERS
+        return KINDS[self.kind].learner
 
     @property
     def inner_lr(self) -> float:
         return self.lr if self.lr_in is None else self.lr_in
 
     def structure(self) -> tuple:
-        """What must be equal for agents to share one batched engine call (all but the rates)."""
-        return (self.kind, self.lookahead, self.policy, self.optimizer, self.p)
+        """What must be equal for agents to share one batched engine call (all but the numbers,
+        which the engines take per match)."""
+        return (self.kind, self.policy, self.optimizer, self.p)
 
     def label(self) -> str:
-        """A short human-readable name, e.g. ``lola(lr=1,lr_in=1,k=1)`` or ``tft``."""
+        """A short human-readable name, e.g. ``lola(lr=1,lr_in=1,k=1)`` or ``tft``: the options
+        the kind reads, by their labels."""
         if not self.learner:
             if self.kind == "memory1":
                 return "memory1:" + ",".join(f"{x:g}" for x in self.p)
             return f"random:{self.p[0]:g}" if self.kind == "random" else self.kind
-        opts = [f"lr={self.lr:g}"]
-        if self.kind in ("la", "lola", "sos"):
-            opts.append(f"lr_in={self.inner_lr:g}")
-        if self.kind in ("la", "lola"):
-            opts.append(f"k={self.lookahead}")
-        if self.kind == "lola-taylor":
-            opts.append(f"eta={self.eta:g}")
+        values = {"lr_in": self.inner_lr}
+        opts = [
+            f"{o.label}={values.get(o.name, getattr(self, o.name)):g}"
+            for o in OPTIONS
+            if o.label and applies(o.name, self.kind)
+        ]
         if self.policy != "tabular":
             opts.append(getattr(self.policy, "__name__", str(self.policy)))
         if self.optimizer != "sgd":
             opts.append(self.optimizer)
         return f"{self.kind}({','.join(opts)})"
+
+
+def _check_number(option, value) -> None:
+    """A number within the option's declared bound (None allowed where it is the default)."""
+    if value is None and option.default is None:
+        return
+    integer = option.type is int
+    bound = f"{'>' if option.exclusive else '>='} {option.minimum:g}"
+    what = f"an integer {bound}" if integer else f"finite and {bound}"
+    number = isinstance(value, int) if integer else isinstance(value, int | float)
+    if not number or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{option.name}: must be {what}, got {value!r}")
+    if not (value > option.minimum if option.exclusive else value >= option.minimum):
+        raise ValueError(f"{option.name}: must be {what}, got {value}")
 
 
 def parse_agent(name: str, **options) -> AgentSpec:

@@ -100,6 +100,7 @@ MATCHES_TYPES = {
     "agent_a": "string", "agent_b": "string", "kind_a": "string", "kind_b": "string",
     "lr_a": "double", "lr_b": "double", "lr_in_a": "double", "lr_in_b": "double",
     "lookahead_a": "int64", "lookahead_b": "int64", "eta_a": "double", "eta_b": "double",
+    "gamma_co_a": "double", "gamma_co_b": "double", "order_a": "int64", "order_b": "int64",
     "policy_a": "string", "policy_b": "string", "optimizer_a": "string", "optimizer_b": "string",
     "seed": "int64", "updates": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from tqdm import tqdm
 from agents import seeding
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
 from agents.optim import OPTIMIZERS
+from agents.options import BY_NAME
 from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
@@ -75,15 +76,24 @@ def own_payoffs(game: Game) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return game.payoffs_row, tuple(game.payoffs_col[i] for i in SWAP_VIEW)
 
 
+# The per-match hyperparameters of the rules: the fields of RuleParams that are agent options.
+HP_FIELDS = tuple(f.name for f in fields(RuleParams) if f.name in BY_NAME)
+
+
 def _rule_params(specs: Sequence[AgentSpec], kw: dict) -> RuleParams:
-    return RuleParams(
-        lr_in=torch.tensor([s.inner_lr for s in specs], **kw),
-        eta=torch.tensor([s.eta for s in specs], **kw),
-        lookahead=torch.tensor([s.lookahead for s in specs], device=kw["device"]),
-    )
+    """[B] tensors of every option a rule reads (lr_in resolved; integer options as integers)."""
+
+    def column(name: str) -> torch.Tensor:
+        values = [s.inner_lr if name == "lr_in" else getattr(s, name) for s in specs]
+        if BY_NAME[name].type is int:
+            return torch.tensor(values, device=kw["device"])
+        return torch.tensor(values, **kw)
+
+    return RuleParams(**{name: column(name) for name in HP_FIELDS})
 
 
-HP_FIELDS = ("lr_in", "eta", "lookahead")
+def _rows(hp: RuleParams, rows) -> RuleParams:
+    return RuleParams(**{name: getattr(hp, name)[rows] for name in HP_FIELDS})
 
 
 class ClosedFormSides:
@@ -136,7 +146,7 @@ class ClosedFormSides:
         r_self = torch.where(is_b, r_b, r_a)  # [2B, 4]
         r_opp = torch.where(is_b, r_a[list(SWAP_VIEW)], r_b[list(SWAP_VIEW)])
         gamma = torch.cat([gamma, gamma])[self.order]
-        hp = RuleParams(*(getattr(_rule_params(specs, kw), f)[code] for f in HP_FIELDS))
+        hp = _rows(_rule_params(specs, kw), code)
         lr = torch.tensor([s.lr for s in specs], **kw)[code]
 
         side_groups = [groups[c] for c in code.tolist()]
@@ -145,8 +155,9 @@ class ClosedFormSides:
             if opt == len(optimizers):
                 continue
             objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
-            hp_rows = RuleParams(*(getattr(hp, f)[rows] for f in HP_FIELDS))
-            self.rules.append((RULES[kinds[kind]], rows, self.opp[rows], objective, hp_rows))
+            self.rules.append(
+                (RULES[kinds[kind]], rows, self.opp[rows], objective, _rows(hp, rows))
+            )
         for opt, rows in _runs([opt for opt, _ in side_groups]):
             if opt < len(optimizers):
                 self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))

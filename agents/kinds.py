@@ -1,0 +1,114 @@
+"""Every kind of agent, declared once: what it is, the options it reads, and its source.
+
+Torch-free, like :mod:`agents.options`: labels, validation, the ``match`` command's help, the
+sweep schema's accepted keys, the stored option columns (null where a kind does not read an
+option) and the analysis grouping all derive from these records. A learner's update rule is
+``agents.rules.RULES[name]`` (a test checks that both list the same learners); a fixed
+strategy's probabilities are ``agents.strategies.fixed_p_coop``.
+
+Adding a learner: one :class:`Kind` here, its rule in ``RULES``, and its reference test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.strategies import STRATEGIES
+
+# Options every learner reads.
+LEARNING = ("lr", "policy", "optimizer")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """``options``: the options it reads (of :mod:`agents.options`). ``models_opponent``: the
+    learner takes the opponent's learning into account (LOLA-type shaping or lookahead)."""
+
+    name: str
+    learner: bool
+    options: tuple[str, ...]
+    description: str
+    source: str
+    models_opponent: bool = False
+
+
+LEARNER_KINDS = (
+    Kind("nl", True, LEARNING, "naive gradient ascent on its own value", "-"),
+    Kind(
+        "la",
+        True,
+        (*LEARNING, "lr_in", "lookahead"),
+        "LookAhead: own value after the opponent's k naive steps, held constant",
+        "Zhang & Lesser 2010",
+        models_opponent=True,
+    ),
+    Kind(
+        "lola",
+        True,
+        (*LEARNING, "lr_in", "lookahead"),
+        "LOLA, unrolled: differentiates through the opponent's k naive steps",
+        "Foerster et al. 2018; DiCE / higher / TorchOpt form",
+        models_opponent=True,
+    ),
+    Kind(
+        "lola-taylor",
+        True,
+        (*LEARNING, "eta"),
+        "LOLA, first-order Taylor rule: naive gradient plus eta times the shaping term",
+        "Foerster et al. 2018, eq. 4",
+        models_opponent=True,
+    ),
+    Kind(
+        "sos",
+        True,
+        (*LEARNING, "lr_in"),
+        "Stable Opponent Shaping: LookAhead plus a shaping term scaled to keep stable points",
+        "Letcher et al. 2019, Algorithm 1",
+        models_opponent=True,
+    ),
+    Kind(
+        "sga",
+        True,
+        LEARNING,
+        "symplectic gradient adjustment with sign alignment",
+        "Balduzzi et al. 2018",
+    ),
+    Kind(
+        "co",
+        True,
+        (*LEARNING, "gamma_co"),
+        "consensus optimisation: gradient plus gamma_co times the gradient of |xi|^2 / 2",
+        "Mescheder et al. 2017",
+    ),
+    Kind(
+        "eg",
+        True,
+        (*LEARNING, "lr_in"),
+        "extragradient: the gradient after both players' naive step of size lr_in",
+        "Korpelevich 1976",
+    ),
+    Kind(
+        "cgd",
+        True,
+        (*LEARNING, "lr_in"),
+        "competitive gradient descent: (I + lr_in H_o)^-1 xi, solved matrix-free",
+        "Schaefer & Anandkumar 2019",
+        models_opponent=True,
+    ),
+    Kind(
+        "hola",
+        True,
+        (*LEARNING, "lr_in", "order"),
+        "higher-order LOLA: assumes an opponent of order n - 1 and differentiates through it",
+        "Willi et al. 2022",
+        models_opponent=True,
+    ),
+)
+FIXED_KINDS = (
+    *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),
+    Kind("random", False, ("p",), "cooperates with probability p (default 0.5)", "-"),
+    Kind("memory1", False, ("p",), "any memory-one strategy: P(C | start, CC, CD, DC, DD)", "-"),
+)
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
+LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
+FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)
