@@ -233,7 +233,7 @@ def test_auto_task_size_gives_each_worker_large_tasks():
     assert auto_task_size(10**6, workers=8) == 16_384
 
 
-@pytest.mark.parametrize("name", ["quick", "lola_paper", "lola_paper_imp", "grand"])
+@pytest.mark.parametrize("name", ["quick", "lola_paper", "lola_paper_imp", "grand", "sos_paper"])
 def test_example_sweep_files_validate_and_plan(name):
     config = load_sweep(CONFIGS / f"{name}.yaml")
     matches = plan_matches(config)
