@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from agents.optim import OPTIMIZERS
-from agents.options import default
+from agents.options import applies, default
 from agents.policies import policy_factory
 from agents.rules import RULES
 from agents.strategies import STRATEGIES
@@ -105,11 +105,11 @@ class AgentSpec:
                 return "memory1:" + ",".join(f"{x:g}" for x in self.p)
             return f"random:{self.p[0]:g}" if self.kind == "random" else self.kind
         opts = [f"lr={self.lr:g}"]
-        if self.kind in ("la", "lola", "sos"):
+        if applies("lr_in", self.kind):
             opts.append(f"lr_in={self.inner_lr:g}")
-        if self.kind in ("la", "lola"):
+        if applies("lookahead", self.kind):
             opts.append(f"k={self.lookahead}")
-        if self.kind == "lola-taylor":
+        if applies("eta", self.kind):
             opts.append(f"eta={self.eta:g}")
         if self.policy != "tabular":
             opts.append(getattr(self.policy, "__name__", str(self.policy)))

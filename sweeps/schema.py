@@ -7,7 +7,8 @@ the partition column is not in the files):
 
 - ``matches``, one row per match (:data:`MATCHES_SCHEMA`): the sweep and match id, gamma, each
   side's label, kind and options (``<option>_a``, ``<option>_b``: the stored options of
-  :mod:`agents.options`, empty for fixed strategies), the seed and number of updates, each
+  :mod:`agents.options`, null where the side's kind does not read the option, so all null
+  for fixed strategies), the seed and number of updates, each
   side's final per-step reward and P(C | state), the status (:data:`STATUSES`), the error of a
   failed match, the engine seconds per match and the lola-arena version.
 - ``curves``, one row per match and recorded update (:data:`CURVES_SCHEMA`): the per-step
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from agents.options import STORED_OPTIONS
+from agents.options import STORED_OPTIONS, applies
 
 if TYPE_CHECKING:
     from sweeps.plan import Task
@@ -154,8 +155,9 @@ def _matches_table(task: Task, settings: dict, final: dict, status, error, elaps
 
 
 def _option(spec, name: str):
-    """A learner's option as stored (lr_in resolved); None for fixed strategies."""
-    if not spec.learner:
+    """An option as stored (lr_in resolved); None where the spec's kind does not read it
+    (:func:`agents.options.applies`)."""
+    if not applies(name, spec.kind):
         return None
     return spec.inner_lr if name == "lr_in" else getattr(spec, name)
 

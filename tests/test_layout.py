@@ -93,3 +93,15 @@ def test_agent_spec_fields_are_the_declared_options_with_their_defaults():
     assert [f.name for f in spec_fields] == [o.name for o in OPTIONS]
     for field, option in zip(spec_fields, OPTIONS, strict=True):
         assert field.default is not MISSING and field.default == option.default, option.name
+
+
+def test_option_kinds_are_declared_kinds_and_learners_are_the_rules():
+    from agents.options import LEARNERS, options_of
+    from agents.rules import RULES
+    from agents.spec import KINDS
+
+    assert LEARNERS == tuple(RULES)
+    for option in OPTIONS:
+        assert set(option.applies_to) <= set(KINDS), option.name
+    assert options_of("lola") == ("lr", "lr_in", "lookahead", "policy", "optimizer")
+    assert options_of("tft") == () and options_of("memory1") == ("p",)

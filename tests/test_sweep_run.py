@@ -134,6 +134,38 @@ def test_stored_options_are_set_for_learners_and_empty_for_fixed_strategies(smal
     )
 
 
+def test_stored_options_are_null_where_the_kind_does_not_read_them():
+    config = parse_sweep(
+        {
+            "name": "options",
+            "seeds": 1,
+            "agents": [
+                {"kind": "la", "lookahead": 2},
+                {"kind": "lola-taylor", "eta": 0.5},
+                {"kind": "sos", "lr_in": 2.0},
+                {"kind": "nl"},
+                {"kind": "tft"},
+            ],
+        }
+    )
+    (task,) = plan_tasks(plan_matches(config), task_size=100)
+    settings = {"sweep": "options", "gamma": 0.96, "updates": 1}
+    table = schema.failed_tables(task, settings, "not run").to_pandas()
+    stored = {}
+    for side in "ab":
+        for row in table.to_dict("records"):
+            options = {o: row[f"{o}_{side}"] for o in ("lr", "lr_in", "lookahead", "eta")}
+            stored[row[f"kind_{side}"]] = {k: v for k, v in options.items() if pd.notna(v)}
+    assert stored == {
+        "la": {"lr": 1.0, "lr_in": 1.0, "lookahead": 2},
+        "lola-taylor": {"lr": 1.0, "eta": 0.5},
+        "sos": {"lr": 1.0, "lr_in": 2.0},
+        "nl": {"lr": 1.0},
+        "tft": {},
+    }
+    assert table.loc[table["kind_a"] == "tft", "policy_a"].isna().all()
+
+
 @pytest.mark.parametrize("kind, options", [("lola", {"lr": 1.0}), ("nl", {})])
 def test_self_play_rows_equal_the_engine_run_directly(small_run, kind, options):
     out, _ = small_run
