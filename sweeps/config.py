@@ -26,8 +26,8 @@ Each agent entry expands into variants, one per combination of its list-valued o
 random's ``p`` is one probability). A variant is an
 :class:`agents.spec.AgentSpec`, named by its ``label()``; two variants with the same label are an
 error. An entry takes only the options its kind reads (``agents.options.applies_to``): fixed
-strategies take no learning options, ``eta`` is LOLA-Taylor's only. An entry's ``name`` (default: its kind) is what
-``vs`` pairs refer to.
+strategies take no learning options, ``eta`` is LOLA-Taylor's only. An entry's ``name``
+(default: its kind) is what ``vs`` pairs refer to.
 
 Every error is a ``ValueError`` with one line naming the field and what is accepted, e.g.
 ``agents[2].lr: must be > 0, got -0.1``.

@@ -100,7 +100,7 @@ def test_option_kinds_are_declared_kinds_and_learners_are_the_rules():
     from agents.rules import RULES
     from agents.spec import KINDS
 
-    assert LEARNERS == tuple(RULES)
+    assert tuple(RULES) == LEARNERS
     for option in OPTIONS:
         assert set(option.applies_to) <= set(KINDS), option.name
     assert options_of("lola") == ("lr", "lr_in", "lookahead", "policy", "optimizer")
