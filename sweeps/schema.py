@@ -15,6 +15,14 @@ the partition column is not in the files):
   rewards and P(C | state) of both sides.
 
 States are egocentric: ``start``, then (own, other) ``cc``, ``cd``, ``dc``, ``dd``.
+
+Beside the tables, ``sweep.yaml`` holds the sweep as resolved and :data:`PROVENANCE`
+(``provenance.yaml``) what analysis needs to know of the game and how the results came about::
+
+    game: {name, payoffs_row, payoffs_col}   payoffs of CC, CD, DC, DD in the row's (side a's) view
+    runs:                                    one entry per run on the directory, oldest first
+      - {started, finished, wall_s, matches, seeds, lola_arena, python, torch, ray, numpy,
+         pyarrow, git_commit, hostname, platform, cpus, device, cluster}
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from tournament.match import MatchResults
 
 STATES = ("start", "cc", "cd", "dc", "dd")
+PROVENANCE = "provenance.yaml"
 STATUSES = ("ok", "diverged", "failed")
 SIDES = ("a", "b")
 

@@ -309,6 +309,33 @@ def test_rerun_with_another_sweep_on_the_same_dir_is_refused(small_run, tmp_path
     assert "holds another sweep (updates differs: 20 stored, 21 now)" in capsys.readouterr().err
 
 
+def test_more_seeds_on_a_finished_sweep_append_their_matches(ray_session, tmp_path):
+    out = tmp_path / "o"
+    one = {**SMALL, "seeds": [0]}
+    first = run_sweep(parse_sweep(one), out)
+    assert (first.planned, first.skipped) == (N_SMALL // 2, 0)
+    ids = set(pd.read_parquet(out / "matches")["match_id"])
+    second = run_sweep(parse_sweep({**SMALL, "seeds": [0, 1]}), out)
+    assert (second.planned, second.skipped, second.ok) == (N_SMALL, N_SMALL // 2, N_SMALL // 2)
+    matches = pd.read_parquet(out / "matches")
+    assert len(matches) == N_SMALL and ids < set(matches["match_id"])
+    assert sorted(matches["seed"].unique()) == [0, 1]
+    # a later run over one seed keeps both in sweep.yaml
+    run_sweep(parse_sweep(one), out)
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["seeds"] == [0, 1]
+    record = yaml.safe_load((out / schema.PROVENANCE).read_text())
+    assert record["game"] == {
+        "name": "ipd",
+        "payoffs_row": [-1.0, -3.0, 0.0, -2.0],
+        "payoffs_col": [-1.0, 0.0, -3.0, -2.0],
+    }
+    assert [run["matches"] for run in record["runs"]] == [N_SMALL // 2, N_SMALL // 2, 0]
+    last = record["runs"][-1]
+    assert last["finished"] >= last["started"] and last["wall_s"] > 0
+    assert last["lola_arena"] == __import__("importlib").metadata.version("lola-arena")
+    assert last["torch"] and last["python"] and last["cpus"] >= 1 and last["hostname"]
+
+
 def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SMALL))
