@@ -131,10 +131,18 @@ def _add_summary(sub) -> None:
     p = sub.add_parser(
         "summary",
         help="print the ranking and payoff matrix of a sweep",
-        description="Print the ranking (mean reward over opponents, 95% CI over seeds), the "
-        "payoff matrix and the share of diverged and failed matches.",
+        description="Print the ranking (mean reward over opponents, 95% CI over seeds, 95% "
+        "bootstrap interval of the rank), the payoff matrix (per kind beyond 8 agents) and the "
+        "share of diverged and failed matches, 100 columns wide.",
     )
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    p.add_argument("--top", type=_positive_int, default=20, help="agents in the ranking")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        dest="full",
+        help="every agent and the full payoff matrix, however wide",
+    )
 
 
 def _add_report(sub) -> None:
@@ -149,6 +157,12 @@ def _add_report(sub) -> None:
         "--out",
         type=Path,
         help="report directory (default: SWEEP_DIR/report; required for several sweeps)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a progress bar on stderr",
     )
 
 
@@ -206,14 +220,14 @@ def _sweep(args) -> int:
 def _summary(args) -> int:
     from analysis.report import summary_text
 
-    print(summary_text(args.sweep_dirs))
+    print(summary_text(args.sweep_dirs, top=args.top, full=args.full))
     return EXIT_OK
 
 
 def _report(args) -> int:
     from analysis.report import write_report
 
-    print(f"report: {write_report(args.sweep_dirs, args.out)}")
+    print(f"report: {write_report(args.sweep_dirs, args.out, progress=args.progress)}")
     return EXIT_OK
 
 

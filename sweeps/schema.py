@@ -54,6 +54,8 @@ P_COOP_COLUMNS = [column for side in SIDES for column in p_coop_columns(side)]
 # What a match or a curve point measures; NaN for a diverged or failed match.
 RESULT_COLUMNS = ["reward_a", "reward_b", *P_COOP_COLUMNS]
 
+# The options stored per side (``<name>_a``, ``<name>_b``), null where a kind does not read one.
+STORED_OPTION_NAMES = tuple(option.name for option in STORED_OPTIONS)
 _ARROW_TYPES = {float: pa.float64(), int: pa.int64(), str: pa.string()}
 OPTION_COLUMNS = [
     (f"{option.name}_{side}", _ARROW_TYPES[option.type])

@@ -124,7 +124,7 @@ def record_run(out: Path, game: dict, run: dict, update: bool = False) -> None:
 
 def _write_yaml(path: Path, content: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(content, sort_keys=False))
+    tmp.write_text(yaml.safe_dump(content, sort_keys=False, default_flow_style=None))
     os.replace(tmp, path)
 
 
