@@ -184,7 +184,7 @@ def ranking(summary: TournamentSummary) -> Figure:
     rank, game = summary.ranking, summary.game
     palette = Palette(summary)
     n = len(rank)
-    height = _row_inches(n, base=1.8, per_row=0.19)
+    height = _row_inches(n, base=2.2, per_row=0.19)
     fig, axes = _figure(9.5, height)
     ax = axes[0, 0]
     y = np.arange(n)
@@ -227,7 +227,7 @@ def ranking(summary: TournamentSummary) -> Figure:
             [f"{lo}–{hi}" for lo, hi in zip(rank["rank_low"], rank["rank_high"], strict=True)],
             fontsize=_font_for(n, height),
         )
-        right.set_ylabel("rank, 95% bootstrap interval over seeds")
+        right.set_ylabel("rank (95% bootstrap interval)", fontsize=8)
     ax.set_title(f"Ranking of {n} agents")
     fig.legend(handles=handles, loc="outside upper center", ncols=min(5, len(handles)), fontsize=8)
     return fig

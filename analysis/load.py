@@ -156,6 +156,41 @@ def load_matches(
     return matches.sort_values(order, ignore_index=True)
 
 
+def load_sides(
+    sweep_dirs: SweepDirs,
+    *,
+    game=None,
+    agent=None,
+    kind=None,
+    lr=None,
+    lookahead=None,
+    seed=None,
+    status=None,
+) -> pd.DataFrame:
+    """The long view: one row per agent per match (:func:`analysis.summary.sides`), keeping the
+    rows whose agent passes the per-side filters (``agent``, ``kind``, ``lr``, ``lookahead``),
+    whichever side it played: ``load_sides(d, kind="nl")`` is every match of every nl agent.
+    The filters are pushed down to Parquet first (matches where either side passes)."""
+    from analysis.summary import sides
+
+    matches = load_matches(
+        sweep_dirs,
+        game=game,
+        agent=agent,
+        kind=kind,
+        lr=lr,
+        lookahead=lookahead,
+        seed=seed,
+        status=status,
+    )
+    rows = sides(matches, measures=False)
+    for column, value in (("agent", agent), ("kind", kind), ("lr", lr), ("lookahead", lookahead)):
+        values = _as_list(value)
+        if values is not None:
+            rows = rows[rows[column].isin(values)]
+    return rows.reset_index(drop=True)
+
+
 def load_curves(
     sweep_dirs: SweepDirs,
     match_ids: Iterable[str] | None = None,
