@@ -320,8 +320,15 @@ def cooperation(summary: TournamentSummary) -> Figure:
         if n <= 15:
             _annotate(ax, values, image, fontsize=7)
     _agent_axis(axes[0, 0], order, palette, "y", height)
-    fig.colorbar(image, ax=list(axes.flat), shrink=0.5, label=f"final {game.p_label}")
     fig.supxlabel(f"state ({game.state_note})", fontsize=9)
+    fig.colorbar(
+        image,
+        ax=list(axes.flat),
+        location="bottom",
+        shrink=0.5,
+        aspect=40,
+        label=f"final {game.p_label}",
+    )
     return fig
 
 
