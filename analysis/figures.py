@@ -273,6 +273,39 @@ def payoff_matrix(summary: TournamentSummary) -> Figure:
     return fig
 
 
+def payoff_difference(summary: TournamentSummary) -> Figure:
+    """Axelrod's pdplot: ``M[X, Y] - M[Y, X]``, how much more the row agent gets than the
+    column agent when they meet, agents in kind blocks; red: the row loses, blue: it wins."""
+    palette = Palette(summary)
+    order = palette.order(summary.agents)
+    matrix = summary.payoff_matrix.reindex(index=order, columns=order).to_numpy(float)
+    difference = matrix - matrix.T  # [N, N], antisymmetric
+    n = len(order)
+    side = float(np.clip(3 + 0.2 * n, 6, 14))
+    fig, axes = _figure(side + 2.2, side + 0.8)
+    ax = axes[0, 0]
+    finite = np.abs(difference[np.isfinite(difference)])
+    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    image = ax.imshow(
+        difference,
+        cmap=_with_bad(DIVERGING),
+        vmin=-limit,
+        vmax=limit,
+        aspect="auto",
+        interpolation="none",
+    )
+    _agent_axis(ax, order, palette, "y", side)
+    _agent_axis(ax, order, palette, "x", side)
+    _separators(ax, order, palette)
+    if n <= 12:
+        _annotate(ax, difference, image)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("agent")
+    ax.set_title("Payoff difference: row agent's reward minus the column agent's when they meet")
+    fig.colorbar(image, ax=ax, shrink=0.6, label="reward per step, row minus column")
+    return fig
+
+
 def _with_bad(name: str) -> ListedColormap:
     from matplotlib import colormaps
 
@@ -656,6 +689,7 @@ def ecosystem(shares: pd.DataFrame, summary: TournamentSummary, top: int = TOP_E
 FIGURES = {
     "ranking": lambda summary, samples, shares: ranking(summary),
     "payoff_matrix": lambda summary, samples, shares: payoff_matrix(summary),
+    "payoff_difference": lambda summary, samples, shares: payoff_difference(summary),
     "cooperation": lambda summary, samples, shares: cooperation(summary),
     "learning_curves": lambda summary, samples, shares: learning_curves(summary, samples),
     "policy_curves": lambda summary, samples, shares: policy_curves(summary, samples),

@@ -199,6 +199,8 @@ def _captions(summary: TournamentSummary) -> dict[str, str]:
         f"rank (overlapping intervals: not told apart).",
         "payoff_matrix": "Mean final reward per step of the row agent against the column agent, "
         "agents in kind blocks ordered by rank; right: the mean over each pair of kinds.",
+        "payoff_difference": "How much more the row agent gets than the column agent when "
+        "they meet (Axelrod's pdplot): blue rows exploit, red rows are exploited.",
         "cooperation": f"Final {game.p_label} of each agent (rows, kind blocks) against itself, "
         f"against learners and against fixed strategies"
         + (": red and blue are the two sides of the Nash policy (white)." if game.nash else "."),
@@ -260,6 +262,14 @@ def _sections(
             captions["payoff_matrix"],
             "payoff_matrix",
             matrix_tables,
+        )
+    )
+    sections.append(
+        Section(
+            "payoff_difference",
+            "Payoff difference",
+            captions["payoff_difference"],
+            "payoff_difference",
         )
     )
     heading = "Cooperation" if game.has_cooperation else "Final policies"

@@ -42,6 +42,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = (
     "ranking",
     "payoff_matrix",
+    "payoff_difference",
     "cooperation",
     "learning_curves",
     "policy_curves",
