@@ -13,10 +13,11 @@ side matches (``sides="any"``, "every match X took part in") or when both do
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import yaml
 
@@ -57,15 +58,38 @@ def _dataset(sweep_dir: Path, table: str) -> ds.Dataset:
     return ds.dataset(path, format="parquet", partitioning=PARTITIONING)
 
 
-def _read(sweep_dirs: SweepDirs, table: str, terms: list, columns=None) -> pd.DataFrame:
-    """One table of every sweep directory, filtered by the conjunction of ``terms``."""
+def _conjunction(terms: list) -> ds.Expression | None:
     expression = None
     for term in terms:
         expression = term if expression is None else expression & term
-    frames = [
-        _dataset(d, table).to_table(columns=columns, filter=expression).to_pandas()
-        for d in as_dirs(sweep_dirs)
-    ]
+    return expression
+
+
+def read_table(sweep_dir: str | Path, table: str, terms: list, columns=None) -> pa.Table:
+    """One table (``matches`` or ``curves``) of one sweep directory as Arrow, filtered by the
+    conjunction of the pyarrow expressions ``terms`` (pushed down to the Parquet files)."""
+    dataset = _dataset(Path(sweep_dir), table)
+    return dataset.to_table(columns=columns, filter=_conjunction(terms))
+
+
+def iter_batches(
+    sweep_dir: str | Path, table: str, terms: list, columns=None
+) -> Iterator[pa.RecordBatch]:
+    """:func:`read_table` one record batch at a time, one file after the other: memory stays at
+    about one batch, where a whole table read in parallel holds several times its size."""
+    dataset = _dataset(Path(sweep_dir), table)
+    yield from dataset.to_batches(
+        columns=columns,
+        filter=_conjunction(terms),
+        use_threads=False,
+        batch_readahead=0,
+        fragment_readahead=0,
+    )
+
+
+def _read(sweep_dirs: SweepDirs, table: str, terms: list, columns=None) -> pd.DataFrame:
+    """One table of every sweep directory, filtered by the conjunction of ``terms``."""
+    frames = [read_table(d, table, terms, columns).to_pandas() for d in as_dirs(sweep_dirs)]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -130,6 +154,41 @@ def load_matches(
     matches = _read(sweep_dirs, "matches", terms, columns)
     order = [c for c in ("game", "agent_a", "agent_b", "seed") if c in matches.columns]
     return matches.sort_values(order, ignore_index=True)
+
+
+def load_sides(
+    sweep_dirs: SweepDirs,
+    *,
+    game=None,
+    agent=None,
+    kind=None,
+    lr=None,
+    lookahead=None,
+    seed=None,
+    status=None,
+) -> pd.DataFrame:
+    """The long view: one row per agent per match (:func:`analysis.summary.sides`), keeping the
+    rows whose agent passes the per-side filters (``agent``, ``kind``, ``lr``, ``lookahead``),
+    whichever side it played: ``load_sides(d, kind="nl")`` is every match of every nl agent.
+    The filters are pushed down to Parquet first (matches where either side passes)."""
+    from analysis.summary import sides
+
+    matches = load_matches(
+        sweep_dirs,
+        game=game,
+        agent=agent,
+        kind=kind,
+        lr=lr,
+        lookahead=lookahead,
+        seed=seed,
+        status=status,
+    )
+    rows = sides(matches, measures=False)
+    for column, value in (("agent", agent), ("kind", kind), ("lr", lr), ("lookahead", lookahead)):
+        values = _as_list(value)
+        if values is not None:
+            rows = rows[rows[column].isin(values)]
+    return rows.reset_index(drop=True)
 
 
 def load_curves(

@@ -13,8 +13,15 @@ Definitions:
   ranking orders agents by the mean score over seeds.
 - outcome of one match for one side: win if its reward beats the opponent's by more than
   ``draw_tol``, loss if it trails by more, draw otherwise. Self-play counts from both sides.
-- TFT-like: a side's final policy is within ``tft_tol`` of Tit For Tat's, i.e.
-  ``P(C|cc) >= 1 - tft_tol``, ``P(C|dc) >= 1 - tft_tol``, ``P(C|cd) <= tft_tol`` and
+- opponent groups: self-play (X vs X), vs learners (an opponent with a learning rule: one that
+  stores options), vs fixed (fixed strategies).
+- rank interval: the 95% bootstrap interval of an agent's rank over resampled seeds
+  (:func:`bootstrap_ranks`).
+- cooperation rate: the discounted share of rounds in which a side plays C, from both final
+  policies (:func:`analysis.game.discounted_play`); in zero-sum games the distance to the Nash
+  policy instead (:class:`analysis.game.GameInfo`).
+- TFT-like (games with cooperation only): a side's final policy is within ``tft_tol`` of Tit
+  For Tat's, i.e. ``P(C|cc) >= 1 - tft_tol``, ``P(C|dc) >= 1 - tft_tol``, ``P(C|cd) <= tft_tol`` and
   ``P(C|dd) <= tft_tol`` (states in the side's own view, "cd": I cooperated, they defected;
   the start state is ignored).
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +39,16 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import SeriesGroupBy
 
-from sweeps.schema import STATES, STATUSES
+from analysis.game import GameInfo, discounted_play
+from sweeps.schema import SIDES, STATES, STATUSES, STORED_OPTION_NAMES
 
 DRAW_TOL = 1e-3
 TFT_TOL = 0.1
 SAMPLE = ["sweep", "seed"]
 ALL_MATCHES = "(all matches)"
+GROUPS = ("self-play", "vs learners", "vs fixed")
+ALL_OPPONENTS = "all opponents"
+BOOTSTRAP_DRAWS = 1000
 
 
 def _t_two_sided(t: float, dof: int) -> float:
@@ -86,35 +98,91 @@ def mean_ci(values: SeriesGroupBy) -> pd.DataFrame:
     return stats[["mean", "ci95", "n"]]
 
 
-def sides(matches: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
-    """Each row twice, once from each side: agent, opponent, reward, opponent_reward, p_coop.
+def side_columns(me: str, other: str) -> dict[str, str]:
+    """The long view's columns (one row per side of a match) and the stored column of the
+    matches table each one comes from, in side ``me``'s view; ``side`` is the literal ``me``.
+    The same mapping defines the DuckDB view ``sides`` (:mod:`analysis.query`)."""
+    return {
+        "sweep": "sweep",
+        "game": "game",
+        "match_id": "match_id",
+        "side": me,
+        "agent": f"agent_{me}",
+        "kind": f"kind_{me}",
+        "opponent": f"agent_{other}",
+        "opponent_kind": f"kind_{other}",
+        "seed": "seed",
+        "status": "status",
+        "reward": f"reward_{me}",
+        "opponent_reward": f"reward_{other}",
+        **{f"p_coop_{s}": f"p_coop_{me}_{s}" for s in STATES},
+        **{option: f"{option}_{me}" for option in STORED_OPTION_NAMES},
+    }
 
-    ``matches`` holds match rows, or curve rows joined with their match's columns; the
-    columns named in ``extra`` (e.g. ``update``) are copied to both views unchanged.
+
+SIDE_COLUMNS = tuple(side_columns("a", "b"))
+
+
+def _side_measures(matches: pd.DataFrame, game: GameInfo | None) -> dict[str, dict]:
+    """Per side: ``coop_rate`` (discounted share of rounds playing action 1, from both final
+    policies and gamma) and, in a zero-sum game with a mixed Nash equilibrium, ``nash_distance``
+    (max over states of |P(action 1 | state) - the side's Nash probability|)."""
+    columns = {f"p_coop_{side}_{s}" for side in SIDES for s in STATES} | {"gamma"}
+    if not columns <= set(matches.columns):
+        return {side: {} for side in SIDES}
+    p = {side: matches[[f"p_coop_{side}_{s}" for s in STATES]].to_numpy(float) for side in SIDES}
+    play = discounted_play(p["a"], p["b"], matches["gamma"].to_numpy(float))  # [N, 4]
+    measures = {
+        "a": {"coop_rate": play[:, 0] + play[:, 1]},
+        "b": {"coop_rate": play[:, 0] + play[:, 2]},
+    }
+    nash = game.nash if game is not None else None
+    if nash is not None:
+        for side, p_star in zip(SIDES, nash, strict=True):
+            measures[side]["nash_distance"] = np.abs(p[side] - p_star).max(axis=1)
+    return measures
+
+
+def sides(
+    matches: pd.DataFrame,
+    extra: Sequence[str] = (),
+    game: GameInfo | None = None,
+    measures: bool = True,
+) -> pd.DataFrame:
+    """Each match row twice, once from each side (:func:`side_columns`), with ``learner`` and
+    ``opponent_learner`` (the side stores some option: a learning rule), ``group`` (self-play,
+    vs learners, vs fixed) and the measures of :func:`_side_measures`.
+
+    ``matches`` holds match rows, or curve rows joined with their match's columns; the columns
+    named in ``extra`` (e.g. ``update``) are copied to both views unchanged; columns missing
+    from ``matches`` are left out, and so are the measures without ``measures``.
     """
+    measures = _side_measures(matches, game) if measures else {side: {} for side in SIDES}
+    learner = {
+        side: matches[[f"{o}_{side}" for o in STORED_OPTION_NAMES]].notna().any(axis=1)
+        for side in SIDES
+    }
     views = []
     for me, other in (("a", "b"), ("b", "a")):
-        view = pd.DataFrame(
-            {
-                **{column: matches[column] for column in extra},
-                "sweep": matches["sweep"],
-                "game": matches["game"].astype(str),
-                "match_id": matches["match_id"],
-                "seed": matches["seed"],
-                "status": matches["status"],
-                "side": me,
-                "agent": matches[f"agent_{me}"],
-                "kind": matches[f"kind_{me}"],
-                "lr": matches[f"lr_{me}"],
-                "lookahead": matches[f"lookahead_{me}"],
-                "opponent": matches[f"agent_{other}"],
-                "reward": matches[f"reward_{me}"],
-                "opponent_reward": matches[f"reward_{other}"],
-                **{f"p_coop_{s}": matches[f"p_coop_{me}_{s}"] for s in STATES},
-            }
-        )
-        views.append(view)
-    return pd.concat(views, ignore_index=True)
+        view = {column: matches[column] for column in extra}
+        for column, source in side_columns(me, other).items():
+            if column == "side":
+                view[column] = me
+            elif source in matches.columns:
+                view[column] = matches[source]
+        view["learner"] = learner[me]
+        view["opponent_learner"] = learner[other]
+        view.update(measures[me])
+        views.append(pd.DataFrame(view))
+    rows = pd.concat(views, ignore_index=True)
+    if "game" in rows.columns:
+        rows["game"] = rows["game"].astype(str)
+    rows["group"] = np.select(
+        [rows["agent"] == rows["opponent"], rows["opponent_learner"]],
+        [GROUPS[0], GROUPS[1]],
+        GROUPS[2],
+    )
+    return rows
 
 
 def _one_game(matches: pd.DataFrame) -> None:
@@ -127,10 +195,16 @@ def _one_game(matches: pd.DataFrame) -> None:
         )
 
 
-def per_seed_payoffs(side_rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean reward of agent vs opponent per seed: agent, opponent, sweep, seed, reward."""
+def per_seed_payoffs(side_rows: pd.DataFrame, value: str = "reward") -> pd.DataFrame:
+    """Mean ``value`` of agent vs opponent per seed: agent, opponent, sweep, seed, value."""
     keys = ["agent", "opponent", *SAMPLE]
-    return side_rows.groupby(keys, sort=False)["reward"].mean().dropna().reset_index()
+    return side_rows.groupby(keys, sort=False)[value].mean().dropna().reset_index()
+
+
+def per_seed_scores(side_rows: pd.DataFrame, value: str = "reward") -> pd.Series:
+    """Per agent and seed: the mean over its opponents of its per-seed mean ``value``."""
+    per_seed = per_seed_payoffs(side_rows, value)
+    return per_seed.groupby(["agent", *SAMPLE])[value].mean()
 
 
 def payoffs(side_rows: pd.DataFrame) -> pd.DataFrame:
@@ -139,13 +213,35 @@ def payoffs(side_rows: pd.DataFrame) -> pd.DataFrame:
     return mean_ci(per_seed.groupby(["agent", "opponent"])["reward"]).reset_index()
 
 
-def ranking(side_rows: pd.DataFrame) -> pd.DataFrame:
-    """Agents by mean score over seeds (score: mean reward over opponents in one seed)."""
-    per_seed = per_seed_payoffs(side_rows)
-    score = per_seed.groupby(["agent", *SAMPLE])["reward"].mean()
+def bootstrap_ranks(scores: pd.Series, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> pd.DataFrame:
+    """95% bootstrap intervals of each agent's rank: seeds are resampled with replacement
+    (the same seeds for every agent, since a seed is shared by all its matches), agents ranked
+    by their mean score over the resampled seeds, and the 2.5% and 97.5% quantiles of each
+    agent's rank kept. Two agents whose intervals do not overlap are told apart by the seeds."""
+    table = scores.reset_index().pivot_table(
+        index="agent", columns=SAMPLE, values=scores.name, aggfunc="mean"
+    )
+    values = table.to_numpy(float)  # [agents, samples]
+    n_samples = values.shape[1]
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_samples, size=(draws, n_samples))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an agent without any drawn seed
+        means = np.nanmean(values[:, picks], axis=2)  # [agents, draws]
+    means = np.where(np.isnan(means), -np.inf, means)
+    ranks = (-means).argsort(axis=0, kind="stable").argsort(axis=0, kind="stable") + 1
+    low, high = np.percentile(ranks, [2.5, 97.5], axis=1, method="nearest")
+    return pd.DataFrame({"rank_low": low, "rank_high": high}, index=table.index)
+
+
+def ranking(side_rows: pd.DataFrame, draws: int = BOOTSTRAP_DRAWS) -> pd.DataFrame:
+    """Agents by mean score over seeds (score: mean reward over opponents in one seed), with
+    the t interval of the score and the bootstrap interval of the rank."""
+    score = per_seed_scores(side_rows)
     table = mean_ci(score.groupby("agent")).rename(columns={"mean": "score", "n": "seeds"})
     kinds = side_rows.groupby("agent")["kind"].first()
     table.insert(0, "kind", kinds.reindex(table.index))
+    table = table.join(bootstrap_ranks(score, draws))
     table = table.sort_values("score", ascending=False, kind="stable").reset_index()
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
@@ -169,6 +265,12 @@ def outcomes(side_rows: pd.DataFrame, draw_tol: float = DRAW_TOL) -> pd.DataFram
     return table.reset_index()
 
 
+def outcome_totals(outcome_table: pd.DataFrame) -> pd.DataFrame:
+    """Wins, draws and losses of each agent over all its opponents."""
+    columns = ["wins", "draws", "losses", "matches"]
+    return outcome_table.groupby("agent", sort=False)[columns].sum().reset_index()
+
+
 def tft_like(side_rows: pd.DataFrame, tft_tol: float = TFT_TOL) -> pd.Series:
     """Per side row: is its final policy within ``tft_tol`` of Tit For Tat's (module doc)."""
     near = 1 - tft_tol
@@ -180,15 +282,38 @@ def tft_like(side_rows: pd.DataFrame, tft_tol: float = TFT_TOL) -> pd.Series:
     )
 
 
-def cooperation(side_rows: pd.DataFrame, tft_tol: float = TFT_TOL) -> pd.DataFrame:
-    """Per agent: mean final P(C | state) over its matches, and the fraction TFT-like.
+def cooperation_by_group(
+    side_rows: pd.DataFrame, game: GameInfo, tft_tol: float = TFT_TOL
+) -> pd.DataFrame:
+    """Per agent and opponent group (:data:`GROUPS` and ``all opponents``): the mean final
+    P(C | state), the game's measure (``game.measure``), the share of TFT-like final policies
+    (games with cooperation only) and the number of final policies averaged (a self-play
+    match gives two)."""
+    p_columns = [f"p_coop_{s}" for s in STATES]
+    finished = side_rows.dropna(subset=p_columns).copy()
+    measure = game.measure[0]
+    values = [*p_columns, measure]
+    if game.has_cooperation:
+        finished["tft_like"] = tft_like(finished, tft_tol).astype(float)
+        values.append("tft_like")
+    grouped = finished.groupby(["agent", "group"])[values].mean()
+    grouped["policies"] = finished.groupby(["agent", "group"]).size()
+    overall = finished.groupby("agent")[values].mean()
+    overall["policies"] = finished.groupby("agent").size()
+    overall = pd.concat({ALL_OPPONENTS: overall}, names=["group"]).swaplevel()
+    return pd.concat([grouped, overall]).reset_index()
 
-    ``policies`` counts the final policies averaged (a self-play match gives two).
-    """
-    finished = side_rows.dropna(subset=[f"p_coop_{s}" for s in STATES])
-    table = finished.groupby("agent")[[f"p_coop_{s}" for s in STATES]].mean()
-    table["tft_like"] = tft_like(finished, tft_tol).groupby(finished["agent"]).mean()
-    table["policies"] = finished.groupby("agent").size()
+
+def cooperation_table(by_group: pd.DataFrame, game: GameInfo) -> pd.DataFrame:
+    """One row per agent: the game's measure per opponent group, and the TFT-like share."""
+    measure = game.measure[0]
+    table = by_group.pivot(index="agent", columns="group", values=measure)
+    table = table.reindex(columns=[g for g in (*GROUPS, ALL_OPPONENTS) if g in table.columns])
+    table.columns = [f"{measure} {g}" for g in table.columns]
+    if "tft_like" in by_group.columns:
+        overall = by_group[by_group["group"] == ALL_OPPONENTS].set_index("agent")
+        table["tft_like"] = overall["tft_like"]
+    table.columns.name = None
     return table.reset_index()
 
 
@@ -209,15 +334,72 @@ def status_shares(matches: pd.DataFrame, side_rows: pd.DataFrame) -> pd.DataFram
     return table.reset_index()
 
 
+def swept_options(side_rows: pd.DataFrame) -> dict[str, list[str]]:
+    """Per learner kind, the stored options that take more than one value among its agents
+    and are not determined by the options before them (options a kind does not read are
+    null, so they are never swept)."""
+    learners = side_rows[side_rows["learner"]].drop_duplicates("agent")
+    swept = {}
+    for kind, group in learners.groupby("kind", sort=False):
+        options = []
+        for option in STORED_OPTION_NAMES:
+            if group[option].dropna().nunique() < 2:
+                continue
+            # left out when the options kept so far determine it (lr_in swept as lr is)
+            if options and (group.groupby(options)[option].nunique(dropna=False) <= 1).all():
+                continue
+            options.append(option)
+        if options:
+            swept[kind] = options
+    return swept
+
+
+def hyperparameter_table(side_rows: pd.DataFrame, game: GameInfo) -> pd.DataFrame:
+    """Each learner of a kind swept over some option: its swept options, and per opponent
+    set (``self-play``, ``all opponents``) the mean over seeds of its final reward and of the
+    game's measure (``game.measure``), with their 95% CI and the number of seeds.
+
+    All opponents: per seed, the mean over opponents (the ranking's score for the reward).
+    """
+    swept = swept_options(side_rows)
+    if not swept:
+        return pd.DataFrame()
+    measure = game.measure[0]
+    rows = side_rows[side_rows["kind"].isin(list(swept))]
+    options = [o for o in STORED_OPTION_NAMES if any(o in v for v in swept.values())]
+    base = rows.drop_duplicates("agent").set_index("agent")[["kind", *options]]
+    tables = []
+    for opponents, subset in (
+        ("self-play", rows[rows["group"] == GROUPS[0]]),
+        (ALL_OPPONENTS, rows),
+    ):
+        if subset.empty:
+            continue
+        stats = {}
+        for value in ("reward", measure):
+            summary = mean_ci(per_seed_scores(subset, value).groupby("agent"))
+            stats[value] = summary["mean"]
+            stats[f"{value}_ci95"] = summary["ci95"]
+            stats["seeds"] = summary["n"]
+        table = base.join(pd.DataFrame(stats), how="inner")
+        table.insert(1, "opponents", opponents)
+        tables.append(table)
+    return pd.concat(tables).reset_index()
+
+
 @dataclass
 class TournamentSummary:
     """The tables of one tournament; agents are ordered by rank everywhere."""
 
+    game: GameInfo
     ranking: pd.DataFrame
     payoffs: pd.DataFrame
     payoff_matrix: pd.DataFrame
     outcomes: pd.DataFrame
+    outcome_totals: pd.DataFrame
     cooperation: pd.DataFrame
+    cooperation_by_group: pd.DataFrame
+    hyperparameters: pd.DataFrame
     status: pd.DataFrame
     side_rows: pd.DataFrame
 
@@ -225,24 +407,72 @@ class TournamentSummary:
     def agents(self) -> list[str]:
         return list(self.ranking["agent"])
 
+    @property
+    def kind_of(self) -> dict[str, str]:
+        return dict(zip(self.ranking["agent"], self.ranking["kind"], strict=True))
+
+    @property
+    def kinds(self) -> list[str]:
+        """Kinds ordered by their best agent's rank."""
+        return list(dict.fromkeys(self.ranking["kind"]))
+
+    @property
+    def learners(self) -> set[str]:
+        return set(self.side_rows.loc[self.side_rows["learner"], "agent"])
+
+    @property
+    def learner_kinds(self) -> list[str]:
+        """The kinds with a learning rule, by their best agent's rank."""
+        learners = self.learners
+        return [k for k in self.kinds if any(self.kind_of[a] == k for a in learners)]
+
+    @property
+    def kind_order(self) -> list[str]:
+        """Learner kinds by best rank, then the fixed strategies' kinds by rank."""
+        learner_kinds = self.learner_kinds
+        return [*learner_kinds, *(k for k in self.kinds if k not in learner_kinds)]
+
+    def kind_matrix(self) -> pd.DataFrame:
+        """Mean over agents of the payoff matrix per pair of kinds (:attr:`kind_order`)."""
+        kind_of = self.kind_of
+        payoffs = self.payoffs.assign(
+            row=self.payoffs["agent"].map(kind_of), column=self.payoffs["opponent"].map(kind_of)
+        )
+        matrix = payoffs.groupby(["row", "column"])["mean"].mean().unstack("column")
+        matrix = matrix.reindex(index=self.kind_order, columns=self.kind_order)
+        matrix.index.name, matrix.columns.name = "kind", "opponent kind"
+        return matrix
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables written by :func:`write_tables`, by file stem."""
-        return {
+        tables = {
             "ranking": self.ranking,
             "payoff_matrix": self.payoff_matrix.reset_index(),
+            "payoff_matrix_by_kind": self.kind_matrix().reset_index(),
             "payoffs": self.payoffs,
             "outcomes": self.outcomes,
+            "outcome_totals": self.outcome_totals,
             "cooperation": self.cooperation,
+            "cooperation_by_group": self.cooperation_by_group,
             "status": self.status,
         }
+        if not self.hyperparameters.empty:
+            tables["hyperparameters"] = self.hyperparameters
+        return tables
 
 
 def summarize(
-    matches: pd.DataFrame, draw_tol: float = DRAW_TOL, tft_tol: float = TFT_TOL
+    matches: pd.DataFrame,
+    game: GameInfo | None = None,
+    draw_tol: float = DRAW_TOL,
+    tft_tol: float = TFT_TOL,
 ) -> TournamentSummary:
-    """All tables of the module doc for the matches of one game."""
+    """All tables of the module doc for the matches of one game (``game``: its payoffs, which
+    decide the measures and labels; default an unknown game of the matches' name)."""
     _one_game(matches)
-    side_rows = sides(matches)
+    if game is None:
+        game = GameInfo(str(matches["game"].iloc[0]))
+    side_rows = sides(matches, game=game)
     rank = ranking(side_rows)
     order = list(rank["agent"])
     position = {agent: i for i, agent in enumerate(order)}
@@ -264,12 +494,21 @@ def summarize(
         ],
         ignore_index=True,
     )
+    outcome_table = by_rank(outcomes(side_rows, draw_tol), "agent", "opponent")
+    by_group = cooperation_by_group(side_rows, game, tft_tol)
+    hyper = hyperparameter_table(side_rows, game)
+    if not hyper.empty:
+        hyper = by_rank(hyper, "agent")
     return TournamentSummary(
+        game=game,
         ranking=rank,
         payoffs=pairs,
         payoff_matrix=matrix,
-        outcomes=by_rank(outcomes(side_rows, draw_tol), "agent", "opponent"),
-        cooperation=by_rank(cooperation(side_rows, tft_tol), "agent"),
+        outcomes=outcome_table,
+        outcome_totals=by_rank(outcome_totals(outcome_table), "agent"),
+        cooperation=by_rank(cooperation_table(by_group, game), "agent"),
+        cooperation_by_group=by_rank(by_group, "agent"),
+        hyperparameters=hyper,
         status=status,
         side_rows=side_rows,
     )

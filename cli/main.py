@@ -24,7 +24,7 @@ MATCH_OPTIONS = tuple(option for option in OPTIONS if option.name != "p")
 DESCRIPTION = """\
 Iterated matrix games between learning-aware agents (LOLA, LOLA-Taylor, LookAhead, SOS),
 naive gradient learners and fixed memory-one strategies: play one pairing, run a round-robin
-sweep on Ray into Parquet, and summarise or report a sweep."""
+sweep on Ray into Parquet, and summarise, report or query a sweep."""
 
 EPILOG = """\
 examples:
@@ -32,6 +32,7 @@ examples:
   lola-arena sweep sweeps/configs/quick.yaml --out results/quick
   lola-arena summary results/quick
   lola-arena report results/quick
+  lola-arena query results/quick "SELECT kind, avg(reward) FROM sides GROUP BY kind"
 
 Run `lola-arena COMMAND --help` for a command's options."""
 
@@ -131,10 +132,18 @@ def _add_summary(sub) -> None:
     p = sub.add_parser(
         "summary",
         help="print the ranking and payoff matrix of a sweep",
-        description="Print the ranking (mean reward over opponents, 95% CI over seeds), the "
-        "payoff matrix and the share of diverged and failed matches.",
+        description="Print the ranking (mean reward over opponents, 95% CI over seeds, 95% "
+        "bootstrap interval of the rank), the payoff matrix (per kind beyond 8 agents) and the "
+        "share of diverged and failed matches, 100 columns wide.",
     )
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    p.add_argument("--top", type=_positive_int, default=20, help="agents in the ranking")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        dest="full",
+        help="every agent and the full payoff matrix, however wide",
+    )
 
 
 def _add_report(sub) -> None:
@@ -150,6 +159,32 @@ def _add_report(sub) -> None:
         type=Path,
         help="report directory (default: SWEEP_DIR/report; required for several sweeps)",
     )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a progress bar on stderr",
+    )
+
+
+def _add_query(sub) -> None:
+    p = sub.add_parser(
+        "query",
+        help="run SQL (DuckDB) over sweeps: tables matches, curves, sides",
+        description="Run one SQL statement with DuckDB over the Parquet files of one or several "
+        "sweeps. Tables: matches (one row per match), curves (per match and recorded update), "
+        "sides (one row per agent per match: match_id, side, agent, kind, opponent, "
+        "opponent_kind, seed, reward, opponent_reward, p_coop_*, options). Prints the result, "
+        "or writes it with --csv or --parquet.",
+    )
+    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    p.add_argument(
+        "sql", metavar="SQL", help='e.g. "SELECT kind, avg(reward) FROM sides GROUP BY kind"'
+    )
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--csv", type=Path, metavar="FILE", help="write the result as CSV")
+    out.add_argument("--parquet", type=Path, metavar="FILE", help="write the result as Parquet")
+    p.add_argument("--rows", type=_positive_int, default=40, help="rows printed at most")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
-    for add in (_add_match, _add_sweep, _add_summary, _add_report):
+    for add in (_add_match, _add_sweep, _add_summary, _add_report, _add_query):
         add(sub)
     for command in sub.choices.values():
         command.formatter_class = _HelpFormatter
@@ -206,18 +241,38 @@ def _sweep(args) -> int:
 def _summary(args) -> int:
     from analysis.report import summary_text
 
-    print(summary_text(args.sweep_dirs))
+    print(summary_text(args.sweep_dirs, top=args.top, full=args.full))
     return EXIT_OK
 
 
 def _report(args) -> int:
     from analysis.report import write_report
 
-    print(f"report: {write_report(args.sweep_dirs, args.out)}")
+    print(f"report: {write_report(args.sweep_dirs, args.out, progress=args.progress)}")
     return EXIT_OK
 
 
-COMMANDS = {"match": _match, "sweep": _sweep, "summary": _summary, "report": _report}
+def _query(args) -> int:
+    from analysis.query import query
+
+    out, format = (args.csv, "csv") if args.csv else (args.parquet, "parquet")
+    if out is None:
+        format = None
+    result = query(args.sweep_dirs, args.sql, out, format)
+    if isinstance(result, Path):
+        print(f"query: {result}")
+    else:
+        print(result.to_string(index=False, max_rows=args.rows, max_colwidth=40))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "match": _match,
+    "sweep": _sweep,
+    "summary": _summary,
+    "report": _report,
+    "query": _query,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,9 @@ Each agent entry expands into variants, one per combination of its list-valued o
 (memory1's ``p`` is a list of five probabilities, so it is swept as a list of lists;
 random's ``p`` is one probability). A variant is an
 :class:`agents.spec.AgentSpec`, named by its ``label()``; two variants with the same label are an
-error. Fixed strategies take no learning options. An entry's ``name`` (default: its kind) is what
-``vs`` pairs refer to.
+error. An entry takes only the options its kind reads (``agents.options.applies_to``): fixed
+strategies take no learning options, ``eta`` is LOLA-Taylor's only. An entry's ``name``
+(default: its kind) is what ``vs`` pairs refer to.
 
 Every error is a ``ValueError`` with one line naming the field and what is accepted, e.g.
 ``agents[2].lr: must be > 0, got -0.1``.
@@ -42,14 +43,12 @@ from typing import Any
 
 import yaml
 
-from agents.options import OPTION_NAMES
+from agents.options import OPTION_NAMES, options_of
 from agents.spec import FIXED, KINDS, AgentSpec
 from tournament.games import GAMES, Game, get_game
 from tournament.match import DEVICES, DTYPES
 
 PAIRINGS = ("round_robin", "vs")
-# Options a fixed strategy accepts besides kind and name (only memory1 and random use p).
-FIXED_OPTIONS = ("p",)
 AGENT_KEYS = ("name", "kind", *OPTION_NAMES)
 
 
@@ -259,13 +258,13 @@ def _parse_agents(entries, game: str, payoffs) -> tuple[list[dict], tuple[Varian
             raise ValueError(f"{where}.name: {name!r} is used twice; give each entry its own name")
         names.add(name)
         options = {k: v for k, v in entry.items() if k not in ("name", "kind")}
-        if kind in FIXED:
-            extra = [k for k in options if k not in FIXED_OPTIONS]
-            if extra:
-                raise ValueError(
-                    f"{where}.{extra[0]}: {kind} is a fixed strategy and takes no learning "
-                    f"options; accepted: name, kind, p"
-                )
+        extra = [k for k in options if k not in options_of(kind)]
+        if extra:
+            accepted = ", ".join(["name", "kind", *options_of(kind)])
+            what = f"does not read {extra[0]}"
+            if kind in FIXED:
+                what = "is a fixed strategy and takes no learning options"
+            raise ValueError(f"{where}.{extra[0]}: {kind} {what}; accepted: {accepted}")
         grid = {}
         for key, value in options.items():
             # p is one vector for memory1 (swept as a list of lists), one number for random

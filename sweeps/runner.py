@@ -14,7 +14,11 @@ matches are run again by the next run on the same directory.
 Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
 cleaned (see :func:`sweeps.store.prepare_resume`). ``resume=False`` refuses a directory that
 already holds results, rather than deleting them. A directory holds one sweep: a rerun whose
-resolved sweep differs (other than in ``RUN_SETTINGS``) is refused.
+resolved sweep differs (other than in ``RUN_SETTINGS`` and ``GROWING``) is refused. A rerun
+with other seeds appends their matches; ``sweep.yaml`` then lists every seed stored.
+
+Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema.PROVENANCE`)
+when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
 
 Test hooks, read from the driver's environment and passed to the tasks:
 ``LOLA_ARENA_FAIL_MATCH`` (comma-separated match ids: a task holding one raises) and
@@ -23,11 +27,16 @@ Test hooks, read from the driver's environment and passed to the tasks:
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import logging
 import os
+import platform
+import socket
+import subprocess
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,6 +51,8 @@ TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
 # Keys of the sweep file that change how, not what, is run: a rerun may change them.
 RUN_SETTINGS = ("device", "task_size")
+# Keys that may grow between runs on one directory: more seeds add their matches.
+GROWING = ("seeds",)
 FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
 
 
@@ -78,7 +89,7 @@ def run_sweep(
             raise ValueError("device: cuda requested but this machine has no CUDA device")
     resolved = {**config.resolved(), "engine": ENGINE_VERSION}
     if resume:
-        store.check_same_sweep(out, resolved, ignore=RUN_SETTINGS)
+        store.check_same_sweep(out, resolved, ignore=RUN_SETTINGS + GROWING)
     if not resume and store.has_results(out):
         raise ValueError(
             f"out: {str(out)!r} already holds results; rerun with --resume or choose another --out"
@@ -87,12 +98,86 @@ def run_sweep(
         store.prepare_resume(out)
         done = store.stored_match_ids(out) if resume else set()
         todo = [m for m in matches if m.match_id not in done]
+        if resume and done:  # seeds stored before, then the new ones
+            before = store.stored_seeds(out) or []
+            resolved["seeds"] = [*before, *(s for s in config.seeds if s not in before)]
         store.write_resolved_sweep(out, resolved)
         summary = SweepSummary(out, planned=len(matches), skipped=len(matches) - len(todo))
+        run = provenance(config, address, len(todo))
+        store.record_run(out, game_payoffs(config), run)
         if todo:
             _run_tasks(config, out, todo, address, summary)
-    summary.wall_s = time.perf_counter() - started
+        summary.wall_s = time.perf_counter() - started
+        run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
+        store.record_run(out, game_payoffs(config), run, update=True)
     return summary
+
+
+def game_payoffs(config: SweepConfig) -> dict:
+    """The game as analysis reads it: name and both players' payoffs (CC, CD, DC, DD)."""
+    game = config.game_obj()
+    return {
+        "name": config.game,
+        "payoffs_row": list(game.payoffs_row),
+        "payoffs_col": list(game.payoffs_col),
+    }
+
+
+def provenance(config: SweepConfig, address: str | None, matches: int) -> dict:
+    """What a run records of itself: times, what it ran, versions, git commit and machine."""
+    import numpy
+    import pyarrow
+    import torch
+
+    try:
+        ray_version = importlib.metadata.version("ray")
+    except importlib.metadata.PackageNotFoundError:
+        ray_version = None
+    return {
+        "started": _now(),
+        "finished": None,
+        "wall_s": None,
+        "matches": matches,
+        "seeds": list(config.seeds),
+        "lola_arena": importlib.metadata.version("lola-arena"),
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "ray": ray_version,
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+        "git_commit": _git_commit(),
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "device": config.device,
+        "cluster": address or os.environ.get("RAY_ADDRESS") or "local",
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _git_commit() -> str | None:
+    """The commit of the lola-arena checkout that runs (``-dirty`` with local changes), or None
+    outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) -> None:

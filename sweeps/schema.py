@@ -7,13 +7,22 @@ the partition column is not in the files):
 
 - ``matches``, one row per match (:data:`MATCHES_SCHEMA`): the sweep and match id, gamma, each
   side's label, kind and options (``<option>_a``, ``<option>_b``: the stored options of
-  :mod:`agents.options`, empty for fixed strategies), the seed and number of updates, each
+  :mod:`agents.options`, null where the side's kind does not read the option, so all null
+  for fixed strategies), the seed and number of updates, each
   side's final per-step reward and P(C | state), the status (:data:`STATUSES`), the error of a
   failed match, the engine seconds per match and the lola-arena version.
 - ``curves``, one row per match and recorded update (:data:`CURVES_SCHEMA`): the per-step
   rewards and P(C | state) of both sides.
 
 States are egocentric: ``start``, then (own, other) ``cc``, ``cd``, ``dc``, ``dd``.
+
+Beside the tables, ``sweep.yaml`` holds the sweep as resolved and :data:`PROVENANCE`
+(``provenance.yaml``) what analysis needs to know of the game and how the results came about::
+
+    game: {name, payoffs_row, payoffs_col}   payoffs of CC, CD, DC, DD in the row's (side a's) view
+    runs:                                    one entry per run on the directory, oldest first
+      - {started, finished, wall_s, matches, seeds, lola_arena, python, torch, ray, numpy,
+         pyarrow, git_commit, hostname, platform, cpus, device, cluster}
 """
 
 from __future__ import annotations
@@ -24,13 +33,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from agents.options import STORED_OPTIONS
+from agents.options import STORED_OPTIONS, applies
 
 if TYPE_CHECKING:
     from sweeps.plan import Task
     from tournament.match import MatchResults
 
 STATES = ("start", "cc", "cd", "dc", "dd")
+PROVENANCE = "provenance.yaml"
 STATUSES = ("ok", "diverged", "failed")
 SIDES = ("a", "b")
 
@@ -44,6 +54,8 @@ P_COOP_COLUMNS = [column for side in SIDES for column in p_coop_columns(side)]
 # What a match or a curve point measures; NaN for a diverged or failed match.
 RESULT_COLUMNS = ["reward_a", "reward_b", *P_COOP_COLUMNS]
 
+# The options stored per side (``<name>_a``, ``<name>_b``), null where a kind does not read one.
+STORED_OPTION_NAMES = tuple(option.name for option in STORED_OPTIONS)
 _ARROW_TYPES = {float: pa.float64(), int: pa.int64(), str: pa.string()}
 OPTION_COLUMNS = [
     (f"{option.name}_{side}", _ARROW_TYPES[option.type])
@@ -154,8 +166,9 @@ def _matches_table(task: Task, settings: dict, final: dict, status, error, elaps
 
 
 def _option(spec, name: str):
-    """A learner's option as stored (lr_in resolved); None for fixed strategies."""
-    if not spec.learner:
+    """An option as stored (lr_in resolved); None where the spec's kind does not read it
+    (:func:`agents.options.applies`)."""
+    if not applies(name, spec.kind):
         return None
     return spec.inner_lr if name == "lr_in" else getattr(spec, name)
 

@@ -5,6 +5,7 @@ Layout (the tables' schema, the contract with ``analysis/``, is :mod:`sweeps.sch
     OUT/sweep.yaml                              the sweep as resolved
     OUT/matches/game=<game>/part-<task>.parquet one row per match  (schema.MATCHES_SCHEMA)
     OUT/curves/game=<game>/part-<task>.parquet  learning curves    (schema.CURVES_SCHEMA)
+    OUT/provenance.yaml                         the game's payoffs and one entry per run
     OUT/.lock                                   pid of the run writing OUT, while it runs
 
 Each task's files are written whole: to ``.<name>.tmp`` in the same folder (readers skip names
@@ -25,6 +26,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import yaml
+
+from sweeps.schema import PROVENANCE
 
 LOCK_NAME = ".lock"
 
@@ -80,7 +83,8 @@ def has_results(out: Path) -> bool:
 
 
 def check_same_sweep(out: Path, resolved: dict, ignore: tuple[str, ...]) -> None:
-    """Refuse to add a different sweep's matches to a directory (``ignore``: run settings)."""
+    """Refuse to add a different sweep's matches to a directory (``ignore``: run settings and
+    what may grow, such as the seeds)."""
     path = Path(out) / "sweep.yaml"
     if not path.exists():
         return
@@ -94,9 +98,33 @@ def check_same_sweep(out: Path, resolved: dict, ignore: tuple[str, ...]) -> None
 
 
 def write_resolved_sweep(out: Path, resolved: dict) -> None:
+    _write_yaml(Path(out) / "sweep.yaml", resolved)
+
+
+def stored_seeds(out: Path) -> list[int] | None:
+    """The seeds of the sweep stored in ``out`` (None when it holds none)."""
     path = Path(out) / "sweep.yaml"
-    tmp = path.with_name(".sweep.yaml.tmp")
-    tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
+    if not path.exists():
+        return None
+    return (yaml.safe_load(path.read_text()) or {}).get("seeds")
+
+
+def record_run(out: Path, game: dict, run: dict, update: bool = False) -> None:
+    """Set the game of ``OUT/provenance.yaml`` and add ``run`` to its runs (``update``: replace
+    the last run instead; a run records itself when it starts and again when it ends)."""
+    path = Path(out) / PROVENANCE
+    record = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    runs = record.get("runs") or []
+    if update and runs:
+        runs[-1] = run
+    else:
+        runs.append(run)
+    _write_yaml(path, {"game": game, "runs": runs})
+
+
+def _write_yaml(path: Path, content: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(content, sort_keys=False, default_flow_style=None))
     os.replace(tmp, path)
 
 

@@ -40,14 +40,22 @@ DIVERGED = ("nl(lr=1)", "alld", 2)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Every figure of a report whose sweep has curves and LOLA agents over an lr x lookahead grid.
 FIGURES = (
-    "payoff_heatmap",
     "ranking",
-    "cooperation_by_state",
+    "payoff_matrix",
+    "payoff_difference",
+    "cooperation",
     "learning_curves",
+    "policy_curves",
     "hyperparameters",
-    "reward_distribution",
     "ecosystem",
 )
+MAX_PIXELS = 3000
+IPD = {
+    "name": "ipd",
+    "payoffs_row": [-1.0, -3.0, 0.0, -2.0],
+    "payoffs_col": [-1.0, 0.0, -3.0, -2.0],
+}
+IMP = {"name": "imp", "payoffs_row": [1.0, -1.0, -1.0, 1.0], "payoffs_col": [-1.0, 1.0, 1.0, -1.0]}
 
 
 def _reward(me: str, other: str, seed: int) -> float:
@@ -60,13 +68,14 @@ def _reward(me: str, other: str, seed: int) -> float:
 def _side(label: str, side: str, reward: float, p_coop) -> dict:
     kind, lr, lookahead, _, _ = AGENTS[label]
     learner = lr is not None
+    unrolls = kind == "lola"  # options a kind does not read are stored as null
     row = {
         f"agent_{side}": label,
         f"kind_{side}": kind,
         f"lr_{side}": lr,
-        f"lr_in_{side}": lr,
-        f"eta_{side}": 1.0 if learner else None,
-        f"lookahead_{side}": lookahead,
+        f"lr_in_{side}": lr if unrolls else None,
+        f"eta_{side}": None,
+        f"lookahead_{side}": lookahead if unrolls else None,
         f"policy_{side}": "tabular" if learner else None,
         f"optimizer_{side}": "sgd" if learner else None,
         f"reward_{side}": reward,
@@ -124,10 +133,25 @@ def curve_rows(matches: list[dict]) -> list[dict]:
     return rows
 
 
-def write_synthetic_sweep(sweep_dir: Path) -> list[dict]:
-    """Write matches/, curves/ (hive-partitioned by game) and sweep.yaml; return the rows."""
+def write_provenance(sweep_dir: Path, game: dict) -> None:
+    """A provenance.yaml as ``lola-arena sweep`` writes it: the game and one run."""
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    run = {"started": "2025-01-01T00:00:00+00:00", "finished": "2025-01-01T00:01:00+00:00"}
+    run.update(wall_s=60.0, matches=0, lola_arena="0.1.0", python="3.11", git_commit="abc123")
+    (Path(sweep_dir) / schema.PROVENANCE).write_text(
+        yaml.safe_dump({"game": game, "runs": [run]}, sort_keys=False)
+    )
+
+
+def write_synthetic_sweep(sweep_dir: Path, game: dict | None = IPD) -> list[dict]:
+    """Write matches/, curves/ (hive-partitioned by game), sweep.yaml and (unless ``game`` is
+    None) provenance.yaml; return the match rows."""
     sweep_dir = Path(sweep_dir)
     matches = match_rows()
+    if game is not None:
+        for row in matches:
+            row["game"] = game["name"]
+        write_provenance(sweep_dir, game)
     pq.write_to_dataset(
         pa.Table.from_pylist(matches, schema=MATCH_SCHEMA), sweep_dir / "matches", ["game"]
     )
@@ -138,7 +162,7 @@ def write_synthetic_sweep(sweep_dir: Path) -> list[dict]:
     )
     config = {
         "name": "synthetic",
-        "game": "ipd",
+        "game": matches[0]["game"],
         "gamma": 0.96,
         "updates": UPDATES,
         "seeds": len(SEEDS),
@@ -157,3 +181,87 @@ def assert_valid_figure(paths):
         assert image.size[0] > 100 and image.size[1] > 100
         image.verify()
     assert ET.parse(svg).getroot().tag.endswith("svg")
+
+
+def large_agents(n: int) -> list[tuple[str, str, dict]]:
+    """``n`` agents (label, kind, stored options): learners of five kinds over option grids,
+    then memory-one strategies, about a third of them fixed."""
+    learners = []
+    for lr in (0.1, 0.3, 1.0, 3.0, 10.0):
+        for k in (1, 2, 3, 4):
+            for kind in ("lola", "la"):
+                options = {"lr": lr, "lr_in": lr, "lookahead": k}
+                learners.append((f"{kind}(lr={lr:g},k={k})", kind, options))
+        learners.append((f"nl(lr={lr:g})", "nl", {"lr": lr}))
+        for eta in (0.5, 1.0, 2.0):
+            learners.append(
+                (f"lola-taylor(lr={lr:g},eta={eta:g})", "lola-taylor", {"lr": lr, "eta": eta})
+            )
+        learners.append((f"sos(lr={lr:g})", "sos", {"lr": lr, "lr_in": lr}))
+    n_learners = min(len(learners), 2 * n // 3)
+    agents = learners[:n_learners]
+    rng = np.random.default_rng(0)
+    for i in range(n - n_learners):
+        p = np.round(rng.uniform(size=5), 2)
+        agents.append((f"memory1:{','.join(f'{x:g}' for x in p)}#{i}", "memory1", {}))
+    return agents
+
+
+def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0, 10, 20)):
+    """A round robin with self-play of ``n_agents`` (:func:`large_agents`) in the stored schema,
+    built column by column: random but bounded rewards and policies, an IPD provenance."""
+    sweep_dir = Path(sweep_dir)
+    agents = large_agents(n_agents)
+    a, b = np.triu_indices(len(agents))
+    a, b = np.tile(a, seeds), np.tile(b, seeds)
+    seed = np.repeat(np.arange(seeds), len(a) // seeds)
+    n = len(a)
+    rng = np.random.default_rng(1)
+    level = rng.uniform(-2.5, -1.0, size=len(agents))
+    columns = {
+        "sweep": np.full(n, "large"),
+        "match_id": np.array([f"m{i}" for i in range(n)]),
+        "gamma": np.full(n, 0.96),
+    }
+    for side, index in (("a", a), ("b", b)):
+        columns[f"agent_{side}"] = np.array([agents[i][0] for i in index])
+        columns[f"kind_{side}"] = np.array([agents[i][1] for i in index])
+        for option in schema.STORED_OPTION_NAMES:
+            columns[f"{option}_{side}"] = [agents[i][2].get(option) for i in index]
+        columns[f"policy_{side}"] = ["tabular" if agents[i][2] else None for i in index]
+        columns[f"optimizer_{side}"] = ["sgd" if agents[i][2] else None for i in index]
+    columns.update(seed=seed, updates=np.full(n, updates[-1]))
+    reward = {s: np.clip(level[i] + rng.normal(0, 0.1, n), -3, 0) for s, i in (("a", a), ("b", b))}
+    p_coop = {s: rng.uniform(size=(n, 5)) for s in "ab"}
+    for side in "ab":
+        columns[f"reward_{side}"] = reward[side]
+    for side in "ab":
+        for j, state in enumerate(STATES):
+            columns[f"p_coop_{side}_{state}"] = p_coop[side][:, j]
+    columns.update(
+        status=np.full(n, "ok"),
+        error=[None] * n,
+        elapsed_s=np.full(n, 0.01),
+        version=np.full(n, "0.1.0"),
+    )
+    columns["game"] = np.full(n, "ipd")
+    matches = pa.Table.from_pydict(columns, schema=MATCH_SCHEMA)
+    pq.write_to_dataset(matches, sweep_dir / "matches", ["game"])
+    records = len(updates)
+    curves = {"match_id": np.repeat(columns["match_id"], records), "update": np.tile(updates, n)}
+    w = np.tile(np.asarray(updates) / updates[-1], n)
+    for side in "ab":
+        curves[f"reward_{side}"] = (1 - w) * -1.5 + w * np.repeat(reward[side], records)
+    for side in "ab":
+        for j, state in enumerate(STATES):
+            curves[f"p_coop_{side}_{state}"] = (1 - w) * 0.5 + w * np.repeat(
+                p_coop[side][:, j], records
+            )
+    curves["game"] = np.full(n * records, "ipd")
+    pq.write_to_dataset(
+        pa.Table.from_pydict(curves, schema=CURVE_SCHEMA), sweep_dir / "curves", ["game"]
+    )
+    config = {"name": "large", "game": "ipd", "seeds": seeds, "agents": len(agents)}
+    (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(config))
+    write_provenance(sweep_dir, IPD)
+    return agents

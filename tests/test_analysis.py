@@ -1,10 +1,13 @@
 """analysis/ on a made-up sweep (tests/analysis_data.py): every number against a direct
-computation from the stored rows, figures as valid images, the CLI, DuckDB and Polars."""
+computation from the stored rows, the game's wording and measures, figures as valid images of
+bounded size at 200 agents, the page, the CLI, DuckDB and Polars."""
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -14,15 +17,29 @@ from analysis_data import (
     AGENTS,
     DIVERGED,
     FIGURES,
+    IMP,
+    MAX_PIXELS,
     SEEDS,
     assert_valid_figure,
+    write_large_sweep,
     write_synthetic_sweep,
 )
+from PIL import Image
 
+from analysis.curves import curve_samples
 from analysis.ecology import replicator
-from analysis.figures import hyperparameter_heatmaps, learning_curves
+from analysis.figures import hyperparameter_maps
+from analysis.game import SWAP_VIEW, GameInfo, discounted_play, load_game
 from analysis.load import load_curves, load_matches
-from analysis.summary import sides, summarize, t_975
+from analysis.report import INLINE_ROWS
+from analysis.summary import (
+    ALL_OPPONENTS,
+    bootstrap_ranks,
+    sides,
+    summarize,
+    swept_options,
+    t_975,
+)
 from cli.main import main
 
 
@@ -41,7 +58,7 @@ def stored(sweep_dir):
 
 @pytest.fixture(scope="module")
 def summary(sweep_dir):
-    return summarize(load_matches(sweep_dir))
+    return summarize(load_matches(sweep_dir), load_game(sweep_dir))
 
 
 def per_seed_rewards(stored: pd.DataFrame) -> dict:
@@ -139,7 +156,8 @@ def test_outcomes_count_wins_draws_losses_per_pairing(stored, summary):
 
 
 def test_cooperation_is_final_policy_and_tft_like_needs_all_four_states(summary):
-    table = summary.cooperation.set_index("agent")
+    overall = summary.cooperation_by_group
+    table = overall[overall["group"] == ALL_OPPONENTS].set_index("agent")
     for agent, (_, _, _, p_coop, _) in AGENTS.items():
         got = table.loc[agent, ["p_coop_start", "p_coop_cc", "p_coop_cd", "p_coop_dc", "p_coop_dd"]]
         np.testing.assert_allclose(got.to_numpy(dtype=float), p_coop)
@@ -149,6 +167,76 @@ def test_cooperation_is_final_policy_and_tft_like_needs_all_four_states(summary)
     assert table.loc["alld", "tft_like"] == 0.0
     # tft: 6 opponents x 3 seeds + self-play 2 sides x 3 seeds
     assert table.loc["tft", "policies"] == 24
+    groups = overall[overall["agent"] == "tft"].set_index("group")["policies"]
+    assert groups.to_dict() == {"self-play": 6, "vs learners": 15, "vs fixed": 3, ALL_OPPONENTS: 24}
+
+
+def test_cooperation_rate_is_the_discounted_share_of_rounds_with_c(summary):
+    rows = summary.side_rows
+    # tft against alld: C in the first round only, so (1 - gamma) of the discounted rounds
+    tft = rows[(rows["agent"] == "tft") & (rows["opponent"] == "alld")]
+    np.testing.assert_allclose(tft["coop_rate"], 1 - 0.96)
+    assert (rows.loc[rows["agent"] == "alld", "coop_rate"].dropna() == 0).all()
+    # both tft: cooperate forever
+    np.testing.assert_allclose(
+        rows.loc[rows["group"] == "self-play"].query("agent == 'tft'")["coop_rate"], 1.0
+    )
+
+
+def test_discounted_play_gives_the_closed_form_values_of_fixed_pairs():
+    ipd = np.array([-1.0, -3.0, 0.0, -2.0])
+    allc, alld, tft = [1.0] * 5, [0.0] * 5, [1.0, 1.0, 0.0, 1.0, 0.0]
+    play = discounted_play(np.array([allc, tft, tft]), np.array([alld, alld, tft]), 0.9)
+    np.testing.assert_allclose(play.sum(axis=1), 1.0)
+    np.testing.assert_allclose(play @ ipd, [-3.0, 0.1 * -3 + 0.9 * -2, -1.0])
+    # side b's view swaps CD and DC
+    np.testing.assert_allclose(play[0], [0.0, 1.0, 0.0, 0.0])
+    assert np.isnan(discounted_play(np.full((1, 5), np.nan), np.array([allc]), 0.9)).all()
+
+
+def test_game_wording_follows_the_payoffs():
+    from tournament.games import GAMES
+    from tournament.games import SWAP_VIEW as ENGINE_SWAP_VIEW
+
+    assert SWAP_VIEW == ENGINE_SWAP_VIEW
+    info = {name: GameInfo(name, g.payoffs_row, g.payoffs_col) for name, g in GAMES.items()}
+    assert info["ipd"].has_cooperation and info["ipd"].references() == [
+        ("mutual cooperation", -1.0),
+        ("mutual defection", -2.0),
+    ]
+    assert info["stag_hunt"].has_cooperation and info["chicken"].has_cooperation
+    imp = info["imp"]
+    assert imp.zero_sum and not imp.has_cooperation and imp.nash == (0.5, 0.5)
+    assert imp.references() == [("Nash value", 0.0)] and imp.measure[0] == "nash_distance"
+    assert "C" not in imp.p_label and imp.state_labels[1] == "11"
+    assert info["ipd"].reward_range == (-3.0, 0.0)
+    unknown = GameInfo("ipd")
+    assert not unknown.known and unknown.references() == [] and unknown.reward_range is None
+
+
+def test_bootstrap_rank_intervals_hold_the_rank_and_separate_distinct_agents():
+    rows = []
+    for agent, level, swing in (
+        ("best", 0, 0.3),
+        ("twin_a", -1, 0.3),
+        ("twin_b", -1, -0.3),
+        ("worst", -5, 0.3),
+    ):
+        for seed in range(10):  # the twins take turns to lead: equal means, rank 2 or 3
+            rows.append((agent, "s", seed, level + swing * (-1) ** seed))
+    scores = pd.DataFrame(rows, columns=["agent", "sweep", "seed", "reward"])
+    scores = scores.set_index(["agent", "sweep", "seed"])["reward"]
+    intervals = bootstrap_ranks(scores)
+    assert tuple(intervals.loc["best"]) == (1, 1) and tuple(intervals.loc["worst"]) == (4, 4)
+    assert tuple(intervals.loc["twin_a"]) == (2, 3) == tuple(intervals.loc["twin_b"])
+    pd.testing.assert_frame_equal(intervals, bootstrap_ranks(scores))  # seeded
+
+
+def test_ranking_rank_interval_contains_the_rank(summary):
+    ranking = summary.ranking
+    assert (
+        (ranking["rank_low"] <= ranking["rank"]) & (ranking["rank"] <= ranking["rank_high"])
+    ).all()
 
 
 def test_status_shares_count_the_diverged_match(stored, summary):
@@ -215,11 +303,31 @@ def test_replicator_on_summary_favours_the_dominant_agent(summary):
     assert shares.iloc[-1].sum() == pytest.approx(1.0)
 
 
-def test_hyperparameter_heatmaps_skip_a_single_lr_and_lookahead(summary):
+def test_swept_options_skip_options_a_kind_does_not_read_or_that_follow_another(summary):
+    # lola sweeps lr and lookahead; lr_in follows lr; nl has one lr; fixed strategies none
+    assert swept_options(summary.side_rows) == {"lola": ["lr", "lookahead"]}
     rows = summary.side_rows
-    single = rows[(rows["lr"] == 1.0) & (rows["lookahead"] == 1)]
-    assert hyperparameter_heatmaps(single) is None
-    assert hyperparameter_heatmaps(rows) is not None
+    single = rows[(rows["lr"] != 0.5) & (rows["opponent"] != "lola(lr=0.5,lr_in=0.5,k=1)")]
+    assert swept_options(single) == {"lola": ["lookahead"]}
+
+
+def test_hyperparameter_table_over_all_opponents_is_the_ranking_score(summary):
+    table = summary.hyperparameters
+    everyone = table[table["opponents"] == ALL_OPPONENTS].set_index("agent")
+    scores = summary.ranking.set_index("agent")["score"]
+    assert set(everyone.index) == {a for a in AGENTS if AGENTS[a][0] == "lola"}
+    np.testing.assert_allclose(everyone["reward"], scores[everyone.index], atol=1e-12)
+    self_play = table[table["opponents"] == "self-play"].set_index("agent")
+    diagonal = [summary.payoff_matrix.at[a, a] for a in self_play.index]
+    np.testing.assert_allclose(self_play["reward"], diagonal, atol=1e-12)
+    assert (table["seeds"] == len(SEEDS)).all()
+
+
+def test_hyperparameter_maps_are_none_without_a_swept_option(sweep_dir):
+    matches = load_matches(
+        sweep_dir, agent=["nl(lr=1)", "tft", "lola(lr=1,lr_in=1,k=1)"], sides="both"
+    )
+    assert hyperparameter_maps(summarize(matches, load_game(sweep_dir))) is None
 
 
 def test_summary_cli_prints_ranking_in_order(sweep_dir, summary, capsys):
@@ -235,7 +343,7 @@ def test_summary_of_two_sweep_dirs_reads_both(sweep_dir, tmp_path, capsys):
     other = tmp_path / "again"
     rows = write_synthetic_sweep(other)
     assert main(["summary", str(sweep_dir), str(other)]) == 0
-    assert f"ipd, {2 * len(rows)} matches, {len(SEEDS)} seeds" in capsys.readouterr().out
+    assert f"ipd, 7 agents, {2 * len(rows)} matches, {len(SEEDS)} seeds" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -296,12 +404,70 @@ def test_sides_reads_each_match_from_both_sides(stored):
     assert b_view["p_coop_cd"] == first["p_coop_b_cd"]
 
 
-def test_learning_curves_have_a_panel_per_learner_and_none_without_learners(sweep_dir):
-    matches = load_matches(sweep_dir)
-    curves = load_curves(sweep_dir)
-    fig = learning_curves(curves, matches)
-    titles = {ax.get_title() for ax in fig.axes if ax.get_visible()} - {""}
-    learners = {agent for agent, (_, lr, *_) in AGENTS.items() if lr is not None}
-    assert titles == learners
+def test_curve_samples_average_self_play_sides_and_opponents_per_seed(sweep_dir, stored, summary):
+    samples = curve_samples(sweep_dir, summary.side_rows)
+    assert set(samples["agent"]) == {a for a, spec in AGENTS.items() if spec[1] is not None}
+    curves = pd.read_parquet(sweep_dir / "curves").set_index(["match_id", "update"])
+    lola = "lola(lr=1,lr_in=1,k=1)"
+
+    def sample(opponents: str) -> float:
+        picked = (samples["agent"] == lola) & (samples["opponents"] == opponents)
+        picked &= (samples["seed"] == 1) & (samples["update"] == 10)
+        return samples.loc[picked, "reward"].item()
+
+    rewards = defaultdict(list)  # opponent -> lola's rewards at update 10 in seed 1
+    for match in stored[stored["seed"] == 1].itertuples():
+        point = curves.loc[(match.match_id, 10)]
+        for me, other in (("a", "b"), ("b", "a")):
+            if getattr(match, f"agent_{me}") == lola:
+                rewards[getattr(match, f"agent_{other}")].append(point[f"reward_{me}"])
+    assert len(rewards[lola]) == 2  # self-play: both sides of one match
+    assert sample("self-play") == pytest.approx(statistics.mean(rewards[lola]), abs=1e-12)
+    over_opponents = statistics.mean(statistics.mean(r) for r in rewards.values())
+    assert sample(ALL_OPPONENTS) == pytest.approx(over_opponents, abs=1e-12)
+
+
+def test_curve_samples_are_empty_without_learners(sweep_dir):
     fixed = load_matches(sweep_dir, agent=["tft", "alld"], sides="both")
-    assert learning_curves(curves, fixed) is None
+    assert curve_samples(sweep_dir, sides(fixed)).empty
+
+
+@pytest.fixture(scope="module")
+def large_report(tmp_path_factory):
+    """The report of a made-up 200-agent sweep, with matplotlib's layout warnings as errors."""
+    base = tmp_path_factory.mktemp("large")
+    write_large_sweep(base / "sweep", 200)
+    out = base / "report"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*(layout|Tight|Glyph|cut off|too large).*")
+        assert main(["report", str(base / "sweep"), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_report_of_200_agents_has_every_figure_bounded_and_short_tables(large_report):
+    index = (large_report / "index.html").read_text()
+    for name in FIGURES:
+        paths = [large_report / "figures" / f"{name}.{ext}" for ext in ("png", "svg")]
+        assert_valid_figure(paths)
+        with Image.open(paths[0]) as image:
+            assert max(image.size) <= MAX_PIXELS, (name, image.size)
+        assert f'src="figures/{name}.png"' in index
+    tables = re.findall(r"<table.*?</table>", index, re.S)
+    assert tables and max(t.count("<tr") - 1 for t in tables) <= INLINE_ROWS <= 50
+    assert "<nav>" in index and "position: sticky" in index and 'href="#ranking"' in index
+    assert 'href="tables/ranking.csv"' in index and "first 20 of 200 rows" in index
+    ranking = pd.read_csv(large_report / "tables" / "ranking.csv")
+    assert len(ranking) == 200
+
+
+@pytest.mark.slow
+def test_zero_sum_report_speaks_of_actions_and_nash_not_cooperation(tmp_path):
+    sweep = tmp_path / "imp"
+    write_synthetic_sweep(sweep, IMP)
+    out = tmp_path / "report"
+    assert main(["report", str(sweep), "--out", str(out), "--no-progress"]) == 0
+    page = (out / "index.html").read_text()
+    assert "TFT" not in page and "P(C" not in page and "tft_like" not in page
+    assert "distance to Nash" in page and "P(action 1 | state)" in page
+    assert "nash_distance" in pd.read_csv(out / "tables" / "cooperation_by_group.csv").columns

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from analysis_data import FIGURES, assert_valid_figure
 
+from analysis.game import discounted_play, load_game
 from analysis.load import load_matches
 from analysis.summary import summarize
 from cli.main import main
@@ -68,7 +69,7 @@ def both_sides(stored: pd.DataFrame) -> pd.DataFrame:
 
 def test_small_sweep_summary_matches_pandas_on_stored_rows(small_sweep):
     stored = pd.read_parquet(small_sweep / "matches")
-    summary = summarize(load_matches(small_sweep))
+    summary = summarize(load_matches(small_sweep), load_game(small_sweep))
     long = both_sides(stored)
     per_seed = long.groupby(["agent", "opponent", "seed"])["reward"].mean()
     matrix = per_seed.groupby(["agent", "opponent"]).mean().unstack("opponent")
@@ -88,6 +89,21 @@ def test_small_sweep_summary_matches_pandas_on_stored_rows(small_sweep):
     assert len(stored) == 28 * 2 and outcomes["matches"].sum() == 2 * len(stored)
 
 
+def test_cooperation_weights_recompute_every_stored_reward(small_sweep):
+    """The discounted play of both final policies, weighted by the payoffs, is each side's
+    stored reward: the cooperation rate uses the same weights as the engine's value."""
+    stored = pd.read_parquet(small_sweep / "matches")
+    game = load_game(small_sweep)
+    states = ["start", "cc", "cd", "dc", "dd"]
+    play = discounted_play(
+        stored[[f"p_coop_a_{s}" for s in states]].to_numpy(),
+        stored[[f"p_coop_b_{s}" for s in states]].to_numpy(),
+        stored["gamma"].to_numpy(),
+    )
+    np.testing.assert_allclose(play @ np.array(game.payoffs_row), stored["reward_a"], atol=1e-9)
+    np.testing.assert_allclose(play @ np.array(game.payoffs_col), stored["reward_b"], atol=1e-9)
+
+
 def test_small_sweep_report_has_every_figure(small_sweep, tmp_path):
     out = tmp_path / "report"
     assert main(["report", str(small_sweep), "--out", str(out)]) == 0
@@ -96,6 +112,7 @@ def test_small_sweep_report_has_every_figure(small_sweep, tmp_path):
         assert_valid_figure([out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"])
         assert f'src="figures/{name}.png"' in index
     assert "name: analysis_small" in index
+    assert "lola_arena" in index and "git_commit" in index  # provenance
 
 
 @pytest.mark.parametrize("notebook", ["tournament_overview", "hyperparameter_sensitivity"])
@@ -128,12 +145,13 @@ def test_lola_paper_lola_cooperates_and_naive_learners_defect(tmp_path_factory, 
     assert (config["gamma"], config["updates"]) == (0.96, 200)
     sweep_dir = run_sweep(tmp_path_factory, {**config, "seeds": 5})
     matches = load_matches(sweep_dir)
-    summary = summarize(matches)
+    summary = summarize(matches, load_game(sweep_dir))
     payoffs = summary.payoffs.set_index(["agent", "opponent"])["mean"]
     lola, nl = "lola-taylor(lr=1,eta=1)", "nl(lr=1)"
     assert payoffs[lola, lola] > -1.15  # near mutual cooperation, -1
     assert payoffs[nl, nl] < -1.9  # near mutual defection, -2
     self_play = matches[(matches["agent_a"] == lola) & (matches["agent_b"] == lola)]
     assert self_play[["p_coop_a_cc", "p_coop_b_cc"]].to_numpy().mean() > 0.9  # C after CC
-    cooperation = summary.cooperation.set_index("agent")
-    assert cooperation.loc[nl, "p_coop_dd"] < 0.1  # naive learners stay in mutual defection
+    final = summary.cooperation_by_group.set_index(["agent", "group"])
+    assert final.loc[(nl, "all opponents"), "p_coop_dd"] < 0.1  # naive learners stay in DD
+    assert final.loc[(lola, "self-play"), "coop_rate"] > 0.9

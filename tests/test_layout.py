@@ -93,3 +93,18 @@ def test_agent_spec_fields_are_the_declared_options_with_their_defaults():
     assert [f.name for f in spec_fields] == [o.name for o in OPTIONS]
     for field, option in zip(spec_fields, OPTIONS, strict=True):
         assert field.default is not MISSING and field.default == option.default, option.name
+
+
+def test_kinds_read_declared_options_and_learners_are_the_rules():
+    from agents.kinds import KINDS, LEARNERS
+    from agents.options import BY_NAME, options_of
+    from agents.rules import RULES
+
+    assert tuple(RULES) == LEARNERS
+    for kind in KINDS.values():
+        assert set(kind.options) <= set(BY_NAME), kind.name
+    for name in LEARNERS:
+        AgentSpec(name)  # valid with its defaults
+    assert options_of("lola") == ("lr", "lr_in", "lookahead", "policy", "optimizer")
+    assert options_of("tft") == () and options_of("memory1") == ("p",)
+    assert BY_NAME["lookahead"].applies_to == ("la", "lola")

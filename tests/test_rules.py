@@ -390,15 +390,3 @@ def test_hola_of_order_one_is_lola_and_higher_orders_differ(engine):
     lola = engine_direction("lola", t1, t2, k=1, engine=engine)
     assert torch.allclose(engine_direction("hola", t1, t2, k=1, engine=engine), lola, atol=1e-12)
     assert not torch.allclose(engine_direction("hola", t1, t2, k=2, engine=engine), lola, atol=1e-3)
-
-
-def test_every_learner_kind_has_a_rule_and_every_rule_a_kind():
-    from agents.kinds import LEARNERS
-    from agents.options import BY_NAME
-
-    assert set(LEARNERS) == set(RULES)
-    for kind in LEARNERS:
-        AgentSpec(kind)  # valid with its defaults
-    from agents.kinds import KINDS
-
-    assert all(set(kind.options) <= set(BY_NAME) for kind in KINDS.values())

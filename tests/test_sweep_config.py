@@ -61,8 +61,13 @@ BAD_FILES = [
         "agents[0].lr: tft is a fixed strategy",
     ),
     (
-        "duplicate variant",
+        "option the kind does not read",
         _with(agents=[{"kind": "nl", "eta": [1, 2]}]),
+        "agents[0].eta: nl does not read eta; accepted: name, kind, lr, policy, optimizer",
+    ),
+    (
+        "duplicate variant",
+        _with(agents=[{"kind": "nl", "lr": [1, 1.0]}]),
         "agents[0]: variant 'nl(lr=1)'",
     ),
     (

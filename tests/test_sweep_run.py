@@ -135,6 +135,38 @@ def test_stored_options_are_set_for_learners_and_empty_for_fixed_strategies(smal
     )
 
 
+def test_stored_options_are_null_where_the_kind_does_not_read_them():
+    config = parse_sweep(
+        {
+            "name": "options",
+            "seeds": 1,
+            "agents": [
+                {"kind": "la", "lookahead": 2},
+                {"kind": "lola-taylor", "eta": 0.5},
+                {"kind": "sos", "lr_in": 2.0},
+                {"kind": "nl"},
+                {"kind": "tft"},
+            ],
+        }
+    )
+    (task,) = plan_tasks(plan_matches(config), task_size=100)
+    settings = {"sweep": "options", "gamma": 0.96, "updates": 1}
+    table = schema.failed_tables(task, settings, "not run").to_pandas()
+    stored = {}
+    for side in "ab":
+        for row in table.to_dict("records"):
+            options = {o: row[f"{o}_{side}"] for o in ("lr", "lr_in", "lookahead", "eta")}
+            stored[row[f"kind_{side}"]] = {k: v for k, v in options.items() if pd.notna(v)}
+    assert stored == {
+        "la": {"lr": 1.0, "lr_in": 1.0, "lookahead": 2},
+        "lola-taylor": {"lr": 1.0, "eta": 0.5},
+        "sos": {"lr": 1.0, "lr_in": 2.0},
+        "nl": {"lr": 1.0},
+        "tft": {},
+    }
+    assert table.loc[table["kind_a"] == "tft", "policy_a"].isna().all()
+
+
 @pytest.mark.parametrize("kind, options", [("lola", {"lr": 1.0}), ("nl", {})])
 def test_self_play_rows_equal_the_engine_run_directly(small_run, kind, options):
     out, _ = small_run
@@ -276,6 +308,33 @@ def test_rerun_with_another_sweep_on_the_same_dir_is_refused(small_run, tmp_path
     path.write_text(yaml.safe_dump({**SMALL, "updates": 21, "task_size": 2}))
     assert cli.main(["sweep", str(path), "--out", str(out)]) == 2
     assert "holds another sweep (updates differs: 20 stored, 21 now)" in capsys.readouterr().err
+
+
+def test_more_seeds_on_a_finished_sweep_append_their_matches(ray_session, tmp_path):
+    out = tmp_path / "o"
+    one = {**SMALL, "seeds": [0]}
+    first = run_sweep(parse_sweep(one), out)
+    assert (first.planned, first.skipped) == (N_SMALL // 2, 0)
+    ids = set(pd.read_parquet(out / "matches")["match_id"])
+    second = run_sweep(parse_sweep({**SMALL, "seeds": [0, 1]}), out)
+    assert (second.planned, second.skipped, second.ok) == (N_SMALL, N_SMALL // 2, N_SMALL // 2)
+    matches = pd.read_parquet(out / "matches")
+    assert len(matches) == N_SMALL and ids < set(matches["match_id"])
+    assert sorted(matches["seed"].unique()) == [0, 1]
+    # a later run over one seed keeps both in sweep.yaml
+    run_sweep(parse_sweep(one), out)
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["seeds"] == [0, 1]
+    record = yaml.safe_load((out / schema.PROVENANCE).read_text())
+    assert record["game"] == {
+        "name": "ipd",
+        "payoffs_row": [-1.0, -3.0, 0.0, -2.0],
+        "payoffs_col": [-1.0, 0.0, -3.0, -2.0],
+    }
+    assert [run["matches"] for run in record["runs"]] == [N_SMALL // 2, N_SMALL // 2, 0]
+    last = record["runs"][-1]
+    assert last["finished"] >= last["started"] and last["wall_s"] > 0
+    assert last["lola_arena"] == __import__("importlib").metadata.version("lola-arena")
+    assert last["torch"] and last["python"] and last["cpus"] >= 1 and last["hostname"]
 
 
 def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):

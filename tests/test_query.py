@@ -1,0 +1,115 @@
+"""The long view ``sides`` and ``lola-arena query``: every match of an agent whichever side it
+played, DuckDB's view equal to pandas', and the README's query examples run as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from analysis_data import AGENTS, write_synthetic_sweep
+
+from analysis.load import load_sides
+from analysis.summary import SIDE_COLUMNS, sides
+from cli.main import main
+
+duckdb = pytest.importorskip("duckdb")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("query") / "results" / "quick"
+    write_synthetic_sweep(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stored(sweep_dir):
+    return pd.read_parquet(sweep_dir / "matches")
+
+
+def readme_examples() -> tuple[list[str], list[str]]:
+    """The README's query examples: the ``lola-arena query`` lines and the Python blocks."""
+    text = (ROOT / "README.md").read_text()
+    section = re.search(r"<!-- query examples -->(.*?)<!-- /query examples -->", text, re.S)
+    assert section, "README: no query examples section"
+    bash = re.findall(r"```bash\n(.*?)```", section.group(1), re.S)
+    python = re.findall(r"```python\n(.*?)```", section.group(1), re.S)
+    commands = [line for block in bash for line in block.splitlines() if line.strip()]
+    return commands, python
+
+
+def test_readme_query_commands_run_as_written(sweep_dir, monkeypatch, capsys):
+    monkeypatch.chdir(sweep_dir.parents[1])
+    commands, _ = readme_examples()
+    assert len(commands) >= 2
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:2] == ["lola-arena", "query"], command
+        assert main(words[1:]) == 0, command
+        for flag in ("--csv", "--parquet"):
+            if flag in words:
+                path = Path(words[words.index(flag) + 1])
+                table = pd.read_csv(path) if flag == "--csv" else pd.read_parquet(path)
+                assert len(table) > 0, command
+    out = capsys.readouterr().out
+    assert "lola" in out and "reward" in out
+
+
+def test_readme_python_examples_run_as_written(sweep_dir, monkeypatch):
+    pytest.importorskip("polars")
+    monkeypatch.chdir(sweep_dir.parents[1])
+    _, blocks = readme_examples()
+    assert blocks
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    nl_matches = {m for m, *_ in namespace["nl"][["match_id"]].itertuples(index=False)}
+    assert len(nl_matches) == 7 * 3  # nl(lr=1) meets 7 agents (itself included) in 3 seeds
+    assert len(namespace["table"]) == 6 * 3 + 2 * 3  # tft's opponents' sides, self-play twice
+
+
+@pytest.mark.parametrize("agent", list(AGENTS))
+def test_long_view_returns_every_match_of_an_agent(sweep_dir, stored, agent):
+    expected = set(
+        stored.loc[(stored["agent_a"] == agent) | (stored["agent_b"] == agent), "match_id"]
+    )
+    rows = load_sides(sweep_dir, agent=agent)
+    assert set(rows["match_id"]) == expected and set(rows["agent"]) == {agent}
+    from analysis.query import connect
+
+    sql = connect(sweep_dir).sql(f"SELECT match_id FROM sides WHERE agent = '{agent}'").df()
+    assert set(sql["match_id"]) == expected
+    # self-play gives one row per side, every other match one row
+    self_play = stored[(stored["agent_a"] == agent) & (stored["agent_b"] == agent)]
+    assert len(sql) == len(expected) + len(self_play)
+
+
+def test_long_view_of_a_kind_holds_the_matches_on_either_side(sweep_dir, stored):
+    on_b = stored[(stored["kind_b"] == "lola") & (stored["kind_a"] != "lola")]
+    assert len(on_b) > 0  # the made-up sweep puts lola on side b in some matches
+    rows = load_sides(sweep_dir, kind="lola")
+    assert set(on_b["match_id"]) <= set(rows["match_id"])
+    assert (rows.loc[rows["match_id"].isin(on_b["match_id"]), "side"] == "b").all()
+
+
+def test_duckdb_sides_view_equals_the_pandas_long_view(sweep_dir, stored):
+    from analysis.query import query
+
+    sql = query(sweep_dir, "SELECT * FROM sides ORDER BY match_id, side")
+    assert list(sql.columns) == list(SIDE_COLUMNS)
+    expected = sides(stored.assign(game=stored["game"].astype(str)), measures=False)
+    expected = expected[list(SIDE_COLUMNS)].sort_values(["match_id", "side"], ignore_index=True)
+    pd.testing.assert_frame_equal(sql, expected, check_dtype=False)
+
+
+def test_query_errors_are_one_line(sweep_dir, capsys):
+    assert main(["query", str(sweep_dir), "SELECT nope FROM sides"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lola-arena: error: sql:") and err.count("\n") == 1
+    assert main(["query", str(sweep_dir / "missing"), "SELECT 1"]) == 2
+    assert "no matches dataset" in capsys.readouterr().err
