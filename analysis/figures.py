@@ -321,7 +321,7 @@ def _annotate(ax, grid: np.ndarray, image, fontsize: float = 8) -> None:
             ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=colour)
 
 
-def cooperation(summary: TournamentSummary) -> Figure:
+def cooperation(summary: TournamentSummary) -> Figure | None:
     """Final P(C | state) per agent (rows, in kind blocks) and state, one panel per opponent
     group; zero-sum games centre the colours on the Nash policy."""
     game = summary.game
@@ -329,10 +329,12 @@ def cooperation(summary: TournamentSummary) -> Figure:
     order = palette.order(summary.agents)
     table = summary.cooperation_by_group
     groups = [g for g in GROUPS if (table["group"] == g).any()]
+    columns = [f"p_coop_{s}" for s in STATES]
+    if not groups or table[columns].isna().all().all():
+        return None  # no policy over states (a differentiable game)
     n = len(order)
     height = _row_inches(n, base=2.2, per_row=0.19)
     fig, axes = _figure(3.4 + 2.3 * len(groups), height, ncols=len(groups), sharey=True)
-    columns = [f"p_coop_{s}" for s in STATES]
     nash = game.nash
     if nash is not None and nash[0] == nash[1]:
         norm = {
@@ -499,7 +501,8 @@ def policy_curves(summary: TournamentSummary, samples: pd.DataFrame) -> Figure |
     state; mean and 95% CI over seeds (the LOLA paper's picture). None without self-play."""
     plans = _line_plans(summary)
     self_play = samples[samples["opponents"] == GROUPS[0]] if not samples.empty else samples
-    if not plans or self_play.empty:
+    states = [c for c in self_play.columns if c.startswith("p_coop")]
+    if not plans or self_play.empty or self_play[states].isna().all().all():
         return None
     game = summary.game
     kinds = [k for k in plans if self_play["agent"].isin(list(plans[k].line_of)).any()]

@@ -88,7 +88,11 @@ def _add_match(sub) -> None:
     )
     p.add_argument("agent_a", help=AGENT_HELP)
     p.add_argument("agent_b", help="the other agent, named as agent_a")
-    p.add_argument("--game", default="ipd", help="ipd, imp, stag_hunt or chicken")
+    p.add_argument(
+        "--game",
+        default="ipd",
+        help="ipd, imp, stag_hunt, chicken, or the differentiable games tandem, matching_pennies",
+    )
     p.add_argument(
         "--payoffs",
         type=_numbers,

@@ -45,8 +45,9 @@ import yaml
 
 from agents.options import OPTION_NAMES, options_of
 from agents.spec import FIXED, KINDS, AgentSpec
-from tournament.games import GAMES, Game, get_game
-from tournament.match import DEVICES, DTYPES
+from tournament.differentiable import DIFFERENTIABLE_GAMES
+from tournament.games import GAME_NAMES, Game, get_game
+from tournament.match import DEVICES, DTYPES, check_players
 
 PAIRINGS = ("round_robin", "vs")
 AGENT_KEYS = ("name", "kind", *OPTION_NAMES)
@@ -108,7 +109,7 @@ class SweepConfig:
 SCHEMA: dict[str, str] = {
     "name": "required string",
     "agents": "required non-empty list of agent entries",
-    "game": f"one of {', '.join(GAMES)}",
+    "game": f"one of {', '.join(GAME_NAMES)}",
     "payoffs": "4 or 8 numbers",
     "gamma": "number in (0, 1)",
     "updates": "integer >= 1",
@@ -157,7 +158,7 @@ def parse_sweep(raw: Any) -> SweepConfig:
 
     defaults = SweepConfig(name=name, agents=[])
     values = {k: raw.get(k, getattr(defaults, k)) for k in SCHEMA if k not in ("name", "agents")}
-    game = _choice("game", values["game"], tuple(GAMES))
+    game = _choice("game", values["game"], GAME_NAMES)
     payoffs = values["payoffs"]
     if payoffs is not None:
         if not isinstance(payoffs, list) or not all(_is_number(x) for x in payoffs):
@@ -285,6 +286,8 @@ def _parse_agents(entries, game: str, payoffs) -> tuple[list[dict], tuple[Varian
                 _check_fixed_in_game(where, kind, game, payoffs)
             try:
                 spec = AgentSpec(kind, **opts)
+                if game in DIFFERENTIABLE_GAMES:
+                    check_players(DIFFERENTIABLE_GAMES[game], [spec])
             except ValueError as error:
                 raise ValueError(f"{where}.{error}") from None
             except TypeError as error:

@@ -12,8 +12,9 @@ updates, ``record_every``, ``dtype`` and the engine version (``tournament.match.
 results of another engine or initialisation never share an id). Not in it: the sweep name, the
 device, the task size, list order. Equal ids mean bit-for-bit equal stored rows on one machine.
 
-Tasks: every match whose learners all have tabular policies runs on the closed-form engine,
-which batches any mix of kinds, fixed strategies and options; those matches form one group.
+Tasks: every match whose learners all have tabular policies, in an iterated 2x2 game, runs on
+the closed-form engine, which batches any mix of kinds, fixed strategies and options; those
+matches form one group.
 Other matches are grouped by the structure of both sides (kind, lookahead, policy, optimizer,
 p). Each task is one ``play_matches`` call; within a group, matches are sorted by id and cut
 into chunks of at most ``task_size`` (:func:`auto_task_size` by default).
@@ -28,7 +29,9 @@ from itertools import combinations
 
 from agents.spec import AgentSpec
 from sweeps.config import SweepConfig, Variant
-from tournament.match import ENGINE_VERSION
+from tournament.differentiable import DifferentiableGame
+from tournament.games import Game
+from tournament.match import ENGINE_VERSION, on_closed_form
 
 # Auto task size: one task per worker, up to a cap. The engine's cost per update is mostly fixed
 # at sweep sizes (grand.yaml: 3,515 matches take 3.3 s, 7,030 take 3.9 s), so fewer, larger
@@ -76,7 +79,7 @@ def _pairing_key(config: SweepConfig, a: AgentSpec, b: AgentSpec) -> str:
         {
             "a": spec_key(a),
             "b": spec_key(b),
-            "game": [game.name, list(game.payoffs_row), list(game.payoffs_col)],
+            "game": game_key(game),
             "gamma": float(config.gamma),
             "updates": config.updates,
             "record_every": config.record_every,
@@ -84,6 +87,13 @@ def _pairing_key(config: SweepConfig, a: AgentSpec, b: AgentSpec) -> str:
             "engine": ENGINE_VERSION,
         }
     )
+
+
+def game_key(game: Game | DifferentiableGame) -> list:
+    """What identifies a game in a match id: its name and payoffs (or its size and init)."""
+    if isinstance(game, DifferentiableGame):
+        return [game.name, game.dims, game.init_std]
+    return [game.name, list(game.payoffs_row), list(game.payoffs_col)]
 
 
 def _seeded_id(pairing_key: str, seed: int) -> str:
@@ -105,19 +115,21 @@ def auto_task_size(matches: int, workers: int) -> int:
     return min(high, max(low, -(-matches // (TASKS_PER_WORKER * max(workers, 1)))))
 
 
-def engine_group(match: PlannedMatch) -> tuple:
+def engine_group(match: PlannedMatch, game: Game | DifferentiableGame) -> tuple:
     """Matches with equal keys can share one engine call (see the module docstring)."""
     specs = (match.a.spec, match.b.spec)
-    if all(s.policy == "tabular" for s in specs if s.learner):
+    if on_closed_form(game, specs):
         return ("closed_form",)
     return tuple(s.structure() for s in specs)
 
 
-def plan_tasks(matches: list[PlannedMatch], task_size: int) -> list[Task]:
+def plan_tasks(
+    matches: list[PlannedMatch], task_size: int, game: Game | DifferentiableGame
+) -> list[Task]:
     """Group matches by :func:`engine_group`, then chunk each group by ``task_size``."""
     groups: dict[tuple, list[PlannedMatch]] = {}
     for match in sorted(matches, key=lambda m: m.match_id):
-        groups.setdefault(engine_group(match), []).append(match)
+        groups.setdefault(engine_group(match, game), []).append(match)
     tasks = []
     for group in groups.values():
         for start in range(0, len(group), task_size):

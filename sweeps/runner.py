@@ -45,6 +45,7 @@ from sweeps import schema, store
 from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_tables, match_tables
+from tournament.differentiable import DifferentiableGame
 from tournament.match import ENGINE_VERSION
 
 TASK_RETRIES = 2
@@ -114,8 +115,11 @@ def run_sweep(
 
 
 def game_payoffs(config: SweepConfig) -> dict:
-    """The game as analysis reads it: name and both players' payoffs (CC, CD, DC, DD)."""
+    """The game as analysis reads it: name and both players' payoffs (CC, CD, DC, DD); a
+    differentiable game has no payoff table, only its description."""
     game = config.game_obj()
+    if isinstance(game, DifferentiableGame):
+        return {"name": config.game, "differentiable": game.description}
     return {
         "name": config.game,
         "payoffs_row": list(game.payoffs_row),
@@ -198,7 +202,7 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
         options = {"num_gpus": 1} if config.device == "cuda" else {}
         hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
         settings = _task_settings(config)
-        tasks = iter(plan_tasks(todo, task_size))
+        tasks = iter(plan_tasks(todo, task_size, config.game_obj()))
         pending = {}
 
         def submit(count: int) -> None:

@@ -51,8 +51,12 @@ def p_coop_columns(side: str) -> list[str]:
 
 
 P_COOP_COLUMNS = [column for side in SIDES for column in p_coop_columns(side)]
-# What a match or a curve point measures; NaN for a diverged or failed match.
+# What a match or a curve point measures; NaN for a diverged or failed match (P(C | state) is
+# NaN in a differentiable game, where the reward is -loss).
 RESULT_COLUMNS = ["reward_a", "reward_b", *P_COOP_COLUMNS]
+# A differentiable game's parameters of each side (lists); null in the iterated 2x2 games.
+PARAMS_COLUMNS = [f"params_{side}" for side in SIDES]
+PARAMS_TYPE = pa.list_(pa.float64())
 
 # The options stored per side (``<name>_a``, ``<name>_b``), null where a kind does not read one.
 STORED_OPTION_NAMES = tuple(option.name for option in STORED_OPTIONS)
@@ -76,6 +80,7 @@ MATCHES_SCHEMA = pa.schema(
         ("seed", pa.int64()),
         ("updates", pa.int64()),
         *[(c, pa.float64()) for c in RESULT_COLUMNS],
+        *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
         ("status", pa.string()),
         ("error", pa.string()),
         ("elapsed_s", pa.float64()),
@@ -88,6 +93,7 @@ CURVES_SCHEMA = pa.schema(
         ("match_id", pa.string()),
         ("update", pa.int64()),
         *[(c, pa.float64()) for c in RESULT_COLUMNS],
+        *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
     ]
 )
 
@@ -103,6 +109,7 @@ def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.
         "reward_a": results.reward_a[:, -1],
         "reward_b": results.reward_b[:, -1],
         **_p_coop(results.p_coop_a[:, -1], results.p_coop_b[:, -1]),
+        **_params(results, n, final=True),
     }
     matches = _matches_table(
         task,
@@ -119,6 +126,7 @@ def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.
         "reward_a": results.reward_a.reshape(-1),
         "reward_b": results.reward_b.reshape(-1),
         **_p_coop(results.p_coop_a.reshape(-1, 5), results.p_coop_b.reshape(-1, 5)),
+        **_params(results, n * records, final=False),
     }
     return matches, pa.Table.from_pydict(curves, schema=CURVES_SCHEMA)
 
@@ -127,8 +135,18 @@ def failed_tables(task: Task, settings: dict, error: str) -> pa.Table:
     """The matches table of a task that failed: status ``failed``, NaN results."""
     n = len(task.matches)
     nan = np.full(n, np.nan)
-    final = dict.fromkeys(RESULT_COLUMNS, nan)
+    final = {**dict.fromkeys(RESULT_COLUMNS, nan), **dict.fromkeys(PARAMS_COLUMNS, [None] * n)}
     return _matches_table(task, settings, final, ["failed"] * n, [error] * n, float("nan"))
+
+
+def _params(results: MatchResults, rows: int, final: bool) -> dict[str, list]:
+    """The params_* columns: each side's final (or every recorded) parameters, else nulls."""
+    if results.params_a is None:
+        return dict.fromkeys(PARAMS_COLUMNS, [None] * rows)
+    arrays = (results.params_a, results.params_b)
+    if final:
+        return {c: p[:, -1].tolist() for c, p in zip(PARAMS_COLUMNS, arrays, strict=True)}
+    return {c: p.reshape(rows, -1).tolist() for c, p in zip(PARAMS_COLUMNS, arrays, strict=True)}
 
 
 def _p_coop(p_a: np.ndarray, p_b: np.ndarray) -> dict[str, np.ndarray]:

@@ -216,20 +216,22 @@ def test_tasks_share_an_engine_call_respect_task_size_and_cover_the_plan():
         ),
     )
     matches = plan_matches(config)
-    tasks = plan_tasks(matches, task_size=3)
+    tasks = plan_tasks(matches, task_size=3, game=config.game_obj())
     assert sorted(m.match_id for t in tasks for m in t.matches) == sorted(
         m.match_id for m in matches
     )
     for task in tasks:
         assert 1 <= len(task.matches) <= 3
-        assert len({engine_group(m) for m in task.matches}) == 1
+        assert len({engine_group(m, config.game_obj()) for m in task.matches}) == 1
     # Every tabular pairing, whatever the kinds, shares one closed-form group; a module policy
     # groups by both sides' structure.
-    big = plan_tasks(matches, 10_000)
-    tabular = [t for t in big if engine_group(t.matches[0]) == ("closed_form",)]
+    big = plan_tasks(matches, 10_000, config.game_obj())
+    tabular = [t for t in big if engine_group(t.matches[0], config.game_obj()) == ("closed_form",)]
     assert len(tabular) == 1
     assert {m.a.spec.kind for m in tabular[0].matches} == {"lola", "nl", "tft"}
-    assert len(big) == 1 + len({engine_group(m) for m in matches} - {("closed_form",)})
+    assert len(big) == 1 + len(
+        {engine_group(m, config.game_obj()) for m in matches} - {("closed_form",)}
+    )
 
 
 def test_auto_task_size_gives_each_worker_large_tasks():
@@ -238,7 +240,18 @@ def test_auto_task_size_gives_each_worker_large_tasks():
     assert auto_task_size(10**6, workers=8) == 16_384
 
 
-@pytest.mark.parametrize("name", ["quick", "lola_paper", "lola_paper_imp", "grand", "sos_paper"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "quick",
+        "lola_paper",
+        "lola_paper_imp",
+        "grand",
+        "sos_paper",
+        "sos_paper_tandem",
+        "sos_paper_mp",
+    ],
+)
 def test_example_sweep_files_validate_and_plan(name):
     config = load_sweep(CONFIGS / f"{name}.yaml")
     matches = plan_matches(config)

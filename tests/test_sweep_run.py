@@ -104,11 +104,12 @@ MATCHES_TYPES = {
     "policy_a": "string", "policy_b": "string", "optimizer_a": "string", "optimizer_b": "string",
     "seed": "int64", "updates": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES,
+    "params_a": "list<element: double>", "params_b": "list<element: double>",
     "status": "string", "error": "string", "elapsed_s": "double", "version": "string",
 }  # fmt: skip
 CURVES_TYPES = {
     "match_id": "string", "update": "int64", "reward_a": "double", "reward_b": "double",
-    **P_COOP_TYPES,
+    **P_COOP_TYPES, "params_a": "list<element: double>", "params_b": "list<element: double>",
 }  # fmt: skip
 
 
@@ -149,7 +150,7 @@ def test_stored_options_are_null_where_the_kind_does_not_read_them():
             ],
         }
     )
-    (task,) = plan_tasks(plan_matches(config), task_size=100)
+    (task,) = plan_tasks(plan_matches(config), task_size=100, game=config.game_obj())
     settings = {"sweep": "options", "gamma": 0.96, "updates": 1}
     table = schema.failed_tables(task, settings, "not run").to_pandas()
     stored = {}
@@ -242,7 +243,9 @@ def test_forced_failure_is_recorded_others_stored_and_rerun_completes(
 ):
     config = parse_sweep(SMALL)
     target = plan_matches(config)[0]
-    task = next(t for t in plan_tasks(plan_matches(config), 8) if target in t.matches)
+    task = next(
+        t for t in plan_tasks(plan_matches(config), 8, config.game_obj()) if target in t.matches
+    )
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SMALL))
     monkeypatch.setenv(FAIL_HOOK, target.match_id)
@@ -268,7 +271,7 @@ def test_forced_failure_is_recorded_others_stored_and_rerun_completes(
 
 def test_diverged_match_is_stored_with_status_diverged_and_nan_results():
     config = parse_sweep({**SMALL, "seeds": 2})
-    task = plan_tasks(plan_matches(config), 2)[0]
+    task = plan_tasks(plan_matches(config), 2, config.game_obj())[0]
     nan = np.nan
     results = MatchResults(
         updates=np.array([0, 5]),

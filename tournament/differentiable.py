@@ -19,13 +19,15 @@ Losses = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor
 
 @dataclass(frozen=True)
 class DifferentiableGame:
-    """``losses(x, y) -> (L1, L2)`` on [B, dims] parameters of each player, [B] each."""
+    """``losses(x, y) -> (L1, L2)`` on [B, dims] parameters of each player, [B] each.
+    ``symmetric``: L2(x, y) = L1(y, x), so the two seats are alike."""
 
     name: str
     dims: int
     losses: Losses
     init_std: float
     description: str
+    symmetric: bool
 
     def values(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         loss_x, loss_y = self.losses(x, y)
@@ -51,6 +53,7 @@ DIFFERENTIABLE_GAMES: dict[str, DifferentiableGame] = {
         init_std=0.1,
         description="Tandem (Letcher et al. 2019): L1 = (x+y)^2 - 2x, L2 = (x+y)^2 - 2y; "
         "stable fixed points x + y = 1",
+        symmetric=True,
     ),
     "matching_pennies": DifferentiableGame(
         "matching_pennies",
@@ -59,5 +62,6 @@ DIFFERENTIABLE_GAMES: dict[str, DifferentiableGame] = {
         init_std=1.0,
         description="one-shot matching pennies, P(heads) = sigmoid(theta), as in Letcher et al.'s "
         "code: L1 = -L2 = p^T [[1, -1], [-1, 1]] q; Nash at p = q = 1/2",
+        symmetric=False,
     ),
 }

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from tournament.differentiable import DIFFERENTIABLE_GAMES, DifferentiableGame
+
 OUTCOMES = ("CC", "CD", "DC", "DD")
 # Index of the same joint outcome in the other player's view (CD <-> DC).
 SWAP_VIEW = (0, 2, 1, 3)
@@ -70,8 +72,17 @@ GAMES: dict[str, Game] = {
 }
 
 
-def get_game(name: str, payoffs: tuple[float, ...] | None = None) -> Game:
-    """A game by name; ``payoffs`` (4 values, symmetric, or 8: row's then column's) overrides."""
+# Every game a sweep or the match command takes by name.
+GAME_NAMES: tuple[str, ...] = (*GAMES, *DIFFERENTIABLE_GAMES)
+
+
+def get_game(name: str, payoffs: tuple[float, ...] | None = None) -> Game | DifferentiableGame:
+    """A game by name, iterated 2x2 (``GAMES``; ``payoffs``, 4 values, symmetric, or 8: row's
+    then column's, override) or differentiable (:data:`DIFFERENTIABLE_GAMES`)."""
+    if name in DIFFERENTIABLE_GAMES:
+        if payoffs is not None:
+            raise ValueError(f"payoffs: {name} is a differentiable game; it takes no payoffs")
+        return DIFFERENTIABLE_GAMES[name]
     if payoffs is not None:
         payoffs = tuple(float(x) for x in payoffs)
         if len(payoffs) == 4:
@@ -83,7 +94,7 @@ def get_game(name: str, payoffs: tuple[float, ...] | None = None) -> Game:
             f"got {len(payoffs)}"
         )
     if name not in GAMES:
-        raise ValueError(f"game: unknown {name!r}; accepted: {', '.join(GAMES)}")
+        raise ValueError(f"game: unknown {name!r}; accepted: {', '.join(GAME_NAMES)}")
     return GAMES[name]
 
 

@@ -338,10 +338,9 @@ def play_matches(
         raise ValueError(f"record_every: must be >= 1, got {record_every}")
     if engine not in ENGINES:
         raise ValueError(f"engine: unknown {engine!r}; accepted: {', '.join(ENGINES)}")
-    tabular = all(s.policy == "tabular" for s in (*specs_a, *specs_b) if s.learner)
     if isinstance(game, DifferentiableGame):
-        _check_differentiable(game, [*specs_a, *specs_b])
-        tabular = False
+        check_players(game, [*specs_a, *specs_b])
+    tabular = on_closed_form(game, [*specs_a, *specs_b])
     if engine == "closed_form" and not tabular:
         raise ValueError("engine: closed_form needs tabular policies in a 2x2 game; use autograd")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
@@ -366,11 +365,18 @@ def play_matches(
     return recorder.results(time.perf_counter() - started)
 
 
-def _check_differentiable(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
+def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
+    """Whether matches of these agents can share the closed-form engine: every learner tabular,
+    in an iterated 2x2 game (any kinds, options and fixed strategies mix)."""
+    return isinstance(game, Game) and all(s.policy == "tabular" for s in specs if s.learner)
+
+
+def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
+    """A differentiable game is played by learners, on their raw parameters."""
     for spec in specs:
         if not spec.learner:
             raise ValueError(
-                f"agent: {spec.kind} is a fixed strategy; {game.name} is a differentiable game, "
+                f"kind: {spec.kind} is a fixed strategy; {game.name} is a differentiable game, "
                 f"played by learners only"
             )
         if spec.policy != "tabular":

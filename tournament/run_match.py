@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Sequence
 
 from agents.spec import AgentSpec
+from tournament.differentiable import DifferentiableGame
 from tournament.games import Game
 from tournament.match import DEVICES, DTYPES, play_matches
 
@@ -13,7 +14,7 @@ from tournament.match import DEVICES, DTYPES, play_matches
 def run_match(
     spec_a: AgentSpec,
     spec_b: AgentSpec,
-    game: Game,
+    game: Game | DifferentiableGame,
     seeds: Sequence[int],
     *,
     updates: int,
@@ -47,22 +48,25 @@ def run_match(
         progress=progress,
     )
 
-    def side(spec, rewards, p_coop):
+    def side(spec, rewards, p_coop, params):
         final_rewards = rewards[:, -1].tolist()
-        return {
+        summary = {
             "agent": spec.label(),
             "reward": statistics.fmean(final_rewards),
             "rewards": final_rewards,
             "p_coop": p_coop[:, -1].mean(axis=0).tolist(),
         }
+        if params is not None:  # a differentiable game: the final parameters of every seed
+            summary["params"] = params[:, -1].tolist()
+        return summary
 
     return {
         "game": game.name,
         "gamma": gamma,
         "updates": updates,
         "seeds": seeds,
-        "a": side(spec_a, results.reward_a, results.p_coop_a),
-        "b": side(spec_b, results.reward_b, results.p_coop_b),
+        "a": side(spec_a, results.reward_a, results.p_coop_a, results.params_a),
+        "b": side(spec_b, results.reward_b, results.p_coop_b, results.params_b),
         "status": results.status,
         "elapsed_s": results.elapsed_s,
     }
@@ -82,6 +86,12 @@ def format_match(summary: dict) -> str:
             f"{summary['status'][i]}"
         )
     lines.append(f"mean  {summary['a']['reward']:8.3f}  {summary['b']['reward']:8.3f}")
+    if "params" in summary["a"]:
+        lines.append("final parameters (a | b), seed by seed; rewards are -loss:")
+        for i, seed in enumerate(summary["seeds"]):
+            a, b = (" ".join(f"{x:.3f}" for x in summary[k]["params"][i]) for k in "ab")
+            lines.append(f"{seed:>4}  {a} | {b}")
+        return "\n".join(lines)
     lines.append("P(C | start, CC, CD, DC, DD), mean over seeds:")
     for key in ("a", "b"):
         probs = "  ".join(f"{p:.2f}" for p in summary[key]["p_coop"])
