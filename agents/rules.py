@@ -263,8 +263,9 @@ def cgd(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) 
     solved matrix-free, so that it works for any module: conjugate gradients on the normal
     equations A^T A g = A^T xi (A = I + alpha H_o), with ``(H_o v)_1 = grad_1(grad_2 L1 . v_2)``
     and ``(H_o^T w)_1 = grad_1(xi_2 . w_2)`` (and the same for player 2) as vector-Jacobian
-    products; 2 d iterations for d parameters of both players (exact in exact arithmetic), at
-    most ``CGD_MAX_ITERATIONS``, the same number for every match.
+    products; d iterations for d parameters of both players (exact in exact arithmetic; 1e-8
+    against a direct solve in the tests), at most ``CGD_MAX_ITERATIONS``, the same number for
+    every match.
     """
     theta, theta_opp, xi1, xi2, d2_l1, d1_l2 = _loss_gradients(theta, theta_opp, objective)
     alpha = hp.lr_in
@@ -292,7 +293,7 @@ def cgd(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) 
     p1, p2 = z1, z2
     z_sq = norm_sq(z1, z2)
     size = _parameters_per_match(theta) + _parameters_per_match(theta_opp)
-    for _ in range(min(2 * size, CGD_MAX_ITERATIONS)):
+    for _ in range(min(size, CGD_MAX_ITERATIONS)):
         w1, w2 = apply(p1, p2, transpose=False)
         step = ratio(z_sq, norm_sq(w1, w2))
         g1, g2 = axpy(g1, step, p1), axpy(g2, step, p2)
