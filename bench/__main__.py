@@ -8,7 +8,8 @@ Rows (IPD self-play, float32, match-updates per second):
 - ``engine``: ``play_matches`` on B matches, tabular (closed-form engine) and ``mlp:32``
   (autograd engine), initialisation included (the whole call) and excluded (minus a call with
   0 updates);
-- ``sweep``: ``lola-arena sweep sweeps/configs/grand.yaml`` end to end in a fresh process
+- ``sweep``: ``lola-arena sweep bench/grand_37.yaml`` (grand.yaml as issue 7 measured it) end
+  to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
 - with ``--device cuda``: the engine at large B on the GPU.
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller B and fewer updates")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--out", default="results/bench", help="folder for bench.json, bench.md")
-    parser.add_argument("--sweep", help="sweep file (default: grand.yaml, quick.yaml with --quick)")
+    parser.add_argument("--sweep", help="sweep file (default: bench/grand_37.yaml; --quick: quick)")
     args = parser.parse_args(argv)
 
     updates = 20 if args.quick else 100
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{rows[-1]['what']:<14} {spec.label():<36} B={batch:<8} {rate:>12,.0f}/s",
             file=sys.stderr,
         )
-    sweep = Path(args.sweep or ROOT / f"sweeps/configs/{'quick' if args.quick else 'grand'}.yaml")
+    default = "sweeps/configs/quick.yaml" if args.quick else "bench/grand_37.yaml"
+    sweep = Path(args.sweep or ROOT / default)
     rate, wall, matches = sweep_rate(sweep)
     rows.append(
         dict(
