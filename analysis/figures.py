@@ -29,7 +29,21 @@ from sweeps.schema import STATES
 DPI = 150
 MAX_INCHES = 19.5  # 2925 px at 150 dpi
 # One hue per learner kind (blue, orange, green, purple, red, brown, sky, ochre); fixed: greys.
-HUES = ("#0173b2", "#de8f05", "#029e73", "#8e44ad", "#c0392b", "#8b5a2b", "#56b4e9", "#c9a800")
+# One hue per learner kind (12 distinct: grand.yaml has 10 learner kinds).
+HUES = (
+    "#0173b2",  # blue
+    "#de8f05",  # orange
+    "#029e73",  # green
+    "#8e44ad",  # purple
+    "#c0392b",  # red
+    "#8b5a2b",  # brown
+    "#56b4e9",  # sky blue
+    "#c9a800",  # yellow
+    "#cc78bc",  # pink
+    "#6b8e23",  # olive
+    "#1a1a6e",  # indigo
+    "#d55e00",  # vermillion
+)
 FIXED_HUE = "#707070"
 FIXED = "fixed strategies"
 SEQUENTIAL = "viridis"
