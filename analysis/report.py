@@ -102,6 +102,51 @@ def _game(dirs: list[Path]) -> GameInfo:
     return next((g for g in games.values() if g.known), games[dirs[0]])
 
 
+def compare_rankings(sweep_dirs: SweepDirs) -> pd.DataFrame:
+    """Several sweeps side by side: each agent's score (mean reward per step over opponents) and
+    rank in each sweep, one column pair per sweep (named by its directory), agents ordered by
+    their mean score over the sweeps; an agent absent from a sweep has no value there."""
+    dirs = as_dirs(sweep_dirs)
+    names = _unique_names(dirs)
+    merged = pd.DataFrame(columns=["agent", "kind"])
+    for d, name in zip(dirs, names, strict=True):
+        _, summary = load_summary([d])
+        ranking = summary.ranking[["agent", "kind", "score", "ci95", "rank"]].rename(
+            columns={
+                "score": f"{name} score",
+                "ci95": f"{name} ci95",
+                "rank": f"{name} rank",
+            }
+        )
+        merged = (
+            ranking if merged is None else merged.merge(ranking, on=["agent", "kind"], how="outer")
+        )
+    scores = merged[[f"{name} score" for name in names]]
+    merged.insert(2, "mean score", scores.mean(axis=1))
+    return merged.sort_values("mean score", ascending=False, ignore_index=True)
+
+
+def _unique_names(dirs: list[Path]) -> list[str]:
+    """Short names of sweep directories: the folder names, with their parents where they repeat."""
+    names = [d.name for d in dirs]
+    if len(set(names)) < len(names):
+        names = [f"{d.parent.name}/{d.name}" for d in dirs]
+    return names
+
+
+def compare_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = False) -> str:
+    """:func:`compare_rankings` as text that fits :data:`SUMMARY_WIDTH` columns (``top`` agents
+    unless ``full``)."""
+    table = compare_rankings(sweep_dirs)
+    shown = table if full or len(table) <= top else table.head(top)
+    title = f"Side by side: {len(table)} agents in {len(as_dirs(sweep_dirs))} sweeps"
+    if len(shown) < len(table):
+        title += f", top {top} by mean score (--all: every agent)"
+    text = title + "\nscore: mean reward per step over opponents; ci95: over seeds\n"
+    text += to_markdown(shown.drop(columns=[c for c in shown.columns if c.endswith("ci95")]))
+    return text if full else _fit(text)
+
+
 def _ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
     table = ranking[["rank", "agent", "kind", "score", "ci95", "seeds"]].copy()
     if {"rank_low", "rank_high"} <= set(ranking.columns):
@@ -332,6 +377,16 @@ def _sections(
     return [s for s in sections if s.figure is None or s.figure in figures]
 
 
+def _comparison_section(comparison: pd.DataFrame, sweeps: int) -> Section:
+    return Section(
+        "comparison",
+        "Side by side",
+        f"Each agent's score and rank in each of the {sweeps} sweeps (the rest of the page pools "
+        "them); agents by mean score over the sweeps.",
+        tables=[_inline(comparison, "comparison")],
+    )
+
+
 def _settings(dirs: list[Path]) -> dict:
     """The resolved sweep file of one sweep; of several, a mapping from directory to each."""
     if len(dirs) == 1:
@@ -488,6 +543,10 @@ def write_report(
         step("page")
         title = _title(dirs, matches)
         sections = _sections(dirs, summary, figures, shares)
+        if len(dirs) > 1:
+            comparison = compare_rankings(dirs)
+            write_table(comparison, out_dir / "tables", "comparison")
+            sections.insert(2, _comparison_section(comparison, len(dirs)))
         (out_dir / "report.md").write_text(_page(MARKDOWN, title, sections))
         index = out_dir / "index.html"
         index.write_text(_page(HTML, title, sections))

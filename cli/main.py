@@ -148,6 +148,11 @@ def _add_summary(sub) -> None:
         dest="full",
         help="every agent and the full payoff matrix, however wide",
     )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="several sweeps side by side (each agent's score and rank in each) instead of pooled",
+    )
 
 
 def _add_report(sub) -> None:
@@ -243,9 +248,10 @@ def _sweep(args) -> int:
 
 
 def _summary(args) -> int:
-    from analysis.report import summary_text
+    from analysis.report import compare_text, summary_text
 
-    print(summary_text(args.sweep_dirs, top=args.top, full=args.full))
+    text = compare_text if args.compare else summary_text
+    print(text(args.sweep_dirs, top=args.top, full=args.full))
     return EXIT_OK
 
 

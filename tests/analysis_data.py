@@ -143,11 +143,13 @@ def write_provenance(sweep_dir: Path, game: dict) -> None:
     )
 
 
-def write_synthetic_sweep(sweep_dir: Path, game: dict | None = IPD) -> list[dict]:
+def write_synthetic_sweep(
+    sweep_dir: Path, game: dict | None = IPD, rows: list[dict] | None = None
+) -> list[dict]:
     """Write matches/, curves/ (hive-partitioned by game), sweep.yaml and (unless ``game`` is
-    None) provenance.yaml; return the match rows."""
+    None) provenance.yaml of ``rows`` (default :func:`match_rows`); return the match rows."""
     sweep_dir = Path(sweep_dir)
-    matches = match_rows()
+    matches = match_rows() if rows is None else rows
     if game is not None:
         for row in matches:
             row["game"] = game["name"]

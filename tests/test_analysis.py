@@ -21,6 +21,7 @@ from analysis_data import (
     MAX_PIXELS,
     SEEDS,
     assert_valid_figure,
+    match_rows,
     write_large_sweep,
     write_synthetic_sweep,
 )
@@ -276,6 +277,25 @@ def test_several_sweep_dirs_are_concatenated_and_curves_read_by_match_id(tmp_pat
     curves = load_curves(sweep_dir, ids)
     assert set(curves["match_id"]) == set(ids)
     assert list(curves.groupby("match_id")["update"].max().unique()) == [20]
+
+
+def test_side_by_side_gives_each_sweeps_own_scores_and_ranks(tmp_path, sweep_dir, summary):
+    """Two sweeps, the second without its best agent: each column pair is that sweep's own
+    ranking, and the absent agent has no value in the second."""
+    from analysis.report import compare_rankings, compare_text
+
+    best = summary.ranking["agent"].iloc[0]
+    other = tmp_path / "other"
+    rows = [m for m in match_rows() if best not in (m["agent_a"], m["agent_b"])]
+    write_synthetic_sweep(other, rows=rows)
+    table = compare_rankings([sweep_dir, other]).set_index("agent")
+    own = summary.ranking.set_index("agent")
+    name = sweep_dir.name
+    np.testing.assert_allclose(table.loc[own.index, f"{name} score"], own["score"])
+    assert (table.loc[own.index, f"{name} rank"] == own["rank"]).all()
+    assert pd.isna(table.loc[best, "other score"])
+    assert table["other rank"].dropna().sort_values().tolist() == list(range(1, len(own)))
+    assert all(len(line) <= 100 for line in compare_text([sweep_dir, other]).splitlines())
 
 
 def test_missing_sweep_dir_is_a_one_line_error(tmp_path, capsys):
