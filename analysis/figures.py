@@ -23,7 +23,13 @@ from matplotlib.colors import ListedColormap, to_rgb
 from matplotlib.figure import Figure
 
 from analysis.curves import curve_lines
-from analysis.summary import ALL_OPPONENTS, GROUPS, TournamentSummary, swept_options
+from analysis.summary import (
+    ALL_OPPONENTS,
+    DRAW_TOL,
+    GROUPS,
+    TournamentSummary,
+    swept_options,
+)
 from sweeps.schema import STATES
 
 DPI = 150
@@ -317,6 +323,40 @@ def payoff_difference(summary: TournamentSummary) -> Figure:
     ax.set_ylabel("agent")
     ax.set_title("Payoff difference: row agent's reward minus the column agent's when they meet")
     fig.colorbar(image, ax=ax, shrink=0.6, label="reward per step, row minus column")
+    return fig
+
+
+def wins(summary: TournamentSummary) -> Figure:
+    """Axelrod's winplot: for each agent (by rank, coloured by kind), the share of its matches
+    it won (its reward beats the opponent's by more than ``DRAW_TOL``), one value per seed,
+    as a box over seeds."""
+    palette = Palette(summary)
+    order = summary.agents
+    rows = summary.side_rows[summary.side_rows["status"] == "ok"]
+    won = rows["reward"] > rows["opponent_reward"] + DRAW_TOL
+    per_seed = rows.assign(won=won).groupby(["agent", "seed"])["won"].mean()
+    shares = [per_seed.get(agent, pd.Series(dtype=float)).to_numpy() for agent in order]
+    n = len(order)
+    height = _row_inches(n, base=1.6, per_row=0.2)
+    fig, axes = _figure(8.5, height)
+    ax = axes[0, 0]
+    boxes = ax.boxplot(
+        shares,
+        orientation="horizontal",
+        positions=range(n),
+        widths=0.6,
+        patch_artist=True,
+        showfliers=False,
+        medianprops={"color": "black"},
+    )
+    for patch, agent in zip(boxes["boxes"], order, strict=True):
+        patch.set_facecolor(palette.colour[agent])
+    ax.set_ylim(n - 0.5, -0.5)
+    _agent_axis(ax, order, palette, "y", height)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("share of its matches an agent won, one value per seed")
+    ax.set_title(f"Wins of {n} agents (Axelrod's winplot)")
+    ax.grid(axis="x", alpha=0.3)
     return fig
 
 
@@ -707,6 +747,7 @@ FIGURES = {
     "ranking": lambda summary, samples, shares: ranking(summary),
     "payoff_matrix": lambda summary, samples, shares: payoff_matrix(summary),
     "payoff_difference": lambda summary, samples, shares: payoff_difference(summary),
+    "wins": lambda summary, samples, shares: wins(summary),
     "cooperation": lambda summary, samples, shares: cooperation(summary),
     "learning_curves": lambda summary, samples, shares: learning_curves(summary, samples),
     "policy_curves": lambda summary, samples, shares: policy_curves(summary, samples),

@@ -246,6 +246,8 @@ def _captions(summary: TournamentSummary) -> dict[str, str]:
         "agents in kind blocks ordered by rank; right: the mean over each pair of kinds.",
         "payoff_difference": "How much more the row agent gets than the column agent when "
         "they meet (Axelrod's pdplot): blue rows exploit, red rows are exploited.",
+        "wins": "Share of its matches each agent wins, one value per seed (Axelrod's winplot): "
+        "a high score can come from never losing rather than from winning.",
         "cooperation": f"Final {game.p_label} of each agent (rows, kind blocks) against itself, "
         f"against learners and against fixed strategies"
         + (": red and blue are the two sides of the Nash policy (white)." if game.nash else "."),
@@ -309,14 +311,8 @@ def _sections(
             matrix_tables,
         )
     )
-    sections.append(
-        Section(
-            "payoff_difference",
-            "Payoff difference",
-            captions["payoff_difference"],
-            "payoff_difference",
-        )
-    )
+    for key, heading in (("payoff_difference", "Payoff difference"), ("wins", "Wins")):
+        sections.append(Section(key, heading, captions[key], key))
     heading = "Cooperation" if game.has_cooperation else "Final policies"
     sections.append(
         Section(
