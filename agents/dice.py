@@ -1,0 +1,230 @@
+"""Sampled play and DiCE: derivatives of any order of a value that is only known from episodes.
+
+A sampled learner sees the game only through rollouts: B matches x E episodes x T steps of
+play between two memory-one policies (:func:`sample_rollouts`). Its objective is the DiCE
+("Dice") objective of Foerster, Farquhar et al. (ICML 2018), for player i over one rollout:
+
+    L_i = mean_e  sum_t  gamma^t r_i,t  box( sum_{t' <= t} log pi_1(a_t') + log pi_2(b_t') )
+    box(x) = exp(x - sg(x))                                     (the magic box, = 1 in value)
+
+``box`` evaluates to 1, so ``L_i`` is the sampled discounted return, and each derivative
+w.r.t. either player's parameters, of any order, is an unbiased estimate of the same derivative
+of the exact value ``V_i`` (up to the truncation after T steps). Both players' log-probabilities
+stay differentiable w.r.t. their parameters, so an opponent's policy-gradient step taken on its
+own ``L_2`` is a differentiable function of the learner's parameters: what LOLA needs.
+
+Variance reduction (``baseline``):
+
+- ``none``: the objective above;
+- ``mean``: each step's discounted reward minus its mean over the *other* episodes of the
+  rollout, ``x_t^e - mean_{e' != e} x_t^e'``. The official LOLA-DiCE code centres the rewards on
+  the mean over all episodes (``rets - mean(rets, axis=batch)``), which is this times
+  ``(E - 1) / E``; leaving the episode out keeps every derivative order unbiased (the other
+  episodes are independent of this one's log-probabilities). Its first derivative is REINFORCE
+  with the mean return-to-go of the other episodes as the baseline.
+
+Random numbers: the uniforms of a rollout are counter-based (:mod:`agents.seeding`): draw
+``2 (e T + t) + player`` of one stream per (update, rollout) under the side's seed, so a match's
+episodes depend on its seed alone, never on the other matches of its batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from agents import seeding
+from agents.functional import Params
+
+BASELINES = ("mean", "none")
+# Rollout streams of agents.seeding: far above the parameter streams of the initialisation.
+LEARNING_STREAM = 1 << 38
+EVALUATION_STREAM = 1 << 37
+MAX_ROLLOUTS = 1 << 10  # per update: the outer rollout and up to 1023 lookahead steps
+
+
+def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 / (1 + exp(-x)))`` without overflow, ``min(x, 0) - log1p(exp(-|x|))``, from
+    elementwise operations whose vectorised and scalar kernels agree (unlike
+    ``torch.nn.functional.logsigmoid``), so a match's bits do not depend on its batch."""
+    return torch.where(x < 0, x, torch.zeros_like(x)) - torch.log1p(torch.exp(-torch.abs(x)))
+
+
+def magic_box(x: torch.Tensor) -> torch.Tensor:
+    """DiCE's operator: 1 in value, ``d box(x) = box(x) dx`` under differentiation."""
+    return torch.exp(x - x.detach())
+
+
+@dataclass
+class Rollouts:
+    """E episodes of T steps of B matches, seen from one seat ("self") against "opp".
+
+    states_*: [B, E, T] the egocentric state each player acted in (0 = start, then 1..4 = CC,
+    CD, DC, DD, own action first); coop_*: [B, E, T] True where the player cooperated;
+    reward_*: [B, E, T] each player's reward.
+    """
+
+    states_self: torch.Tensor
+    states_opp: torch.Tensor
+    coop_self: torch.Tensor
+    coop_opp: torch.Tensor
+    reward_self: torch.Tensor
+    reward_opp: torch.Tensor
+
+    def discounted_reward_per_step(self, gamma: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(1 - gamma) sum_t gamma^t r_t``, mean over episodes, of both players, [B] each."""
+        discount = discounts(gamma, self.reward_self.shape[2])
+        scale = 1 - gamma
+        return tuple(
+            scale * (r * discount).sum(dim=2).mean(dim=1)
+            for r in (self.reward_self, self.reward_opp)
+        )
+
+
+def discounts(gamma: torch.Tensor, steps: int) -> torch.Tensor:
+    """``gamma^t`` for t = 0 .. steps - 1, [B, 1, T] (a product per step, not ``pow``: the
+    same bits in every batch)."""
+    powers = [torch.ones_like(gamma)]
+    for _ in range(steps - 1):
+        powers.append(powers[-1] * gamma)
+    return torch.stack(powers, dim=1)[:, None, :]
+
+
+def sample_rollouts(
+    p_self: torch.Tensor,
+    p_opp: torch.Tensor,
+    r_self: torch.Tensor,
+    r_opp: torch.Tensor,
+    uniforms: np.ndarray,
+) -> Rollouts:
+    """Play E episodes of T steps of B matches (no gradients).
+
+    p_self, p_opp: [B, 5] P(C | state), each in its player's own view; r_self, r_opp: [4] or
+    [B, 4] both players' payoffs for the outcomes CC, CD, DC, DD in self's view; uniforms:
+    [B, E, T, 2] in (0, 1), one per player and step (a player cooperates when its uniform is
+    below its probability).
+    """
+    batch, episodes, steps, _ = uniforms.shape
+    p = [q.detach().to("cpu", torch.float64).numpy()[:, None, :] for q in (p_self, p_opp)]
+    state = np.zeros((2, batch, episodes, 1), dtype=np.int64)  # both start
+    states = np.empty((2, batch, episodes, steps), dtype=np.int64)
+    coop = np.empty((2, batch, episodes, steps), dtype=bool)
+    outcome = np.empty((batch, episodes, steps), dtype=np.int64)  # self's view, CC=0 .. DD=3
+    for t in range(steps):
+        states[:, :, :, t] = state[:, :, :, 0]
+        for i in (0, 1):
+            coop[i, :, :, t] = uniforms[:, :, t, i] < np.take_along_axis(p[i], state[i], 2)[..., 0]
+        defect_self, defect_opp = (~coop[0, :, :, t]).astype(np.int64), ~coop[1, :, :, t]
+        outcome[:, :, t] = 2 * defect_self + defect_opp
+        state[0, :, :, 0] = 1 + outcome[:, :, t]
+        state[1, :, :, 0] = 1 + 2 * defect_opp + defect_self  # the same outcome, its own view
+    device = r_self.device
+    states_t, coop_t = torch.as_tensor(states, device=device), torch.as_tensor(coop, device=device)
+    outcome_t = torch.as_tensor(outcome, device=device)
+    rewards = [_payoff(r, outcome_t) for r in (r_self, r_opp)]
+    return Rollouts(states_t[0], states_t[1], coop_t[0], coop_t[1], *rewards)
+
+
+def _payoff(r: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
+    """r [4] or [B, 4] at outcome [B, E, T] -> [B, E, T]."""
+    batch = outcome.shape[0]
+    table = r.expand(batch, 4)
+    return torch.gather(table, 1, outcome.reshape(batch, -1)).reshape(outcome.shape)
+
+
+def log_probs(logits: torch.Tensor, states: torch.Tensor, coop: torch.Tensor) -> torch.Tensor:
+    """log pi(action | state) [B, E, T] from cooperation logits [B, 5], differentiable: one
+    gather from the ten log-probabilities (C in each state, then D in each state)."""
+    batch = logits.shape[0]
+    table = torch.cat([log_sigmoid(logits), log_sigmoid(-logits)], dim=1)  # [B, 10]
+    index = (states + 5 * (~coop).long()).reshape(batch, -1)
+    return torch.gather(table, 1, index).reshape(states.shape)
+
+
+def centred(x: torch.Tensor, baseline: str) -> torch.Tensor:
+    """The rewards that DiCE weighs, [B, E, T]: ``x`` or, with the ``mean`` baseline, ``x``
+    minus the mean of the other episodes at the same step (a constant: no gradient)."""
+    if baseline == "none":
+        return x
+    if baseline != "mean":
+        raise ValueError(f"baseline: unknown {baseline!r}; accepted: {', '.join(BASELINES)}")
+    episodes = x.shape[1]
+    if episodes < 2:
+        return x
+    others = (x.sum(dim=1, keepdim=True) - x) / (episodes - 1)
+    return x - others
+
+
+def dice_objective(
+    log_p: torch.Tensor, rewards: torch.Tensor, gamma: torch.Tensor, baseline: str = "mean"
+) -> torch.Tensor:
+    """``mean_e sum_t gamma^t r_t box(sum_{t' <= t} log_p_t')`` [B] (with ``baseline``).
+
+    log_p: [B, E, T] log-probability of both players' actions at each step (their sum);
+    rewards: [B, E, T] one player's rewards; gamma: [B].
+    """
+    weighted = centred(rewards * discounts(gamma, rewards.shape[2]), baseline).detach()
+    dependencies = torch.cumsum(log_p, dim=2)
+    return (magic_box(dependencies) * weighted).sum(dim=2).mean(dim=1)
+
+
+Logits = Callable[[Params], torch.Tensor]  # parameters -> cooperation logits [B, 5]
+
+
+class DiceObjective:
+    """Both players' DiCE objectives over fresh rollouts, from one player's seat: what the
+    sampled rules (:mod:`agents.rules`) see instead of exact values.
+
+    ``surrogates(theta, theta_opp, rollout)`` plays E episodes of T steps at these parameters
+    (rollout ``j`` of this update: its own random stream) and returns ``(L_self, L_opp)`` [B],
+    differentiable w.r.t. both parameter dicts (to any order).
+
+    logits_self, logits_opp: the two policies as functions of their parameters; r_self, r_opp:
+    [4] or [B, 4] payoffs in self's view; gamma: [B]; seeds: this seat's seed per match.
+    """
+
+    def __init__(
+        self,
+        logits_self: Logits,
+        logits_opp: Logits,
+        r_self: torch.Tensor,
+        r_opp: torch.Tensor,
+        gamma: torch.Tensor,
+        seeds: Sequence[int],
+        episodes: int,
+        steps: int,
+        baseline: str,
+        update: int = 0,
+    ):
+        self.logits_self, self.logits_opp = logits_self, logits_opp
+        self.r_self, self.r_opp, self.gamma = r_self, r_opp, gamma
+        self.seeds, self.episodes, self.steps = list(seeds), episodes, steps
+        self.baseline, self.update = baseline, update
+
+    def uniforms(self, rollout: int) -> np.ndarray:
+        """[B, E, T, 2] uniforms of rollout ``rollout`` of this update."""
+        if not 0 <= rollout < MAX_ROLLOUTS:
+            raise ValueError(f"rollout: must be in [0, {MAX_ROLLOUTS}), got {rollout}")
+        stream = LEARNING_STREAM + self.update * MAX_ROLLOUTS + rollout
+        u = seeding.uniform(self.seeds, self.episodes * self.steps * 2, stream)
+        return u.reshape(len(self.seeds), self.episodes, self.steps, 2)
+
+    def rollouts(self, logits: torch.Tensor, logits_opp: torch.Tensor, rollout: int) -> Rollouts:
+        p_self, p_opp = (torch.exp(log_sigmoid(x.detach())) for x in (logits, logits_opp))
+        return sample_rollouts(p_self, p_opp, self.r_self, self.r_opp, self.uniforms(rollout))
+
+    def surrogates(
+        self, theta: Params, theta_opp: Params, rollout: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, logits_opp = self.logits_self(theta), self.logits_opp(theta_opp)
+        play = self.rollouts(logits, logits_opp, rollout)
+        log_p = log_probs(logits, play.states_self, play.coop_self) + log_probs(
+            logits_opp, play.states_opp, play.coop_opp
+        )
+        return tuple(
+            dice_objective(log_p, r, self.gamma, self.baseline)
+            for r in (play.reward_self, play.reward_opp)
+        )
