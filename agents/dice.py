@@ -47,10 +47,10 @@ MAX_ROLLOUTS = 1 << 10  # per update: the outer rollout and up to 1023 lookahead
 
 
 def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """``log(1 / (1 + exp(-x)))`` without overflow, ``min(x, 0) - log1p(exp(-|x|))``, from
+    """``log(1 / (1 + exp(-x)))`` without overflow, ``min(x, 0) - log(1 + exp(-|x|))``, from
     elementwise operations whose vectorised and scalar kernels agree (unlike
     ``torch.nn.functional.logsigmoid``), so a match's bits do not depend on its batch."""
-    return torch.where(x < 0, x, torch.zeros_like(x)) - torch.log1p(torch.exp(-torch.abs(x)))
+    return torch.where(x < 0, x, torch.zeros_like(x)) - torch.log(1 + torch.exp(-torch.abs(x)))
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
@@ -64,13 +64,16 @@ class Rollouts:
 
     states_*: [B, E, T] the egocentric state each player acted in (0 = start, then 1..4 = CC,
     CD, DC, DD, own action first); coop_*: [B, E, T] True where the player cooperated;
-    reward_*: [B, E, T] each player's reward.
+    choice_*: [B, E, T] the (state, action) pair as one index, ``state`` for C and ``5 + state``
+    for D (what :func:`log_probs` reads); reward_*: [B, E, T] each player's reward.
     """
 
     states_self: torch.Tensor
     states_opp: torch.Tensor
     coop_self: torch.Tensor
     coop_opp: torch.Tensor
+    choice_self: torch.Tensor
+    choice_opp: torch.Tensor
     reward_self: torch.Tensor
     reward_opp: torch.Tensor
 
@@ -100,7 +103,8 @@ def sample_rollouts(
     r_opp: torch.Tensor,
     uniforms: np.ndarray,
 ) -> Rollouts:
-    """Play E episodes of T steps of B matches (no gradients).
+    """Play E episodes of T steps of B matches (no gradients; a loop over the T steps on
+    [2, B, E] arrays).
 
     p_self, p_opp: [B, 5] P(C | state), each in its player's own view; r_self, r_opp: [4] or
     [B, 4] both players' payoffs for the outcomes CC, CD, DC, DD in self's view; uniforms:
@@ -108,54 +112,63 @@ def sample_rollouts(
     below its probability).
     """
     batch, episodes, steps, _ = uniforms.shape
-    p = [q.detach().to("cpu", torch.float64).numpy()[:, None, :] for q in (p_self, p_opp)]
-    state = np.zeros((2, batch, episodes, 1), dtype=np.int64)  # both start
-    states = np.empty((2, batch, episodes, steps), dtype=np.int64)
-    coop = np.empty((2, batch, episodes, steps), dtype=bool)
-    outcome = np.empty((batch, episodes, steps), dtype=np.int64)  # self's view, CC=0 .. DD=3
+    p = torch.stack([p_self, p_opp]).detach().to("cpu", torch.float64).numpy().reshape(-1)
+    # Row of each player's and match's five probabilities in p, [2, B, 1].
+    row = 5 * np.arange(2 * batch).reshape(2, batch, 1)
+    u = np.ascontiguousarray(uniforms.transpose(2, 3, 0, 1))  # [T, 2, B, E]
+    state = np.zeros((2, batch, episodes), dtype=np.int64)  # both players start
+    states = np.empty((steps, 2, batch, episodes), dtype=np.int64)
+    defect = np.empty((steps, 2, batch, episodes), dtype=np.int64)
     for t in range(steps):
-        states[:, :, :, t] = state[:, :, :, 0]
-        for i in (0, 1):
-            coop[i, :, :, t] = uniforms[:, :, t, i] < np.take_along_axis(p[i], state[i], 2)[..., 0]
-        defect_self, defect_opp = (~coop[0, :, :, t]).astype(np.int64), ~coop[1, :, :, t]
-        outcome[:, :, t] = 2 * defect_self + defect_opp
-        state[0, :, :, 0] = 1 + outcome[:, :, t]
-        state[1, :, :, 0] = 1 + 2 * defect_opp + defect_self  # the same outcome, its own view
-    device = r_self.device
-    states_t, coop_t = torch.as_tensor(states, device=device), torch.as_tensor(coop, device=device)
-    outcome_t = torch.as_tensor(outcome, device=device)
-    rewards = [_payoff(r, outcome_t) for r in (r_self, r_opp)]
-    return Rollouts(states_t[0], states_t[1], coop_t[0], coop_t[1], *rewards)
+        states[t] = state
+        d = defect[t]
+        np.greater_equal(u[t], p[row + state], out=d, casting="unsafe")
+        # The outcome in each player's own view (own action first): CC, CD, DC, DD = 0..3.
+        state = 1 + 2 * d + d[::-1]
+    to_torch = {"device": r_self.device}
+    states_t = torch.as_tensor(states.transpose(1, 2, 3, 0).copy(), **to_torch)  # [2, B, E, T]
+    defect_t = torch.as_tensor(defect.transpose(1, 2, 3, 0).copy(), **to_torch)
+    choice = states_t + 5 * defect_t
+    outcome = 2 * defect_t[0] + defect_t[1]  # self's view
+    rewards = [_payoff(r, outcome) for r in (r_self, r_opp)]
+    coop = defect_t == 0
+    return Rollouts(states_t[0], states_t[1], coop[0], coop[1], choice[0], choice[1], *rewards)
 
 
 def _payoff(r: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
     """r [4] or [B, 4] at outcome [B, E, T] -> [B, E, T]."""
     batch = outcome.shape[0]
-    table = r.expand(batch, 4)
-    return torch.gather(table, 1, outcome.reshape(batch, -1)).reshape(outcome.shape)
+    if r.dim() == 1:
+        return r[outcome]
+    return torch.gather(r, 1, outcome.reshape(batch, -1)).reshape(outcome.shape)
 
 
-def log_probs(logits: torch.Tensor, states: torch.Tensor, coop: torch.Tensor) -> torch.Tensor:
+def log_probs(logits: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
     """log pi(action | state) [B, E, T] from cooperation logits [B, 5], differentiable: one
-    gather from the ten log-probabilities (C in each state, then D in each state)."""
+    gather from the ten log-probabilities (C in each state, then D in each state) at
+    ``choice`` [B, E, T] (:class:`Rollouts`)."""
     batch = logits.shape[0]
     table = torch.cat([log_sigmoid(logits), log_sigmoid(-logits)], dim=1)  # [B, 10]
-    index = (states + 5 * (~coop).long()).reshape(batch, -1)
-    return torch.gather(table, 1, index).reshape(states.shape)
+    return torch.gather(table, 1, choice.reshape(batch, -1)).reshape(choice.shape)
 
 
-def centred(x: torch.Tensor, baseline: str) -> torch.Tensor:
-    """The rewards that DiCE weighs, [B, E, T]: ``x`` or, with the ``mean`` baseline, ``x``
-    minus the mean of the other episodes at the same step (a constant: no gradient)."""
-    if baseline == "none":
-        return x
-    if baseline != "mean":
+def weights(rewards: torch.Tensor, discount: torch.Tensor, baseline: str = "mean") -> torch.Tensor:
+    """What DiCE weighs, [B, E, T], a constant: the discounted rewards ``gamma^t r_t`` or, with
+    the ``mean`` baseline, those minus the mean of the other episodes at the same step.
+    discount: [B, 1, T] (:func:`discounts`)."""
+    x = rewards * discount
+    if baseline not in BASELINES:
         raise ValueError(f"baseline: unknown {baseline!r}; accepted: {', '.join(BASELINES)}")
     episodes = x.shape[1]
-    if episodes < 2:
+    if baseline == "none" or episodes < 2:
         return x
     others = (x.sum(dim=1, keepdim=True) - x) / (episodes - 1)
     return x - others
+
+
+def dice(box: torch.Tensor, weighted: torch.Tensor) -> torch.Tensor:
+    """``mean_e sum_t weighted_t box_t`` [B]; box: the magic box of the cumulative log-probs."""
+    return (box * weighted).sum(dim=2).mean(dim=1)
 
 
 def dice_objective(
@@ -166,9 +179,15 @@ def dice_objective(
     log_p: [B, E, T] log-probability of both players' actions at each step (their sum);
     rewards: [B, E, T] one player's rewards; gamma: [B].
     """
-    weighted = centred(rewards * discounts(gamma, rewards.shape[2]), baseline).detach()
-    dependencies = torch.cumsum(log_p, dim=2)
-    return (magic_box(dependencies) * weighted).sum(dim=2).mean(dim=1)
+    box = magic_box(torch.cumsum(log_p, dim=2))
+    return dice(box, weights(rewards, discounts(gamma, rewards.shape[2]), baseline))
+
+
+def rollout_uniforms(seeds: Sequence[int], episodes: int, steps: int, stream: int) -> np.ndarray:
+    """[B, E, T, 2] uniforms of one rollout: draw ``2 (e T + t) + player`` of ``stream`` under
+    each seed (:mod:`agents.seeding`)."""
+    u = seeding.uniform(seeds, episodes * steps * 2, stream)
+    return u.reshape(len(seeds), episodes, steps, 2)
 
 
 Logits = Callable[[Params], torch.Tensor]  # parameters -> cooperation logits [B, 5]
@@ -178,7 +197,7 @@ class DiceObjective:
     """Both players' DiCE objectives over fresh rollouts, from one player's seat: what the
     sampled rules (:mod:`agents.rules`) see instead of exact values.
 
-    ``surrogates(theta, theta_opp, rollout)`` plays E episodes of T steps at these parameters
+    ``surrogates(theta, theta_opp, rollout, of)`` plays E episodes of T steps at these parameters
     (rollout ``j`` of this update: its own random stream) and returns ``(L_self, L_opp)`` [B],
     differentiable w.r.t. both parameter dicts (to any order).
 
@@ -203,28 +222,30 @@ class DiceObjective:
         self.r_self, self.r_opp, self.gamma = r_self, r_opp, gamma
         self.seeds, self.episodes, self.steps = list(seeds), episodes, steps
         self.baseline, self.update = baseline, update
+        self.discount = discounts(gamma, steps)  # [B, 1, T]
 
     def uniforms(self, rollout: int) -> np.ndarray:
         """[B, E, T, 2] uniforms of rollout ``rollout`` of this update."""
         if not 0 <= rollout < MAX_ROLLOUTS:
             raise ValueError(f"rollout: must be in [0, {MAX_ROLLOUTS}), got {rollout}")
         stream = LEARNING_STREAM + self.update * MAX_ROLLOUTS + rollout
-        u = seeding.uniform(self.seeds, self.episodes * self.steps * 2, stream)
-        return u.reshape(len(self.seeds), self.episodes, self.steps, 2)
+        return rollout_uniforms(self.seeds, self.episodes, self.steps, stream)
 
     def rollouts(self, logits: torch.Tensor, logits_opp: torch.Tensor, rollout: int) -> Rollouts:
         p_self, p_opp = (torch.exp(log_sigmoid(x.detach())) for x in (logits, logits_opp))
         return sample_rollouts(p_self, p_opp, self.r_self, self.r_opp, self.uniforms(rollout))
 
     def surrogates(
-        self, theta: Params, theta_opp: Params, rollout: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, theta: Params, theta_opp: Params, rollout: int, of: str = "both"
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(L_self, L_opp)`` [B] on rollout ``rollout``; ``of`` = ``self`` or ``opp`` leaves
+        the other None (not computed)."""
         logits, logits_opp = self.logits_self(theta), self.logits_opp(theta_opp)
         play = self.rollouts(logits, logits_opp, rollout)
-        log_p = log_probs(logits, play.states_self, play.coop_self) + log_probs(
-            logits_opp, play.states_opp, play.coop_opp
-        )
+        log_p = log_probs(logits, play.choice_self) + log_probs(logits_opp, play.choice_opp)
+        box = magic_box(torch.cumsum(log_p, dim=2))
+        wanted = {"both": (True, True), "self": (True, False), "opp": (False, True)}[of]
         return tuple(
-            dice_objective(log_p, r, self.gamma, self.baseline)
-            for r in (play.reward_self, play.reward_opp)
+            dice(box, weights(r, self.discount, self.baseline)) if want else None
+            for r, want in zip((play.reward_self, play.reward_opp), wanted, strict=True)
         )
