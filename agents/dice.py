@@ -78,11 +78,14 @@ class Rollouts:
     reward_opp: torch.Tensor
 
     def discounted_reward_per_step(self, gamma: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``(1 - gamma) sum_t gamma^t r_t``, mean over episodes, of both players, [B] each."""
+        """``sum_t gamma^t r_t / sum_t gamma^t`` over the T steps, mean over episodes, of both
+        players, [B] each: the estimate of the exact ``(1 - gamma) V`` (the same scale for any
+        T; the official LOLA-DiCE code logs ``(1 - gamma) sum_t gamma^t r_t``, which is this
+        times ``1 - gamma^T``, 0.998 at T = 150)."""
         discount = discounts(gamma, self.reward_self.shape[2])
-        scale = 1 - gamma
+        total = discount.sum(dim=2)[:, 0]
         return tuple(
-            scale * (r * discount).sum(dim=2).mean(dim=1)
+            (r * discount).sum(dim=2).mean(dim=1) / total
             for r in (self.reward_self, self.reward_opp)
         )
 

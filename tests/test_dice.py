@@ -146,8 +146,9 @@ def test_sampled_return_estimates_the_exact_value():
         assert torch.allclose(s, (1 - gamma) * v, atol=0.03)
     # Without a baseline, the objective's value is the sampled discounted return.
     value_self, value_opp = dice.surrogates({"logits": logits[0]}, {"logits": logits[1]}, 0)
-    assert torch.allclose((1 - gamma) * value_self, sampled[0], rtol=1e-12)
-    assert torch.allclose((1 - gamma) * value_opp, sampled[1], rtol=1e-12)
+    horizon = (1 - gamma**steps) / (1 - gamma)  # sum_t gamma^t
+    assert torch.allclose(value_self / horizon, sampled[0], rtol=1e-12)
+    assert torch.allclose(value_opp / horizon, sampled[1], rtol=1e-12)
 
 
 def test_a_matchs_episodes_depend_on_its_seed_alone():
