@@ -94,9 +94,13 @@ class AgentSpec:
 
     def structure(self) -> tuple:
         """What must be equal for agents to share one batched engine call (all but the numbers,
-        which the engines take per match; a sampled learner's rollouts are [B, E, T] tensors,
-        so its episodes, steps and baseline too)."""
-        sampling = (self.episodes, self.steps, self.baseline) if self.sampled else ()
+        which the engines take per match). A sampled learner's rollouts are [B, E, T] tensors,
+        one per lookahead step: its episodes, steps, baseline and lookahead too (a batch could
+        mix depths, but every match would pay for the deepest one's rollouts)."""
+        sampling = ()
+        if self.sampled:
+            depth = self.lookahead if applies("lookahead", self.kind) else None
+            sampling = (self.episodes, self.steps, self.baseline, depth)
         return (self.kind, self.policy, self.optimizer, self.p, *sampling)
 
     def label(self) -> str:

@@ -79,6 +79,39 @@ def test_lola_dice_with_a_zero_inner_step_is_nl_pg():
     assert torch.equal(naive["logits"], unmoved["logits"])
 
 
+def test_lola_dice_of_mixed_depths_in_one_batch_is_each_depth_alone():
+    """A batch runs the deepest k; a match's steps beyond its own k have step size 0 and its
+    own rollouts keep their streams, so it gets the bits it gets with its own k alone."""
+    gen = torch.Generator().manual_seed(8)
+    theta1, theta2 = torch.randn(2, 3, 5, generator=gen, dtype=F64)
+    depths = torch.tensor([1, 3, 2])
+    hp = RuleParams(
+        lr_in=torch.full((3,), 0.3, dtype=F64), eta=torch.ones(3, dtype=F64), lookahead=depths
+    )
+    mixed = RULES["lola-dice"](
+        {"logits": theta1}, {"logits": theta2}, tabular_objective(3, 8, 20, 0.96), hp
+    )["logits"]
+    for i, k in enumerate(depths.tolist()):
+        dice = DiceObjective(
+            lambda theta: theta["logits"],
+            lambda theta: theta["logits"],
+            R_ROW,
+            R_COL,
+            torch.full((1,), 0.96, dtype=F64),
+            [i],
+            8,
+            20,
+            "mean",
+        )
+        alone = RULES["lola-dice"](
+            {"logits": theta1[i : i + 1]},
+            {"logits": theta2[i : i + 1]},
+            dice,
+            hyperparameters(1, 0.3, k),
+        )["logits"]
+        assert torch.equal(alone[0], mixed[i])
+
+
 @pytest.mark.parametrize("k", [1, 2])
 def test_lola_dice_estimates_the_exact_lola_direction(k):
     """Averaged over 64 independent groups of 64 episodes, LOLA-DiCE(k)'s direction is within
@@ -117,7 +150,7 @@ def dice_spec(kind="lola-dice", **options):
 OPPONENTS = {
     "lola": lambda i: AgentSpec("lola", lr=0.3 * (i + 1)),
     "tft": lambda i: AgentSpec("tft"),
-    "lola-dice": lambda i: dice_spec(lr=0.2 * (i + 1), lookahead=1 + i % 2),
+    "lola-dice": lambda i: dice_spec(lr=0.2 * (i + 1), lr_in=0.1 * (i + 1)),
     "nl-pg": lambda i: dice_spec("nl-pg", lr=0.1 * (i + 1)),
 }
 
@@ -129,8 +162,8 @@ def test_a_sampled_match_is_bitwise_the_same_in_any_batch(opponent, dtype):
     per match (probabilities included), so alone, in a batch or in reverse order it gives the
     same bits: one flipped bit could flip a sampled action and change everything after."""
     specs_a = [
-        dice_spec(lr=lr, lr_in=lr_in, lookahead=k)
-        for lr, lr_in, k in ((0.2, 0.3, 1), (1.0, 0.5, 2), (0.5, 1.0, 1), (0.3, 0.2, 3))
+        dice_spec(lr=lr, lr_in=lr_in, lookahead=2)
+        for lr, lr_in in ((0.2, 0.3), (1.0, 0.5), (0.5, 1.0), (0.3, 0.2))
     ]
     specs_b = [OPPONENTS[opponent](i) for i in range(4)]
     seeds = [3, 1, 4, 9]
@@ -214,10 +247,12 @@ def test_bad_sampled_input_is_one_clear_error(call, message):
         call()
 
 
-def test_sampled_learners_group_by_their_rollout_shape():
-    """E, T and the baseline shape a sampled learner's tensors: part of its structure."""
+def test_sampled_learners_group_by_their_rollouts():
+    """E, T, the baseline and the number of rollouts (k + 1) shape a sampled learner's work:
+    part of its structure, so that a sweep's tasks never mix them."""
     assert dice_spec(lr=0.1).structure() == dice_spec(lr=0.5).structure()
     assert dice_spec(episodes=8).structure() != dice_spec(episodes=16).structure()
+    assert dice_spec(lookahead=1).structure() != dice_spec(lookahead=2).structure()
     assert AgentSpec("lola", episodes=8).structure() == AgentSpec("lola").structure()
 
 
