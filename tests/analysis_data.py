@@ -238,6 +238,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
     for side in "ab":
         for j, state in enumerate(STATES):
             columns[f"p_coop_{side}_{state}"] = p_coop[side][:, j]
+    columns.update(dict.fromkeys(schema.PARAMS_COLUMNS, [None] * n))  # an iterated game
     columns.update(
         status=np.full(n, "ok"),
         error=[None] * n,
@@ -257,6 +258,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
             curves[f"p_coop_{side}_{state}"] = (1 - w) * 0.5 + w * np.repeat(
                 p_coop[side][:, j], records
             )
+    curves.update(dict.fromkeys(schema.PARAMS_COLUMNS, [None] * (n * records)))
     curves["game"] = np.full(n * records, "ipd")
     pq.write_to_dataset(
         pa.Table.from_pydict(curves, schema=CURVE_SCHEMA), sweep_dir / "curves", ["game"]
