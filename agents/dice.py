@@ -23,6 +23,10 @@ Variance reduction (``baseline``):
   episodes are independent of this one's log-probabilities). Its first derivative is REINFORCE
   with the mean return-to-go of the other episodes as the baseline.
 
+Opponent modelling (LOLA-OM): instead of reading the opponent's parameters, a learner can fit a
+tabular model of its policy to the actions it took in E fresh episodes (:func:`fit_tabular`:
+the most likely memory-one policy under a uniform prior, in closed form) and look ahead with it.
+
 Random numbers: the uniforms of a rollout are counter-based (:mod:`agents.seeding`): draw
 ``2 (e T + t) + player`` of one stream per (update, rollout) under the side's seed, so a match's
 episodes depend on its seed alone, never on the other matches of its batch.
@@ -43,7 +47,8 @@ BASELINES = ("mean", "none")
 # Rollout streams of agents.seeding: far above the parameter streams of the initialisation.
 LEARNING_STREAM = 1 << 38
 EVALUATION_STREAM = 1 << 37
-MAX_ROLLOUTS = 1 << 10  # per update: the outer rollout and up to 1023 lookahead steps
+MAX_ROLLOUTS = 1 << 10  # per update: the outer rollout, lookahead steps, the model's episodes
+MODEL_ROLLOUT = MAX_ROLLOUTS - 1  # the episodes an opponent model is fitted to
 
 
 def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -196,6 +201,23 @@ def rollout_uniforms(seeds: Sequence[int], episodes: int, steps: int, stream: in
 Logits = Callable[[Params], torch.Tensor]  # parameters -> cooperation logits [B, 5]
 
 
+def tabular_logits(theta: Params) -> torch.Tensor:
+    """A tabular policy's cooperation logits: its parameters, [B, 5]."""
+    return theta["logits"]
+
+
+def fit_tabular(states: torch.Tensor, coop: torch.Tensor) -> torch.Tensor:
+    """The cooperation logits [B, 5] of the memory-one policy that best explains a player's
+    actions (states, coop: [B, E, T]) under a uniform prior on each P(C | state): the logit of
+    ``(cooperations + 1) / (visits + 2)`` per state (a state never visited: 0, P = 1/2)."""
+    batch = states.shape[0]
+    index = states.reshape(batch, -1)
+    counts = torch.zeros(batch, 5, dtype=torch.float64, device=states.device)
+    visits = counts.scatter_add(1, index, torch.ones_like(index, dtype=torch.float64))
+    cooperations = counts.scatter_add(1, index, coop.reshape(batch, -1).to(torch.float64))
+    return torch.log(cooperations + 1) - torch.log(visits - cooperations + 1)
+
+
 class DiceObjective:
     """Both players' DiCE objectives over fresh rollouts, from one player's seat: what the
     sampled rules (:mod:`agents.rules`) see instead of exact values.
@@ -237,6 +259,28 @@ class DiceObjective:
     def rollouts(self, logits: torch.Tensor, logits_opp: torch.Tensor, rollout: int) -> Rollouts:
         p_self, p_opp = (torch.exp(log_sigmoid(x.detach())) for x in (logits, logits_opp))
         return sample_rollouts(p_self, p_opp, self.r_self, self.r_opp, self.uniforms(rollout))
+
+    def model_opponent(self, theta: Params, theta_opp: Params) -> tuple[Params, DiceObjective]:
+        """LOLA-OM: a tabular model of the opponent (``{"logits": [B, 5]}``) fitted to its
+        actions in the E episodes of rollout :data:`MODEL_ROLLOUT`, played at these parameters,
+        and this objective with that tabular model in the opponent's seat."""
+        with torch.no_grad():
+            logits, logits_opp = self.logits_self(theta), self.logits_opp(theta_opp)
+            play = self.rollouts(logits, logits_opp, MODEL_ROLLOUT)
+            model = fit_tabular(play.states_opp, play.coop_opp).to(logits.dtype)
+        modelled = DiceObjective(
+            self.logits_self,
+            tabular_logits,
+            self.r_self,
+            self.r_opp,
+            self.gamma,
+            self.seeds,
+            self.episodes,
+            self.steps,
+            self.baseline,
+            self.update,
+        )
+        return {"logits": model}, modelled
 
     def surrogates(
         self, theta: Params, theta_opp: Params, rollout: int, of: str = "both"

@@ -118,9 +118,9 @@ LEARNER_KINDS = (
     Kind(
         "lola-dice",
         True,
-        (*LEARNING, "lr_in", "lookahead", *SAMPLING),
+        (*LEARNING, "lr_in", "lookahead", *SAMPLING, "opponent_model"),
         "LOLA on sampled episodes: differentiates through the opponent's k policy-gradient "
-        "steps with DiCE objectives",
+        "steps with DiCE objectives (opponent_model: of a model fitted to its actions)",
         "Foerster, Farquhar et al. ICML 2018 (DiCE)",
         models_opponent=True,
         sampled=True,

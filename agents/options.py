@@ -14,6 +14,18 @@ from dataclasses import dataclass
 from agents.kinds import KINDS
 
 
+def flag(value) -> bool:
+    """A yes/no option: a bool, or (from the command line) true/false, yes/no, 1/0."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Option:
     """One agent option. ``minimum`` (with ``exclusive``): the bound of a number. ``label``: its
@@ -64,6 +76,14 @@ OPTIONS: tuple[Option, ...] = (
         "mean over the other episodes) or none",
         label="baseline",
         choices=("mean", "none"),
+    ),
+    Option(
+        "opponent_model",
+        flag,
+        False,
+        "lola-dice: fit a tabular model of the opponent's policy to its sampled actions each "
+        "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
+        label="om",
     ),
     Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
     Option("optimizer", str, "sgd", "sgd or adam"),

@@ -75,18 +75,24 @@ class SampledObjective(Protocol):
         self, theta: Params, theta_opp: Params, rollout: int, of: str = "both"
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]: ...
 
+    def model_opponent(self, theta: Params, theta_opp: Params) -> tuple[Params, SampledObjective]:
+        """A tabular model of the opponent fitted to its actions in episodes played at the
+        given parameters, and the objective in which the opponent is that model."""
+
 
 @dataclass
 class RuleParams:
     """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
-    eta, the lookahead depth k (integers), consensus optimisation's gamma and HOLA's order
-    (integers). SOS's a and b and SGA's epsilon are the papers' constants."""
+    eta, the lookahead depth k (integers), consensus optimisation's gamma, HOLA's order
+    (integers) and LOLA-DiCE's opponent modelling (bools). SOS's a and b and SGA's epsilon are
+    the papers' constants."""
 
     lr_in: torch.Tensor
     eta: torch.Tensor
     lookahead: torch.Tensor
     gamma_co: torch.Tensor | None = None
     order: torch.Tensor | None = None
+    opponent_model: torch.Tensor | None = None
     sos_a: float = 0.5
     sos_b: float = 0.1
     sga_eps: float = 0.1
@@ -392,7 +398,16 @@ def lola_dice(
     Every rollout is sampled fresh, as in the official implementation (alshedivat/lola,
     ``lola_dice/rpg.py``: one rollout per inner step, one for the outer step). A match's steps
     beyond its own k have step size 0 (exactly no change), as in :func:`unroll_opponent`.
+
+    With ``hp.opponent_model`` (LOLA-OM, Foerster et al. 2018, Section 3.3), ``theta2`` is not
+    read: it is a tabular model fitted to the opponent's actions in fresh episodes played at the
+    current parameters (:meth:`agents.dice.DiceObjective.model_opponent`), and the lookahead
+    runs on that model (the whole batch models, or none).
     """
+    if hp.opponent_model is not None and bool(hp.opponent_model.any()):
+        if not bool(hp.opponent_model.all()):
+            raise ValueError("opponent_model: the matches of one batch must all model, or none")
+        theta_opp, objective = objective.model_opponent(detach(theta), detach(theta_opp))
     theta, theta_opp_k = requires_grad(theta), requires_grad(theta_opp)
     for j in range(int(hp.lookahead.max()) if hp.lookahead.numel() else 0):
         alpha = torch.where(hp.lookahead > j, hp.lr_in, torch.zeros_like(hp.lr_in))

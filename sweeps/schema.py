@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from agents.options import STORED_OPTIONS, applies
+from agents.options import STORED_OPTIONS, applies, flag
 
 if TYPE_CHECKING:
     from sweeps.plan import Task
@@ -66,7 +66,7 @@ SAMPLED_COLUMNS = [f"sampled_reward_{side}" for side in SIDES]
 
 # The options stored per side (``<name>_a``, ``<name>_b``), null where a kind does not read one.
 STORED_OPTION_NAMES = tuple(option.name for option in STORED_OPTIONS)
-_ARROW_TYPES = {float: pa.float64(), int: pa.int64(), str: pa.string(), bool: pa.bool_()}
+_ARROW_TYPES = {float: pa.float64(), int: pa.int64(), str: pa.string(), flag: pa.bool_()}
 OPTION_COLUMNS = [
     (f"{option.name}_{side}", _ARROW_TYPES[option.type])
     for option in STORED_OPTIONS

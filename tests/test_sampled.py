@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.dice import DiceObjective
+from agents.dice import DiceObjective, fit_tabular, sample_rollouts
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
 from tournament.games import GAMES, get_game
@@ -140,6 +140,41 @@ def test_lola_dice_estimates_the_exact_lola_direction(k):
     assert (z("nl") > 6).all() and (z("la") > 4).all(), (z("nl"), z("la"))
 
 
+def test_an_opponent_model_is_the_most_likely_tabular_policy_of_its_actions():
+    """(cooperations + 1) / (visits + 2) per state: within binomial error of the opponent's
+    probabilities where it played often, 1/2 where it never played."""
+    gen = torch.Generator().manual_seed(9)
+    p_row, p_col = torch.rand(2, 2, 5, generator=gen, dtype=F64) * 0.8 + 0.1
+    uniforms = np.random.default_rng(1).random((2, 400, 40, 2))
+    play = sample_rollouts(p_row, p_col, R_ROW, R_COL, uniforms)
+    fitted = torch.sigmoid(fit_tabular(play.states_opp, play.coop_opp))
+    for b in range(2):
+        for s in range(5):
+            seen = play.coop_opp[b][play.states_opp[b] == s].double()
+            assert torch.allclose(fitted[b, s], (seen.sum() + 1) / (len(seen) + 2))
+            assert abs(fitted[b, s] - p_col[b, s]) < 5 * (0.25 / len(seen)) ** 0.5
+    never = torch.zeros(1, 3, 4, dtype=torch.long)  # only the start state
+    assert torch.equal(
+        fit_tabular(never, torch.ones(1, 3, 4, dtype=torch.bool))[0, 1:], torch.zeros(4, dtype=F64)
+    )
+
+
+def test_lola_dice_om_looks_ahead_with_the_fitted_model_not_the_opponents_parameters():
+    gen = torch.Generator().manual_seed(10)
+    theta1, theta2 = ({"logits": t} for t in torch.randn(2, 3, 5, generator=gen, dtype=F64))
+    dice = tabular_objective(3, 32, 40, 0.96, update=4)
+    hp = hyperparameters(3, lookahead=2)
+    modelling = RuleParams(**{**vars(hp), "opponent_model": torch.ones(3, dtype=torch.bool)})
+    direction = RULES["lola-dice"](theta1, theta2, dice, modelling)["logits"]
+    model, modelled = dice.model_opponent(theta1, theta2)
+    assert not torch.allclose(model["logits"], theta2["logits"], atol=0.05)
+    expected = RULES["lola-dice"](theta1, model, modelled, hp)["logits"]
+    assert torch.equal(direction, expected)
+    mixed = RuleParams(**{**vars(hp), "opponent_model": torch.tensor([True, False, True])})
+    with pytest.raises(ValueError, match="opponent_model: the matches of one batch"):
+        RULES["lola-dice"](theta1, theta2, dice, mixed)
+
+
 # --- the sampled engine -----------------------------------------------------------------------
 
 
@@ -267,6 +302,9 @@ def test_match_command_takes_the_sampling_options_and_reports_both_rewards(capsy
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["a"]["agent"] == "lola-dice(lr=1,lr_in=1,k=2,E=8,T=20,baseline=none)"
+    argv += ["--opponent-model", "true"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["a"]["agent"].endswith(",baseline=none,om)")
     for side in "ab":
         assert len(summary[side]["sampled_rewards"]) == 2
         assert -3 <= summary[side]["sampled_reward"] <= 0

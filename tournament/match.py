@@ -34,7 +34,7 @@ from agents import seeding
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
 from agents.kinds import SAMPLED
 from agents.optim import OPTIMIZERS
-from agents.options import BY_NAME
+from agents.options import BY_NAME, flag
 from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
@@ -93,7 +93,7 @@ def _rule_params(specs: Sequence[AgentSpec], kw: dict) -> RuleParams:
 
     def column(name: str) -> torch.Tensor:
         values = [s.inner_lr if name == "lr_in" else getattr(s, name) for s in specs]
-        if BY_NAME[name].type is int:
+        if BY_NAME[name].type in (int, flag):  # integers or bools
             return torch.tensor(values, device=kw["device"])
         return torch.tensor(values, **kw)
 
