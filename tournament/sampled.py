@@ -7,7 +7,8 @@ exact value. Everything else is as in the other engines:
 
 - its opponent may be any learner or fixed strategy. A fixed strategy plays its exact
   probabilities in every episode; a sampled learner models it, as the exact learners do, as a
-  tabular policy at the clamped logits of those probabilities. An exact learner facing a
+  tabular policy at the clamped logits of those probabilities (with ``opponent_model``, any
+  opponent as the tabular policy fitted to its sampled actions). An exact learner facing a
   sampled one still computes its own update from the exact value (it plays the same policy);
 - both seats' episodes are played by the sampled learner itself, each of its rollouts from its
   own stream: seat a's under the side seed ``2 s``, seat b's under ``2 s + 1``, stream (update,
