@@ -43,10 +43,14 @@ class BatchedPolicy:
 
     ``init(seeds)`` builds B independent copies, each initialised under its own seed, and
     returns their stacked parameters; ``logits(theta)`` evaluates all B copies at once, [B, 5].
+    ``batch_invariant``: ``p_coop`` as ``1 / (1 + exp(-logits))``, whose bits do not depend on
+    a match's position in the batch (``torch.sigmoid``'s vectorised and scalar kernels differ in
+    the last bit); the sampled engine needs it, where one bit can flip a sampled action.
     """
 
-    def __init__(self, make_module: Callable[[], nn.Module]):
+    def __init__(self, make_module: Callable[[], nn.Module], batch_invariant: bool = False):
         self.make_module = make_module
+        self.batch_invariant = batch_invariant
         # A parameter-free skeleton: functional_call supplies the parameters on every call.
         self.skeleton = copy.deepcopy(make_module()).to("meta")
 
@@ -77,8 +81,11 @@ class BatchedPolicy:
         return vmap(one)(theta)
 
     def p_coop(self, theta: Params) -> torch.Tensor:
-        """P(C | state), [B, 5]."""
-        return torch.sigmoid(self.logits(theta))
+        """P(C | state), [B, 5] (``batch_invariant``: see the constructor)."""
+        logits = self.logits(theta)
+        if self.batch_invariant:
+            return torch.reciprocal(1 + torch.exp(-logits))
+        return torch.sigmoid(logits)
 
 
 def grad(

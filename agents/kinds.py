@@ -15,14 +15,17 @@ from dataclasses import dataclass
 
 from agents.strategies import STRATEGIES
 
-# Options every learner reads.
+# Options every learner reads; and those of the learners that learn from sampled episodes.
 LEARNING = ("lr", "policy", "optimizer")
+SAMPLING = ("episodes", "steps", "baseline")
 
 
 @dataclass(frozen=True)
 class Kind:
     """``options``: the options it reads (of :mod:`agents.options`). ``models_opponent``: the
-    learner takes the opponent's learning into account (LOLA-type shaping or lookahead)."""
+    learner takes the opponent's learning into account (LOLA-type shaping or lookahead).
+    ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
+    :class:`agents.rules.SampledObjective`), not through the exact value."""
 
     name: str
     learner: bool
@@ -30,6 +33,7 @@ class Kind:
     description: str
     source: str
     models_opponent: bool = False
+    sampled: bool = False
 
 
 LEARNER_KINDS = (
@@ -103,6 +107,24 @@ LEARNER_KINDS = (
         "Willi et al. 2022",
         models_opponent=True,
     ),
+    Kind(
+        "nl-pg",
+        True,
+        (*LEARNING, *SAMPLING),
+        "naive policy gradient: REINFORCE with a baseline on sampled discounted returns",
+        "Williams 1992; the first derivative of DiCE, Foerster et al. ICML 2018",
+        sampled=True,
+    ),
+    Kind(
+        "lola-dice",
+        True,
+        (*LEARNING, "lr_in", "lookahead", *SAMPLING, "opponent_model"),
+        "LOLA on sampled episodes: differentiates through the opponent's k policy-gradient "
+        "steps with DiCE objectives (opponent_model: of a model fitted to its actions)",
+        "Foerster, Farquhar et al. ICML 2018 (DiCE)",
+        models_opponent=True,
+        sampled=True,
+    ),
 )
 FIXED_KINDS = (
     *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),
@@ -111,4 +133,5 @@ FIXED_KINDS = (
 )
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
+SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sampled)
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)

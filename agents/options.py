@@ -14,6 +14,18 @@ from dataclasses import dataclass
 from agents.kinds import KINDS
 
 
+def flag(value) -> bool:
+    """A yes/no option: a bool, or (from the command line) true/false, yes/no, 1/0."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Option:
     """One agent option. ``minimum`` (with ``exclusive``): the bound of a number. ``label``: its
@@ -28,6 +40,7 @@ class Option:
     exclusive: bool = False
     label: str | None = None
     stored: bool = True
+    choices: tuple[str, ...] | None = None
 
     @property
     def applies_to(self) -> tuple[str, ...]:
@@ -41,16 +54,37 @@ OPTIONS: tuple[Option, ...] = (
         "lr_in",
         float,
         None,
-        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA; EG's extrapolation "
-        "step (default: lr)",
+        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE; EG's "
+        "extrapolation step (default: lr)",
         0,
         True,
         "lr_in",
     ),
-    Option("lookahead", int, 1, "k, the opponent's steps that LA and LOLA unroll", 1, False, "k"),
+    Option(
+        "lookahead", int, 1, "k, the opponent's steps that LA, LOLA, LOLA-DiCE unroll", 1, label="k"
+    ),
     Option("eta", float, 1.0, "LOLA-Taylor's shaping step", 0, False, "eta"),
     Option("gamma_co", float, 1.0, "consensus optimisation's weight of |xi|^2 / 2", 0, False, "g"),
     Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
+    Option("episodes", int, 64, "E, episodes per sampled rollout (nl-pg, lola-dice)", 1, label="E"),
+    Option("steps", int, 150, "T, steps per sampled episode (nl-pg, lola-dice)", 1, False, "T"),
+    Option(
+        "baseline",
+        str,
+        "mean",
+        "variance reduction of nl-pg, lola-dice: mean (each step's discounted reward minus its "
+        "mean over the other episodes) or none",
+        label="baseline",
+        choices=("mean", "none"),
+    ),
+    Option(
+        "opponent_model",
+        flag,
+        False,
+        "lola-dice: fit a tabular model of the opponent's policy to its sampled actions each "
+        "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
+        label="om",
+    ),
     Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
     Option("optimizer", str, "sgd", "sgd or adam"),
     Option("p", tuple, None, "the probabilities of memory1 (5) or random (1)", stored=False),

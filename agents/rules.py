@@ -9,6 +9,11 @@ AutogradObjective`), or in closed form for tabular policies (``tournament.values
 differentiate those first derivatives once more with autograd where they need second-order terms.
 Nothing is updated in place, so every rule is differentiable and batched over B matches.
 
+The sampled rules (``nl-pg``, ``lola-dice``) see no exact value: their ``objective`` is a
+:class:`SampledObjective`, which plays fresh episodes at the given parameters and returns both
+players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`), whose derivatives of any order
+estimate those of ``V1, V2``.
+
 Symbols: ``V1 = V(theta1, theta2)`` own value, ``V2`` the opponent's, ``alpha`` = ``hp.lr_in``
 (the opponent's step that the learner assumes), ``eta`` = ``hp.eta``, ``k`` = ``hp.lookahead``
 (per match: a batch may mix depths), ``sg`` = stop-gradient.
@@ -59,17 +64,35 @@ class Objective(Protocol):
         """The same game seen from the opponent's seat."""
 
 
+class SampledObjective(Protocol):
+    """A two-player game known from sampled episodes, seen from one player (:class:`agents.dice.
+    DiceObjective`). ``surrogates`` plays rollout ``rollout`` of this update (its own random
+    stream: fresh episodes) at the given parameters and returns both players' DiCE objectives
+    ``(L1, L2)`` [B], differentiable to any order w.r.t. both parameter dicts (``of`` = ``self``
+    or ``opp``: only that one, the other None)."""
+
+    def surrogates(
+        self, theta: Params, theta_opp: Params, rollout: int, of: str = "both"
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]: ...
+
+    def model_opponent(self, theta: Params, theta_opp: Params) -> tuple[Params, SampledObjective]:
+        """A tabular model of the opponent fitted to its actions in episodes played at the
+        given parameters, and the objective in which the opponent is that model."""
+
+
 @dataclass
 class RuleParams:
     """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
-    eta, the lookahead depth k (integers), consensus optimisation's gamma and HOLA's order
-    (integers). SOS's a and b and SGA's epsilon are the papers' constants."""
+    eta, the lookahead depth k (integers), consensus optimisation's gamma, HOLA's order
+    (integers) and LOLA-DiCE's opponent modelling (bools). SOS's a and b and SGA's epsilon are
+    the papers' constants."""
 
     lr_in: torch.Tensor
     eta: torch.Tensor
     lookahead: torch.Tensor
     gamma_co: torch.Tensor | None = None
     order: torch.Tensor | None = None
+    opponent_model: torch.Tensor | None = None
     sos_a: float = 0.5
     sos_b: float = 0.1
     sga_eps: float = 0.1
@@ -347,6 +370,55 @@ def _hola_step(theta: Params, theta_opp: Params, objective: Objective, alpha, or
     return {n: per_match(alpha, t) * t for n, t in step.items()}
 
 
+def policy_gradient(
+    theta: Params, theta_opp: Params, objective: SampledObjective, hp: RuleParams
+) -> Params:
+    """NL-PG, REINFORCE with a baseline on discounted returns: the first derivative of the
+    DiCE objective over E fresh episodes (rollout 0) at the current parameters,
+
+        d = grad_1 L1 = mean_e sum_t grad_1 log pi_1(a_t | s_t) (sum_{t' >= t} gamma^t' r_t' - b_t)
+
+    with ``b_t`` the baseline (:mod:`agents.dice`: the other episodes' mean return-to-go, or 0).
+    """
+    theta = requires_grad(theta)
+    surrogate, _ = objective.surrogates(theta, detach(theta_opp), rollout=0, of="self")
+    return grad(surrogate, theta)
+
+
+def lola_dice(
+    theta: Params, theta_opp: Params, objective: SampledObjective, hp: RuleParams
+) -> Params:
+    """LOLA-DiCE (Foerster, Farquhar et al. 2018): LOLA(k) with both values replaced by DiCE
+    objectives. The opponent takes k policy-gradient steps, step j on fresh episodes (rollout
+    j + 1) played at (theta1, theta2^(j)), recorded so that they stay functions of theta1; own
+    gradient on fresh episodes (rollout 0) played at (theta1, theta2^(k)):
+
+        theta2^(j+1) = theta2^(j) + alpha grad_2 L2^(j+1)(theta1, theta2^(j))
+        d            = d/d theta1 [ L1^(0)(theta1, theta2^(k)(theta1)) ]
+
+    Every rollout is sampled fresh, as in the official implementation (alshedivat/lola,
+    ``lola_dice/rpg.py``: one rollout per inner step, one for the outer step). A match's steps
+    beyond its own k have step size 0 (exactly no change), as in :func:`unroll_opponent`.
+
+    With ``hp.opponent_model`` (LOLA-OM, Foerster et al. 2018, Section 3.3), ``theta2`` is not
+    read: it is a tabular model fitted to the opponent's actions in fresh episodes played at the
+    current parameters (:meth:`agents.dice.DiceObjective.model_opponent`), and the lookahead
+    runs on that model (the whole batch models, or none).
+    """
+    if hp.opponent_model is not None and bool(hp.opponent_model.any()):
+        if not bool(hp.opponent_model.all()):
+            raise ValueError("opponent_model: the matches of one batch must all model, or none")
+        theta_opp, objective = objective.model_opponent(detach(theta), detach(theta_opp))
+    theta, theta_opp_k = requires_grad(theta), requires_grad(theta_opp)
+    for j in range(int(hp.lookahead.max()) if hp.lookahead.numel() else 0):
+        alpha = torch.where(hp.lookahead > j, hp.lr_in, torch.zeros_like(hp.lr_in))
+        _, surrogate_opp = objective.surrogates(theta, theta_opp_k, rollout=j + 1, of="opp")
+        step = grad(surrogate_opp, theta_opp_k, create_graph=True)
+        theta_opp_k = axpy(theta_opp_k, alpha, step)
+    surrogate, _ = objective.surrogates(theta, theta_opp_k, rollout=0, of="self")
+    return grad(surrogate, theta)
+
+
 RULES: dict[str, Callable[..., Params]] = {
     "nl": naive,
     "la": lookahead,
@@ -358,4 +430,6 @@ RULES: dict[str, Callable[..., Params]] = {
     "eg": extragradient,
     "cgd": cgd,
     "hola": hola,
+    "nl-pg": policy_gradient,
+    "lola-dice": lola_dice,
 }

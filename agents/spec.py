@@ -15,7 +15,7 @@ from torch import nn
 
 from agents.kinds import FIXED, KINDS, LEARNERS
 from agents.optim import OPTIMIZERS
-from agents.options import OPTIONS, applies, default
+from agents.options import OPTIONS, applies, default, flag
 from agents.policies import policy_factory
 from agents.strategies import STRATEGIES
 
@@ -38,6 +38,10 @@ class AgentSpec:
     eta: float = default("eta")
     gamma_co: float = default("gamma_co")
     order: int = default("order")
+    episodes: int = default("episodes")
+    steps: int = default("steps")
+    baseline: str = default("baseline")
+    opponent_model: bool = default("opponent_model")
     policy: str | Callable[[], nn.Module] = default("policy")
     optimizer: str = default("optimizer")
     p: tuple[float, ...] | None = default("p")
@@ -48,6 +52,15 @@ class AgentSpec:
         for option in OPTIONS:
             if option.minimum is not None:
                 _check_number(option, getattr(self, option.name))
+            if option.type is flag and not isinstance(getattr(self, option.name), bool):
+                raise ValueError(
+                    f"{option.name}: must be true or false, got {getattr(self, option.name)!r}"
+                )
+            if option.choices is not None and getattr(self, option.name) not in option.choices:
+                raise ValueError(
+                    f"{option.name}: unknown {getattr(self, option.name)!r}; accepted: "
+                    f"{', '.join(option.choices)}"
+                )
         policy_factory(self.policy)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
@@ -79,14 +92,29 @@ class AgentSpec:
     def inner_lr(self) -> float:
         return self.lr if self.lr_in is None else self.lr_in
 
+    @property
+    def sampled(self) -> bool:
+        """Learns from sampled episodes (:data:`agents.kinds.SAMPLED`)."""
+        return KINDS[self.kind].sampled
+
     def structure(self) -> tuple:
         """What must be equal for agents to share one batched engine call (all but the numbers,
-        which the engines take per match)."""
-        return (self.kind, self.policy, self.optimizer, self.p)
+        which the engines take per match). A sampled learner's rollouts are [B, E, T] tensors,
+        one per lookahead step: its episodes, steps, baseline and lookahead too (a batch could
+        mix depths, but every match would pay for the deepest one's rollouts)."""
+        sampling = ()
+        if self.sampled:
+            depth, model = (
+                getattr(self, name) if applies(name, self.kind) else None
+                for name in ("lookahead", "opponent_model")
+            )
+            sampling = (self.episodes, self.steps, self.baseline, depth, model)
+        return (self.kind, self.policy, self.optimizer, self.p, *sampling)
 
     def label(self) -> str:
         """A short human-readable name, e.g. ``lola(lr=1,lr_in=1,k=1)`` or ``tft``: the options
-        the kind reads, by their labels."""
+        the kind reads, by their labels (a string option only where it is not its default, a
+        yes/no option by its label where it is yes)."""
         if not self.learner:
             if self.kind == "memory1":
                 return "memory1:" + ",".join(f"{x:g}" for x in self.p)
@@ -95,7 +123,18 @@ class AgentSpec:
         opts = [
             f"{o.label}={values.get(o.name, getattr(self, o.name)):g}"
             for o in OPTIONS
-            if o.label and applies(o.name, self.kind)
+            if o.label and o.type not in (str, flag) and applies(o.name, self.kind)
+        ]
+        opts += [
+            f"{o.label}={getattr(self, o.name)}"
+            for o in OPTIONS
+            if o.label and o.type is str and applies(o.name, self.kind)
+            if getattr(self, o.name) != o.default
+        ]
+        opts += [
+            o.label
+            for o in OPTIONS
+            if o.label and o.type is flag and applies(o.name, self.kind) and getattr(self, o.name)
         ]
         if self.policy != "tabular":
             opts.append(getattr(self.policy, "__name__", str(self.policy)))

@@ -11,7 +11,9 @@ Rows (IPD self-play, float32, match-updates per second):
 - ``sweep``: ``lola-arena sweep bench/grand_37.yaml`` (grand.yaml as issue 7 measured it) end
   to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
-- with ``--device cuda``: the engine at large B on the GPU.
+- with ``--device cuda``: the engine at large B on the GPU;
+- ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) self-play on the sampled engine, one
+  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update).
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
 shared machine; compare ratios from one run, with nothing else busy.
@@ -72,6 +74,19 @@ def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tupl
     init_s, total_s = timed(0), timed(updates)
     work = batch * updates
     return work / total_s, work / max(total_s - init_s, 1e-9)
+
+
+SAMPLED = AgentSpec("lola-dice", lr=0.2, lr_in=0.3, lookahead=1, episodes=64, steps=150)
+
+
+def sampled_rate(batch: int, updates: int) -> float:
+    """Episode-steps per second of the learning rollouts: B x updates x 2 learners x (k + 1)
+    rollouts x E x T, over the whole call."""
+    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), 1)
+    started = time.perf_counter()
+    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), updates)
+    steps = batch * updates * 2 * (SAMPLED.lookahead + 1) * SAMPLED.episodes * SAMPLED.steps
+    return steps / (time.perf_counter() - started)
 
 
 def sweep_rate(config: Path) -> tuple[float, float, int]:
@@ -157,6 +172,21 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
 
+    sampled = {b: sampled_rate(b, 5 if args.quick else 20) for b in (1, 16)}
+    for batch, rate in sampled.items():
+        rows.append(
+            dict(
+                what="sampled (cpu)",
+                rule=SAMPLED.label(),
+                k=1,
+                policy="tabular",
+                batch=batch,
+                rate=rate,
+                rate_no_init=rate,
+                ratio=rate / sampled[1],
+            )
+        )
+
     machine = (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, Python {platform.python_version()}"
@@ -172,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
 def markdown(rows: list[dict], machine: str) -> str:
     lines = [
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
-        f"the same k ({machine}).",
+        f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
+        f"/ one match's.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",

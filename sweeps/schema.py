@@ -9,10 +9,13 @@ the partition column is not in the files):
   side's label, kind and options (``<option>_a``, ``<option>_b``: the stored options of
   :mod:`agents.options`, null where the side's kind does not read the option, so all null
   for fixed strategies), the seed and number of updates, each
-  side's final per-step reward and P(C | state), the status (:data:`STATUSES`), the error of a
-  failed match, the engine seconds per match and the lola-arena version.
+  side's final per-step reward and P(C | state), a differentiable game's parameters, the
+  sampled reward per step of each side (:data:`SAMPLED_COLUMNS`: the sampled engine's
+  evaluation rollout, null in matches without a sampled learner), the status
+  (:data:`STATUSES`), the error of a failed match, the engine seconds per match and the
+  lola-arena version.
 - ``curves``, one row per match and recorded update (:data:`CURVES_SCHEMA`): the per-step
-  rewards and P(C | state) of both sides.
+  rewards and P(C | state) of both sides, the parameters and the sampled rewards.
 
 States are egocentric: ``start``, then (own, other) ``cc``, ``cd``, ``dc``, ``dd``.
 
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from agents.options import STORED_OPTIONS, applies
+from agents.options import STORED_OPTIONS, applies, flag
 
 if TYPE_CHECKING:
     from sweeps.plan import Task
@@ -57,10 +60,13 @@ RESULT_COLUMNS = ["reward_a", "reward_b", *P_COOP_COLUMNS]
 # A differentiable game's parameters of each side (lists); null in the iterated 2x2 games.
 PARAMS_COLUMNS = [f"params_{side}" for side in SIDES]
 PARAMS_TYPE = pa.list_(pa.float64())
+# The sampled discounted reward per step of each side, beside the exact reward: matches with a
+# sampled learner (nl-pg, lola-dice) only, else null.
+SAMPLED_COLUMNS = [f"sampled_reward_{side}" for side in SIDES]
 
 # The options stored per side (``<name>_a``, ``<name>_b``), null where a kind does not read one.
 STORED_OPTION_NAMES = tuple(option.name for option in STORED_OPTIONS)
-_ARROW_TYPES = {float: pa.float64(), int: pa.int64(), str: pa.string()}
+_ARROW_TYPES = {float: pa.float64(), int: pa.int64(), str: pa.string(), flag: pa.bool_()}
 OPTION_COLUMNS = [
     (f"{option.name}_{side}", _ARROW_TYPES[option.type])
     for option in STORED_OPTIONS
@@ -81,6 +87,7 @@ MATCHES_SCHEMA = pa.schema(
         ("updates", pa.int64()),
         *[(c, pa.float64()) for c in RESULT_COLUMNS],
         *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
+        *[(c, pa.float64()) for c in SAMPLED_COLUMNS],
         ("status", pa.string()),
         ("error", pa.string()),
         ("elapsed_s", pa.float64()),
@@ -94,6 +101,7 @@ CURVES_SCHEMA = pa.schema(
         ("update", pa.int64()),
         *[(c, pa.float64()) for c in RESULT_COLUMNS],
         *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
+        *[(c, pa.float64()) for c in SAMPLED_COLUMNS],
     ]
 )
 
@@ -110,6 +118,7 @@ def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.
         "reward_b": results.reward_b[:, -1],
         **_p_coop(results.p_coop_a[:, -1], results.p_coop_b[:, -1]),
         **_params(results, n, final=True),
+        **_sampled(results, n, final=True),
     }
     matches = _matches_table(
         task,
@@ -127,6 +136,7 @@ def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.
         "reward_b": results.reward_b.reshape(-1),
         **_p_coop(results.p_coop_a.reshape(-1, 5), results.p_coop_b.reshape(-1, 5)),
         **_params(results, n * records, final=False),
+        **_sampled(results, n * records, final=False),
     }
     return matches, pa.Table.from_pydict(curves, schema=CURVES_SCHEMA)
 
@@ -135,7 +145,10 @@ def failed_tables(task: Task, settings: dict, error: str) -> pa.Table:
     """The matches table of a task that failed: status ``failed``, NaN results."""
     n = len(task.matches)
     nan = np.full(n, np.nan)
-    final = {**dict.fromkeys(RESULT_COLUMNS, nan), **dict.fromkeys(PARAMS_COLUMNS, [None] * n)}
+    final = {
+        **dict.fromkeys(RESULT_COLUMNS, nan),
+        **dict.fromkeys([*PARAMS_COLUMNS, *SAMPLED_COLUMNS], [None] * n),
+    }
     return _matches_table(task, settings, final, ["failed"] * n, [error] * n, float("nan"))
 
 
@@ -147,6 +160,16 @@ def _params(results: MatchResults, rows: int, final: bool) -> dict[str, list]:
     if final:
         return {c: p[:, -1].tolist() for c, p in zip(PARAMS_COLUMNS, arrays, strict=True)}
     return {c: p.reshape(rows, -1).tolist() for c, p in zip(PARAMS_COLUMNS, arrays, strict=True)}
+
+
+def _sampled(results: MatchResults, rows: int, final: bool) -> dict[str, list | np.ndarray]:
+    """The sampled_reward_* columns: each side's final (or every recorded) sampled reward per
+    step, else nulls."""
+    if results.sampled_reward_a is None:
+        return dict.fromkeys(SAMPLED_COLUMNS, [None] * rows)
+    arrays = (results.sampled_reward_a, results.sampled_reward_b)
+    pick = (lambda a: a[:, -1]) if final else (lambda a: a.reshape(-1))
+    return {c: pick(a) for c, a in zip(SAMPLED_COLUMNS, arrays, strict=True)}
 
 
 def _p_coop(p_a: np.ndarray, p_b: np.ndarray) -> dict[str, np.ndarray]:

@@ -233,6 +233,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
         columns[f"policy_{side}"] = ["tabular" if agents[i][2] else None for i in index]
         columns[f"optimizer_{side}"] = ["sgd" if agents[i][2] else None for i in index]
     columns.update(seed=seed, updates=np.full(n, updates[-1]))
+    columns.update(dict.fromkeys(schema.SAMPLED_COLUMNS, [None] * n))  # no sampled learner
     reward = {s: np.clip(level[i] + rng.normal(0, 0.1, n), -3, 0) for s, i in (("a", a), ("b", b))}
     p_coop = {s: rng.uniform(size=(n, 5)) for s in "ab"}
     for side in "ab":
@@ -252,6 +253,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
     pq.write_to_dataset(matches, sweep_dir / "matches", ["game"])
     records = len(updates)
     curves = {"match_id": np.repeat(columns["match_id"], records), "update": np.tile(updates, n)}
+    curves.update(dict.fromkeys(schema.SAMPLED_COLUMNS, [None] * (n * records)))
     w = np.tile(np.asarray(updates) / updates[-1], n)
     for side in "ab":
         curves[f"reward_{side}"] = (1 - w) * -1.5 + w * np.repeat(reward[side], records)

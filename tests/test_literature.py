@@ -1,5 +1,7 @@
 """Results of Foerster et al. 2018 (exact IPD and IMP), 20 seeds batched, theta ~ N(0, 1)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,24 @@ def test_sos_paper_ipd_sos_and_lola_cooperate_while_nl_eg_and_cgd_defect():
 
     assert mean_reward("sos") > -1.2 and mean_reward("lola-taylor") > -1.2
     assert max(mean_reward("nl"), mean_reward("eg"), mean_reward("cgd")) < -1.9
+
+
+@pytest.mark.slow
+def test_dice_paper_ipd_nl_pg_defects_and_lola_dice_with_one_lookahead_cooperates():
+    """Foerster, Farquhar et al. 2018 (DiCE), sampled IPD at the paper's settings
+    (sweeps/configs/dice_paper.yaml: gamma 0.96, 64 episodes of 150 steps, lr 0.2, lr_in 0.3,
+    200 updates) and its 5 seeds: the naive policy gradient ends at mutual defection, LOLA-DiCE
+    with one lookahead step at mutual cooperation (README: all four rows over 20 seeds)."""
+    from sweeps.config import load_sweep
+
+    config = load_sweep(Path(__file__).parent.parent / "sweeps/configs/dice_paper.yaml")
+    spec = {v.entry: v.spec for v in config.variants}
+    seeds = SEEDS[:5]
+
+    def final_rewards(spec):
+        results = play_matches(GAMES["ipd"], [spec] * 5, [spec] * 5, seeds, config.updates)
+        return (results.reward_a[:, -1] + results.reward_b[:, -1]) / 2
+
+    assert (final_rewards(spec["nl-pg"]) < -1.95).all()
+    cooperative = final_rewards(spec["lola-dice-1"])
+    assert cooperative.mean() > -1.1 and (cooperative > -1.2).all()

@@ -101,15 +101,20 @@ MATCHES_TYPES = {
     "lr_a": "double", "lr_b": "double", "lr_in_a": "double", "lr_in_b": "double",
     "lookahead_a": "int64", "lookahead_b": "int64", "eta_a": "double", "eta_b": "double",
     "gamma_co_a": "double", "gamma_co_b": "double", "order_a": "int64", "order_b": "int64",
+    "episodes_a": "int64", "episodes_b": "int64", "steps_a": "int64", "steps_b": "int64",
+    "baseline_a": "string", "baseline_b": "string",
+    "opponent_model_a": "bool", "opponent_model_b": "bool",
     "policy_a": "string", "policy_b": "string", "optimizer_a": "string", "optimizer_b": "string",
     "seed": "int64", "updates": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES,
     "params_a": "list<element: double>", "params_b": "list<element: double>",
+    "sampled_reward_a": "double", "sampled_reward_b": "double",
     "status": "string", "error": "string", "elapsed_s": "double", "version": "string",
 }  # fmt: skip
 CURVES_TYPES = {
     "match_id": "string", "update": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES, "params_a": "list<element: double>", "params_b": "list<element: double>",
+    "sampled_reward_a": "double", "sampled_reward_b": "double",
 }  # fmt: skip
 
 

@@ -10,14 +10,18 @@ parameters (simultaneous play), then steps. Two engines play the same rules:
   match's numbers do not depend on the other matches in its batch.
 - ``autograd`` (any ``nn.Module`` policy): side a's matches share one structure, and so do side
   b's; gradients come from autograd through ``functional_call`` (the reference for the other).
+- ``sampled`` (:mod:`tournament.sampled`): the autograd engine where a side learns from sampled
+  episodes (``nl-pg``, ``lola-dice``); it also records a sampled return beside the exact one.
 
-``engine="auto"`` uses the closed form when no learner has a module policy.
+``engine="auto"`` uses the sampled engine when a learner is sampled, else the closed form when
+no learner has a module policy.
 
 Seeds: match seed ``s`` initialises side a from ``2 s`` and side b from ``2 s + 1``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -28,8 +32,9 @@ from tqdm import tqdm
 
 from agents import seeding
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
+from agents.kinds import SAMPLED
 from agents.optim import OPTIMIZERS
-from agents.options import BY_NAME
+from agents.options import BY_NAME, flag
 from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
@@ -42,7 +47,7 @@ from tournament.values import TabularObjective, discounted_values, reward_per_st
 ENGINE_VERSION = 2
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
-ENGINES = ("auto", "closed_form", "autograd")
+ENGINES = ("auto", "closed_form", "autograd", "sampled")
 
 
 @dataclass
@@ -53,7 +58,8 @@ class MatchResults:
     p_coop_a/p_coop_b: [B, R, 5] P(C | state) in each side's own view (NaN in a differentiable
     game); params_a/params_b: [B, R, dims] a differentiable game's parameters (else None);
     diverged_at: [B] first update with non-finite parameters or values (-1 where none; the
-    match's later records are NaN).
+    match's later records are NaN); sampled_reward_a/sampled_reward_b: [B, R] the sampled
+    discounted reward per step of the recorded policies (the sampled engine only, else None).
     """
 
     updates: np.ndarray
@@ -65,6 +71,8 @@ class MatchResults:
     elapsed_s: float
     params_a: np.ndarray | None = None
     params_b: np.ndarray | None = None
+    sampled_reward_a: np.ndarray | None = None
+    sampled_reward_b: np.ndarray | None = None
 
     @property
     def status(self) -> list[str]:
@@ -85,7 +93,7 @@ def _rule_params(specs: Sequence[AgentSpec], kw: dict) -> RuleParams:
 
     def column(name: str) -> torch.Tensor:
         values = [s.inner_lr if name == "lr_in" else getattr(s, name) for s in specs]
-        if BY_NAME[name].type is int:
+        if BY_NAME[name].type in (int, flag):  # integers or bools
             return torch.tensor(values, device=kw["device"])
         return torch.tensor(values, **kw)
 
@@ -206,13 +214,24 @@ class Side:
     learner it appears as a tabular policy at the clamped logits of those probabilities.
     """
 
-    def __init__(self, specs, seeds, own_payoffs_, kw: dict, theta: Params | None = None):
+    def __init__(
+        self,
+        specs,
+        seeds,
+        own_payoffs_,
+        kw: dict,
+        theta: Params | None = None,
+        batch_invariant: bool = False,
+    ):
         spec = specs[0]
         if any(s.structure() != spec.structure() for s in specs):
-            raise ValueError("specs: matches in one batch must share kind, lookahead, policy, p")
+            raise ValueError(
+                "specs: matches in one batch must share kind, policy, optimizer, p (and a "
+                "sampled learner's episodes, steps, baseline)"
+            )
         self.spec = spec
         if spec.learner:
-            self.policy = BatchedPolicy(policy_factory(spec.policy))
+            self.policy = BatchedPolicy(policy_factory(spec.policy), batch_invariant)
             self.theta = self.policy.init(seeds, **kw) if theta is None else theta
             self.fixed_p = None
             self.optimizer = OPTIMIZERS[spec.optimizer](torch.tensor([s.lr for s in specs], **kw))
@@ -221,7 +240,7 @@ class Side:
         else:
             p = fixed_p_coop(spec.kind, own_payoffs_, spec.p)
             self.fixed_p = torch.tensor([p] * len(seeds), **kw)  # [B, 5]
-            self.policy = BatchedPolicy(TabularPolicy)
+            self.policy = BatchedPolicy(TabularPolicy, batch_invariant)
             self.theta = {"logits": torch.tensor([model_logits(p)] * len(seeds), **kw)}
 
     def p_model(self, theta: Params) -> torch.Tensor:
@@ -244,7 +263,10 @@ class Side:
 
 class AutogradSides:
     """Side a and side b of B matches, any ``nn.Module`` policies (or the raw parameters of a
-    differentiable game), autograd gradients."""
+    differentiable game), autograd gradients. ``BATCH_INVARIANT``: the policies' probabilities
+    in bits that do not depend on the batch (:class:`agents.functional.BatchedPolicy`)."""
+
+    BATCH_INVARIANT = False
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         self.game, self.gamma = game, gamma
@@ -258,8 +280,9 @@ class AutogradSides:
                 return game.values(theta_a["theta"], theta_b["theta"])
         else:
             payoffs_a, payoffs_b = own_payoffs(game)
-            self.a = Side(specs_a, side_seeds[0], payoffs_a, kw)
-            self.b = Side(specs_b, side_seeds[1], payoffs_b, kw)
+            invariant = self.BATCH_INVARIANT
+            self.a = Side(specs_a, side_seeds[0], payoffs_a, kw, batch_invariant=invariant)
+            self.b = Side(specs_b, side_seeds[1], payoffs_b, kw, batch_invariant=invariant)
 
             def values_a(theta_a: Params, theta_b: Params):
                 p_a, p_b = self.a.p_model(theta_a), self.b.p_model(theta_b)
@@ -273,8 +296,13 @@ class AutogradSides:
         self.objective_b = AutogradObjective(values_b)
 
     def step(self) -> torch.Tensor:
-        new_a = self.a.proposal(self.objective_a, self.b)
-        new_b = self.b.proposal(self.objective_b, self.a)
+        return self._step(self.objective_a, self.objective_b)
+
+    def _step(self, objective_a, objective_b) -> torch.Tensor:
+        """Both sides' proposals from the same parameters; a match that went non-finite keeps
+        its previous parameters. Returns the per-match flag [B] that it stayed finite."""
+        new_a = self.a.proposal(objective_a, self.b)
+        new_b = self.b.proposal(objective_b, self.a)
         finite = is_finite(new_a) & is_finite(new_b)
         for side, new in ((self.a, new_a), (self.b, new_b)):
             side.theta = {
@@ -298,7 +326,8 @@ def _normal(seeds: Sequence[int], count: int, kw: dict) -> torch.Tensor:
 @dataclass
 class Snapshot:
     """What is recorded: rewards per step [B] (values V = -L for a differentiable game),
-    P(C | state) [B, 5] (NaN where it does not apply) and a differentiable game's parameters."""
+    P(C | state) [B, 5] (NaN where it does not apply), a differentiable game's parameters and
+    the sampled engine's sampled rewards per step [B]."""
 
     reward_a: torch.Tensor
     reward_b: torch.Tensor
@@ -306,6 +335,8 @@ class Snapshot:
     p_b: torch.Tensor
     params_a: torch.Tensor | None = None
     params_b: torch.Tensor | None = None
+    sampled_a: torch.Tensor | None = None
+    sampled_b: torch.Tensor | None = None
 
     @classmethod
     def of(cls, game: Game, p_a, p_b, gamma) -> Snapshot:
@@ -341,6 +372,11 @@ def play_matches(
     if isinstance(game, DifferentiableGame):
         check_players(game, [*specs_a, *specs_b])
     tabular = on_closed_form(game, [*specs_a, *specs_b])
+    sampled = any(s.sampled for s in (*specs_a, *specs_b))
+    if sampled and engine not in ("auto", "sampled"):
+        raise ValueError(f"engine: {engine} cannot play sampled learners; use auto or sampled")
+    if engine == "sampled" and not sampled:
+        raise ValueError(f"engine: sampled needs a sampled learner ({', '.join(SAMPLED)})")
     if engine == "closed_form" and not tabular:
         raise ValueError("engine: closed_form needs tabular policies in a 2x2 game; use autograd")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
@@ -349,26 +385,35 @@ def play_matches(
     gamma_t = torch.as_tensor(gamma, **kw).expand(len(seeds)).clone()
 
     started = time.perf_counter()
-    closed_form = engine == "closed_form" or (engine == "auto" and tabular)
-    sides = (ClosedFormSides if closed_form else AutogradSides)(
-        game, specs_a, specs_b, seeds, gamma_t, kw
-    )
-    recorder = _Recorder(len(seeds), kw["device"])
-    recorder.record(0, sides.snapshot())
-    bar = tqdm(
-        range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
-    )
-    for update in bar:
-        recorder.mark(~sides.step(), update)
-        if update % record_every == 0 or update == updates:
-            recorder.record(update, sides.snapshot())
+    if sampled:
+        from tournament.sampled import SampledSides, one_thread  # builds on this module
+
+        engine_sides, threads = SampledSides, one_thread()
+    elif engine == "closed_form" or (engine == "auto" and tabular):
+        engine_sides, threads = ClosedFormSides, contextlib.nullcontext()
+    else:
+        engine_sides, threads = AutogradSides, contextlib.nullcontext()
+    with threads:
+        sides = engine_sides(game, specs_a, specs_b, seeds, gamma_t, kw)
+        recorder = _Recorder(len(seeds), kw["device"])
+        recorder.record(0, sides.snapshot())
+        bar = tqdm(
+            range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
+        )
+        for update in bar:
+            recorder.mark(~sides.step(), update)
+            if update % record_every == 0 or update == updates:
+                recorder.record(update, sides.snapshot())
     return recorder.results(time.perf_counter() - started)
 
 
 def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
-    """Whether matches of these agents can share the closed-form engine: every learner tabular,
-    in an iterated 2x2 game (any kinds, options and fixed strategies mix)."""
-    return isinstance(game, Game) and all(s.policy == "tabular" for s in specs if s.learner)
+    """Whether matches of these agents can share the closed-form engine: every learner tabular
+    and exact (not sampled), in an iterated 2x2 game (any kinds, options and fixed strategies
+    mix)."""
+    return isinstance(game, Game) and all(
+        s.policy == "tabular" and not s.sampled for s in specs if s.learner
+    )
 
 
 def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
@@ -378,6 +423,11 @@ def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
             raise ValueError(
                 f"kind: {spec.kind} is a fixed strategy; {game.name} is a differentiable game, "
                 f"played by learners only"
+            )
+        if spec.sampled:
+            raise ValueError(
+                f"kind: {spec.kind} learns from sampled episodes of an iterated game; "
+                f"{game.name} is a differentiable game"
             )
         if spec.policy != "tabular":
             raise ValueError(
@@ -405,6 +455,8 @@ class _Recorder:
                 *(hide(t) for t in (snap.reward_a, snap.reward_b, snap.p_a, snap.p_b)),
                 hide(snap.params_a),
                 hide(snap.params_b),
+                hide(snap.sampled_a),
+                hide(snap.sampled_b),
             )
         )
 
@@ -417,7 +469,7 @@ class _Recorder:
         def stack(i, dim=1):
             return torch.stack([row[i] for row in self.rows], dim=dim).cpu().numpy()
 
-        params = self.rows[0][5] is not None
+        params, sampled = self.rows[0][5] is not None, self.rows[0][7] is not None
         return MatchResults(
             updates=np.array([row[0] for row in self.rows]),
             reward_a=stack(1),
@@ -428,4 +480,6 @@ class _Recorder:
             elapsed_s=elapsed_s,
             params_a=stack(5) if params else None,
             params_b=stack(6) if params else None,
+            sampled_reward_a=stack(7) if sampled else None,
+            sampled_reward_b=stack(8) if sampled else None,
         )

@@ -27,8 +27,9 @@ def run_match(
 
     The summary holds the settings, each side's label, final per-step reward per seed and its
     mean, the final P(C | state) averaged over seeds, each match's status and the engine
-    seconds. Bad input is a one-line ``ValueError`` (from :func:`play_matches` for the
-    seeds, updates and gamma).
+    seconds; with a sampled learner, also each side's final sampled reward per step
+    (``sampled_rewards`` per seed, ``sampled_reward`` their mean). Bad input is a one-line
+    ``ValueError`` (from :func:`play_matches` for the seeds, updates and gamma).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype: unknown {dtype!r}; accepted: {', '.join(DTYPES)}")
@@ -48,7 +49,7 @@ def run_match(
         progress=progress,
     )
 
-    def side(spec, rewards, p_coop, params):
+    def side(spec, rewards, p_coop, params, sampled):
         final_rewards = rewards[:, -1].tolist()
         summary = {
             "agent": spec.label(),
@@ -58,6 +59,9 @@ def run_match(
         }
         if params is not None:  # a differentiable game: the final parameters of every seed
             summary["params"] = params[:, -1].tolist()
+        if sampled is not None:  # a sampled learner: the sampled reward beside the exact one
+            summary["sampled_rewards"] = sampled[:, -1].tolist()
+            summary["sampled_reward"] = statistics.fmean(summary["sampled_rewards"])
         return summary
 
     return {
@@ -65,8 +69,12 @@ def run_match(
         "gamma": gamma,
         "updates": updates,
         "seeds": seeds,
-        "a": side(spec_a, results.reward_a, results.p_coop_a, results.params_a),
-        "b": side(spec_b, results.reward_b, results.p_coop_b, results.params_b),
+        "a": side(
+            spec_a, results.reward_a, results.p_coop_a, results.params_a, results.sampled_reward_a
+        ),
+        "b": side(
+            spec_b, results.reward_b, results.p_coop_b, results.params_b, results.sampled_reward_b
+        ),
         "status": results.status,
         "elapsed_s": results.elapsed_s,
     }
@@ -86,6 +94,11 @@ def format_match(summary: dict) -> str:
             f"{summary['status'][i]}"
         )
     lines.append(f"mean  {summary['a']['reward']:8.3f}  {summary['b']['reward']:8.3f}")
+    if "sampled_reward" in summary["a"]:
+        lines.append(
+            f"sampled {summary['a']['sampled_reward']:6.3f}  {summary['b']['sampled_reward']:8.3f}"
+            "  (mean of the final sampled rewards per step; the rows above are exact)"
+        )
     if "params" in summary["a"]:
         lines.append("final parameters (a | b), seed by seed; rewards are -loss:")
         for i, seed in enumerate(summary["seeds"]):
