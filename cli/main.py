@@ -207,20 +207,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _match(args) -> int:
-    from agents.spec import parse_agent
-    from tournament.games import get_game
+    from sweeps.config import parse_match
     from tournament.run_match import format_match, run_match
 
-    options = {option.name: getattr(args, option.name) for option in MATCH_OPTIONS}
-    summary = run_match(
-        parse_agent(args.agent_a, **options),
-        parse_agent(args.agent_b, **options),
-        get_game(args.game, args.payoffs),
-        range(args.seeds),
-        updates=args.updates,
+    match = parse_match(
+        args.agent_a,
+        args.agent_b,
+        {option.name: getattr(args, option.name) for option in MATCH_OPTIONS},
+        game=args.game,
+        payoffs=args.payoffs,
         gamma=args.gamma,
+        updates=args.updates,
+        seeds=args.seeds,
         dtype=args.dtype,
         device=args.device,
+    )
+    summary = run_match(
+        match.spec_a,
+        match.spec_b,
+        match.game,
+        match.seeds,
+        updates=match.updates,
+        gamma=match.gamma,
+        dtype=match.dtype,
+        device=match.device,
         progress=True,
     )
     print(json.dumps(summary) if args.json else format_match(summary))
