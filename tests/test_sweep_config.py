@@ -249,17 +249,17 @@ def test_example_sweep_files_validate_and_plan(name):
     assert len(matches) == len({m.match_id for m in matches}) > 0
 
 
-def test_lock_refuses_a_live_run_and_takes_over_a_stale_one(tmp_path):
+def test_lock_refuses_a_live_run_and_a_dead_runs_lock_file_does_not_block(tmp_path):
     with (
         store.DirLock(tmp_path),
         pytest.raises(store.SweepDirLocked, match="being written by another run"),
     ):
         store.DirLock(tmp_path).__enter__()
-    assert not (tmp_path / store.LOCK_NAME).exists()
     dead = os.fork()
-    if dead == 0:
+    if dead == 0:  # takes the lock and dies holding it
+        store.DirLock(tmp_path).__enter__()
         os._exit(0)
     os.waitpid(dead, 0)
-    (tmp_path / store.LOCK_NAME).write_text(str(dead))
+    assert (tmp_path / store.LOCK_NAME).exists()
     with store.DirLock(tmp_path):
-        assert (tmp_path / store.LOCK_NAME).read_text() == str(os.getpid())
+        pass
