@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from sweeps.schema import CURVES_SCHEMA, GAME, MATCHES_SCHEMA, PARTITION_SCHEMA
+from sweeps.schema import CURVES_SCHEMA, GAME, MATCHES_SCHEMA, PARTITION_SCHEMA, PROVENANCE
 from sweeps.yamlfile import read_yaml
 
 PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
@@ -220,6 +220,16 @@ def load_curves(
         terms.append(ds.field("game").isin(_as_list(game)))
     curves = _read(sweep_dirs, "curves", terms)
     return curves.sort_values(["match_id", "update"], ignore_index=True)
+
+
+def check_sweep_dirs(sweep_dirs: SweepDirs) -> None:
+    """Read each directory's YAML files (``sweep.yaml``, ``provenance.yaml``) first, so that a
+    damaged one is a one-line ``ValueError`` before any work."""
+    for sweep_dir in as_dirs(sweep_dirs):
+        load_sweep_config(sweep_dir)
+        provenance = Path(sweep_dir) / PROVENANCE
+        if provenance.is_file():
+            read_yaml(provenance, "sweep_dir")
 
 
 def load_sweep_config(sweep_dir: str | Path) -> dict:

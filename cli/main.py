@@ -15,12 +15,11 @@ import errno
 import importlib.metadata
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from agents.options import OPTIONS
+from sweeps.signals import interrupts, signal_of
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 MEMORY_HINT = "use fewer seeds or agents, a smaller task_size or a smaller policy"
@@ -280,22 +279,28 @@ def _verify(args) -> int:
 
 
 def _summary(args) -> int:
+    from analysis.load import check_sweep_dirs
     from analysis.report import summary_text
 
+    check_sweep_dirs(args.sweep_dirs)
     print(summary_text(args.sweep_dirs, top=args.top, full=args.full))
     return EXIT_OK
 
 
 def _report(args) -> int:
+    from analysis.load import check_sweep_dirs
     from analysis.report import write_report
 
+    check_sweep_dirs(args.sweep_dirs)
     print(f"report: {write_report(args.sweep_dirs, args.out, progress=args.progress)}")
     return EXIT_OK
 
 
 def _query(args) -> int:
+    from analysis.load import check_sweep_dirs
     from analysis.query import query
 
+    check_sweep_dirs(args.sweep_dirs)
     out, format = (args.csv, "csv") if args.csv else (args.parquet, "parquet")
     if out is None:
         format = None
@@ -315,16 +320,6 @@ COMMANDS = {
     "report": _report,
     "query": _query,
 }
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so that it stops as cleanly as on Ctrl-C."""
-
-    signum = signal.SIGTERM
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
 
 
 # errno values that name a path the user chose (exit 2); other OS errors are faults (exit 1)
@@ -356,7 +351,7 @@ def _run(command, args) -> int:
     try:
         return command(args)
     except KeyboardInterrupt as error:
-        signum = getattr(error, "signum", signal.SIGINT)
+        signum = signal_of(error)
         print(f"lola-arena: {_one_line(str(error) or 'interrupted')}", file=sys.stderr)
         return 128 + signum
     except ValueError as error:  # bad input, named by its field
@@ -393,13 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    try:
+    with interrupts():
         return _run(COMMANDS[args.command], args)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ one sweep: a rerun whose resolved sweep differs (other than in ``RUN_SETTINGS`` 
 ``GROWING``) is refused. A rerun with other seeds appends their matches; ``sweep.yaml`` then
 lists every seed stored.
 
-Interrupts: SIGINT, or SIGTERM raised as an interrupt (the command line does), cancels the
-tasks in flight, shuts down the Ray this run started, releases the lock and ends in
+Interrupts: SIGINT, or SIGTERM raised as an interrupt (:mod:`sweeps.signals`), shuts down the
+Ray this run started (a cluster ends the tasks of a driver that is gone; ``ray.cancel`` on
+tasks about to finish crashes Ray 2.60's driver), releases the lock and ends in
 :class:`SweepInterrupted` ("interrupted: N of M matches stored; rerun the same command to
 resume"); every file written is whole, so the rerun resumes.
 
@@ -54,7 +55,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sweeps import reaper, schema, store
+from sweeps import reaper, schema, signals, store
 from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_tables, match_tables
@@ -102,8 +103,8 @@ def run_sweep(
     config: SweepConfig, out: Path, address: str | None = None, resume: bool = True
 ) -> SweepSummary:
     """Run every planned match not yet stored in ``out``; validation errors are ValueErrors
-    raised before anything is written or Ray is started. SIGINT (KeyboardInterrupt) and SIGTERM
-    (a KeyboardInterrupt with ``signum``, as the command line raises it) end it with
+    raised before anything is written or Ray is started. SIGINT and SIGTERM, raised as
+    interrupts (:func:`sweeps.signals.interrupts`, as the command line does), end it with
     :class:`SweepInterrupted`."""
     started = time.perf_counter()
     out = Path(out)
@@ -141,13 +142,22 @@ def run_sweep(
             run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
             store.record_run(out, game_payoffs(config), run, update=True)
     except KeyboardInterrupt as error:
-        signum = getattr(error, "signum", signal.SIGINT)
-        stored = summary.skipped + summary.ok + summary.diverged + summary.failed
+        signum = signals.signal_of(error)
+        stored = _count_stored(out, summary)
         raise SweepInterrupted(
             f"interrupted: {stored} of {summary.planned} matches stored; {store.RESUME_HINT}",
             signum,
         ) from None
     return summary
+
+
+def _count_stored(out: Path, summary: SweepSummary) -> int:
+    """The matches stored in ``out``, read back (an interrupt may fall between a task's write
+    and its count), or counted when they cannot be read."""
+    try:
+        return len(store.stored_match_ids(out))
+    except (OSError, ValueError, pa.ArrowException):
+        return summary.skipped + summary.ok + summary.diverged + summary.failed
 
 
 def _check_stored(out: Path, config: SweepConfig) -> None:
@@ -275,10 +285,6 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
                 _store_task(out, config.game, task, matches, curves, summary)
                 bar.update(len(task.matches))
                 submit(1)
-    except KeyboardInterrupt:
-        for ref in pending:  # a cluster would otherwise go on playing them
-            ray.cancel(ref)
-        raise
     finally:
         if started_here:
             ray.shutdown()

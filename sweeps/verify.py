@@ -4,8 +4,8 @@ Checks, from the cheap to the thorough: ``sweep.yaml`` readable and of this sche
 every part file readable with the declared schema (:func:`sweeps.store.check_parts`, here with
 ``full``: each file read whole); each matches part beside its curves part, holding each played
 match's curve points; no match stored twice; the stored matches against the plan of the stored
-sweep (missing, failed, not planned). Temporary files of an interrupted write and files that
-readers ignore are listed too.
+sweep (missing, failed, not planned). What an interrupted run leaves (temporary files, curves
+without their matches) and files that readers ignore are listed as notes: they are no damage.
 
 ``repair`` removes what cannot be counted as stored: damaged parts with their pair, parts that
 store a match a second time, temporary files, curves without their matches file. A resume then
@@ -21,6 +21,8 @@ import pyarrow.parquet as pq
 
 from sweeps import store
 from sweeps.schema import SCHEMA_VERSION
+
+CLEANED = "a resume or --repair removes it"
 
 
 @dataclass
@@ -76,12 +78,12 @@ def verify(out: str | Path, repair: bool = False) -> VerifyReport:
         points = store.curve_points(config.updates, config.record_every)
     removable: list[str] = []
     for tmp in sorted([*out.glob("matches/game=*/.*.tmp"), *out.glob("curves/game=*/.*.tmp")]):
-        report.problems.append(f"{tmp.relative_to(out)}: a temporary file of an interrupted write")
+        report.notes.append(f"{tmp.relative_to(out)}: left by an interrupted write; {CLEANED}")
         removable.append(str(tmp.relative_to(out)))
     for curves in store.part_files(out, "curves"):
         if not (out / "matches" / curves.parent.name / curves.name).exists():
             rel = str(curves.relative_to(out))
-            report.problems.append(f"{rel}: curves without their matches file")
+            report.notes.append(f"{rel}: curves without their matches file; {CLEANED}")
             removable.append(rel)
     for problem in store.check_parts(out, points, full=True):
         report.problems.append(f"{problem.path}: {problem.problem}")
