@@ -307,6 +307,11 @@ def _parse_settings(values: dict) -> dict:
 
 def _check_size(matches: int, updates: int, record_every: int) -> None:
     """The sweep's total work and stored curve points within :data:`LIMITS`."""
+    if matches == 0:
+        raise ValueError(
+            "agents: the pairing plays no match (one variant and self_play: false); add "
+            "agents or set self_play: true"
+        )
     if matches > MAX_MATCHES:
         raise ValueError(
             f"agents: {matches:,} matches planned (pairings x seeds); at most "

@@ -186,6 +186,11 @@ def test_out_of_bounds_input_is_refused_before_anything_is_written(
     assert time.perf_counter() - started < 2
 
 
+def test_a_sweep_of_no_match_is_refused():
+    with pytest.raises(ValueError, match="agents: the pairing plays no match"):
+        parse_sweep({**GOOD, "agents": [{"kind": "nl"}], "self_play": False})
+
+
 def test_a_long_name_is_refused_before_its_default_output_folder_is_made(tmp_path, capsys):
     """Without --out the folder is results/NAME: a 300-character name was Errno 36."""
     path = tmp_path / "s.yaml"
