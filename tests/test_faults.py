@@ -276,6 +276,32 @@ def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
     }
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum, tmp_path):
+    """The watchdog starts just before ``ray.init``: a signal then falls into Ray's start."""
+    out = tmp_path / "out"
+    env = {**os.environ}
+    env.pop("RAY_ADDRESS", None)
+    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    deadline = time.monotonic() + 60
+    while not any(
+        b"sweeps.reaper" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        for pid in reaper.descendants(driver.pid)
+    ):
+        assert driver.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.5)  # inside ray.init
+    started_ray = reaper.descendants(driver.pid)
+    driver.send_signal(signum)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signum, err[-3000:]
+    assert one_line(err) == (
+        f"lola-arena: interrupted: 0 of {N} matches stored; rerun the same command to resume"
+    )
+    assert gone({**started_ray, **reaper.descendants(driver.pid)}, timeout=10)
+
+
 def test_the_watchdog_ends_the_descendants_of_a_killed_driver(tmp_path):
     """In seconds, without Ray: a driver with a long-lived child is SIGKILLed."""
     code = (
