@@ -19,11 +19,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import yaml
 
-from sweeps.schema import PARTITION_SCHEMA
+from sweeps.schema import CURVES_SCHEMA, GAME, MATCHES_SCHEMA, PARTITION_SCHEMA, PROVENANCE
+from sweeps.yamlfile import read_yaml
 
 PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
+# Each table is read with its declared schema: a column missing from older files reads as null.
+SCHEMAS = {"matches": MATCHES_SCHEMA.append(GAME), "curves": CURVES_SCHEMA.append(GAME)}
 
 SweepDirs = str | Path | Sequence[str | Path]
 
@@ -42,20 +44,33 @@ def _as_list(value) -> list | None:
     return list(value)
 
 
+def _files(sweep_dir: str | Path, table: str) -> list[Path]:
+    """The Parquet files of ``table`` in its ``game=<game>/`` folders; other files (hidden,
+    temporary, stray) are not read."""
+    path = Path(sweep_dir) / table
+    return sorted(f for f in path.glob("game=*/*.parquet") if not f.name.startswith("."))
+
+
 def has_table(sweep_dir: str | Path, table: str) -> bool:
     """Whether ``sweep_dir/table`` (``matches`` or ``curves``) holds any Parquet file."""
-    path = Path(sweep_dir) / table
-    return path.is_dir() and any(path.rglob("*.parquet"))
+    return bool(_files(sweep_dir, table))
 
 
 def _dataset(sweep_dir: Path, table: str) -> ds.Dataset:
     path = sweep_dir / table
-    if not has_table(sweep_dir, table):
+    files = _files(sweep_dir, table)
+    if not files:
         raise ValueError(
             f"sweep_dir: no {table} dataset at {path} (expected Parquet files under "
             f"{table}/game=<game>/; run `lola-arena sweep` first)"
         )
-    return ds.dataset(path, format="parquet", partitioning=PARTITIONING)
+    return ds.dataset(
+        [str(f) for f in files],
+        schema=SCHEMAS[table],
+        format="parquet",
+        partitioning=PARTITIONING,
+        partition_base_dir=str(path),
+    )
 
 
 def _conjunction(terms: list) -> ds.Expression | None:
@@ -207,9 +222,22 @@ def load_curves(
     return curves.sort_values(["match_id", "update"], ignore_index=True)
 
 
+def check_sweep_dirs(sweep_dirs: SweepDirs) -> None:
+    """Read each directory's YAML files (``sweep.yaml``, ``provenance.yaml``) first, so that a
+    damaged one is a one-line ``ValueError`` before any work."""
+    for sweep_dir in as_dirs(sweep_dirs):
+        load_sweep_config(sweep_dir)
+        provenance = Path(sweep_dir) / PROVENANCE
+        if provenance.is_file():
+            read_yaml(provenance, "sweep_dir")
+
+
 def load_sweep_config(sweep_dir: str | Path) -> dict:
     """The resolved sweep file stored with the results (empty if the sweep has none)."""
     path = Path(sweep_dir) / "sweep.yaml"
     if not path.is_file():
         return {}
-    return yaml.safe_load(path.read_text()) or {}
+    config = read_yaml(path, "sweep_dir")
+    if not isinstance(config, dict):
+        raise ValueError(f"sweep_dir: {str(path)!r} is not a resolved sweep (a mapping)")
+    return config

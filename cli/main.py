@@ -3,20 +3,26 @@
 Each subcommand maps its arguments to typed functions of ``agents``, ``tournament``, ``sweeps``
 or ``analysis`` and prints what they return; no package imports this module. Packages are
 imported when a subcommand runs, so ``--help`` is quick and ``match`` runs without Ray.
-Bad input: one line on stderr naming the field and the accepted values, exit code 2.
+Bad input: one line on stderr naming the field and the accepted values, exit code 2. Every
+other fault is one line too, naming the cause and the way out, exit code 1; SIGINT and SIGTERM
+stop a command cleanly, exit code 130 and 143.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.metadata
 import json
+import os
 import sys
 from pathlib import Path
 
 from agents.options import OPTIONS
+from sweeps.signals import interrupts, signal_of
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MEMORY_HINT = "use fewer seeds or agents, a smaller task_size or a smaller policy"
 RESULTS = Path("results")
 # The agent options that `match` takes as --flags (p comes with the agent's name).
 MATCH_OPTIONS = tuple(option for option in OPTIONS if option.name != "p")
@@ -30,6 +36,7 @@ EPILOG = """\
 examples:
   lola-arena match lola-taylor lola-taylor --updates 200 --seeds 20
   lola-arena sweep sweeps/configs/quick.yaml --out results/quick
+  lola-arena verify results/quick
   lola-arena summary results/quick
   lola-arena report results/quick
   lola-arena query results/quick "SELECT kind, avg(reward) FROM sides GROUP BY kind"
@@ -196,6 +203,21 @@ def _add_query(sub) -> None:
     p.add_argument("--rows", type=_positive_int, default=40, help="rows printed at most")
 
 
+def _add_verify(sub) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check every file of a sweep directory; --repair removes damaged parts",
+        description="Check a sweep directory: sweep.yaml, every part file readable with the "
+        "declared schema, each match's curve, no match stored twice, the stored matches "
+        "against the plan. Exit code 1 when a file is damaged. --repair removes damaged "
+        "parts (and temporary files), so that rerunning the sweep runs exactly their matches.",
+    )
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="output of a sweep")
+    p.add_argument(
+        "--repair", action="store_true", help="remove damaged parts so a resume reruns them"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lola-arena",
@@ -208,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
-    for add in (_add_match, _add_sweep, _add_summary, _add_report, _add_query):
+    for add in (_add_match, _add_sweep, _add_verify, _add_summary, _add_report, _add_query):
         add(sub)
     for command in sub.choices.values():
         command.formatter_class = _HelpFormatter
@@ -216,20 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _match(args) -> int:
-    from agents.spec import parse_agent
-    from tournament.games import get_game
+    from sweeps.config import parse_match
     from tournament.run_match import format_match, run_match
 
-    options = {option.name: getattr(args, option.name) for option in MATCH_OPTIONS}
-    summary = run_match(
-        parse_agent(args.agent_a, **options),
-        parse_agent(args.agent_b, **options),
-        get_game(args.game, args.payoffs),
-        range(args.seeds),
-        updates=args.updates,
+    match = parse_match(
+        args.agent_a,
+        args.agent_b,
+        {option.name: getattr(args, option.name) for option in MATCH_OPTIONS},
+        game=args.game,
+        payoffs=args.payoffs,
         gamma=args.gamma,
+        updates=args.updates,
+        seeds=args.seeds,
         dtype=args.dtype,
         device=args.device,
+    )
+    summary = run_match(
+        match.spec_a,
+        match.spec_b,
+        match.game,
+        match.seeds,
+        updates=match.updates,
+        gamma=match.gamma,
+        dtype=match.dtype,
+        device=match.device,
         progress=True,
     )
     print(json.dumps(summary) if args.json else format_match(summary))
@@ -247,24 +279,38 @@ def _sweep(args) -> int:
     return EXIT_OK if summary.failed == 0 else EXIT_FAILED
 
 
+def _verify(args) -> int:
+    from sweeps.verify import verify
+
+    report = verify(args.sweep_dir, repair=args.repair)
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def _summary(args) -> int:
+    from analysis.load import check_sweep_dirs
     from analysis.report import compare_text, summary_text
 
+    check_sweep_dirs(args.sweep_dirs)
     text = compare_text if args.compare else summary_text
     print(text(args.sweep_dirs, top=args.top, full=args.full))
     return EXIT_OK
 
 
 def _report(args) -> int:
+    from analysis.load import check_sweep_dirs
     from analysis.report import write_report
 
+    check_sweep_dirs(args.sweep_dirs)
     print(f"report: {write_report(args.sweep_dirs, args.out, progress=args.progress)}")
     return EXIT_OK
 
 
 def _query(args) -> int:
+    from analysis.load import check_sweep_dirs
     from analysis.query import query
 
+    check_sweep_dirs(args.sweep_dirs)
     out, format = (args.csv, "csv") if args.csv else (args.parquet, "parquet")
     if out is None:
         format = None
@@ -279,10 +325,69 @@ def _query(args) -> int:
 COMMANDS = {
     "match": _match,
     "sweep": _sweep,
+    "verify": _verify,
     "summary": _summary,
     "report": _report,
     "query": _query,
 }
+
+
+# errno values that name a path the user chose (exit 2); other OS errors are faults (exit 1)
+_CHOSEN_PATH_ERRORS = {
+    errno.EROFS: "choose another path",
+    errno.EACCES: "choose another path",
+    errno.EPERM: "choose another path",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path",
+    errno.EISDIR: "check the path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+}
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "not enough memory", "bad_alloc")
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _error(message: str, code: int) -> int:
+    print(f"lola-arena: error: {_one_line(message)}", file=sys.stderr)
+    return code
+
+
+def _run(command, args) -> int:
+    """Run a command; every fault ends in one line on stderr and its exit code (set
+    LOLA_ARENA_TRACEBACK=1 to see the traceback of an unexpected one)."""
+    try:
+        return command(args)
+    except KeyboardInterrupt as error:
+        signum = signal_of(error)
+        print(f"lola-arena: {_one_line(str(error) or 'interrupted')}", file=sys.stderr)
+        return 128 + signum
+    except ValueError as error:  # bad input, named by its field
+        return _error(str(error), EXIT_BAD_INPUT)
+    except MemoryError:
+        return _error(f"out of memory; {MEMORY_HINT}", EXIT_FAILED)
+    except OSError as error:
+        cause = error.strerror or type(error).__name__
+        where = f" ({error.filename})" if error.filename else ""
+        if error.errno in _CHOSEN_PATH_ERRORS:
+            return _error(f"{cause}{where}; {_CHOSEN_PATH_ERRORS[error.errno]}", EXIT_BAD_INPUT)
+        hint = "free space and rerun" if error.errno == errno.ENOSPC else "fix it and rerun"
+        return _error(f"{cause}{where}; {hint}", EXIT_FAILED)
+    except Exception as error:
+        if os.environ.get("LOLA_ARENA_TRACEBACK"):
+            raise
+        text = _one_line(str(error) or type(error).__name__)
+        if isinstance(error, RuntimeError) and any(m in text.lower() for m in _OUT_OF_MEMORY):
+            return _error(f"out of memory ({text}); {MEMORY_HINT}", EXIT_FAILED)
+        if type(error).__name__ == "StoreError":  # sweeps.store: one line with the way out
+            return _error(text, EXIT_FAILED)
+        if type(error).__module__.startswith("yaml"):  # a damaged YAML file of a sweep
+            return _error(f"damaged YAML ({text}); restore the file", EXIT_FAILED)
+        return _error(
+            f"{type(error).__name__}: {text} (LOLA_ARENA_TRACEBACK=1 shows where)", EXIT_FAILED
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,11 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except ValueError as error:
-        print(f"lola-arena: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    with interrupts():
+        return _run(COMMANDS[args.command], args)
 
 
 if __name__ == "__main__":

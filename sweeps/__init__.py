@@ -2,16 +2,19 @@
 
 One concept per module:
 
-- :mod:`sweeps.config`: the sweep file's schema (one dataclass), validated in one place.
+- :mod:`sweeps.config`: the sweep file's schema (one dataclass) and its limits, validated in one
+  place (``lola-arena match`` too); :mod:`sweeps.yamlfile` reads YAML with bounds.
 - :mod:`sweeps.plan`: pairings, stable match ids, tasks of one batched engine call each.
 - :mod:`sweeps.schema`: the stored tables ``matches`` and ``curves``: columns, types and the
   builders of their rows; the contract with ``analysis/`` (pyarrow only, no torch).
 - :mod:`sweeps.store`: the output directory: layout, atomic writes, resume bookkeeping, the lock.
 - :mod:`sweeps.runner`: :func:`~sweeps.runner.run_sweep`: Ray (embedded or a cluster's
-  address), progress bar, failures, summary.
+  address), progress bar, failures, interrupts, summary; :mod:`sweeps.signals` (SIGINT and
+  SIGTERM as interrupts), :mod:`sweeps.reaper` (no Ray process outlives a killed driver).
+- :mod:`sweeps.verify`: ``lola-arena verify``: every file checked, damaged parts repaired.
 
 What holds, and is tested: a match id depends only on the match (both specs, seed, game,
 gamma, updates, record_every, dtype), never on list order or task size; the same sweep run
-twice stores identical values; with another task size or agent order, the per-match results
-agree to 1e-10 (batch composition can change float rounding only).
+twice stores identical values; with another task size, agent order or resume points, the
+stored values are bit for bit the same.
 """

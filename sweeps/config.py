@@ -31,26 +31,73 @@ strategies take no learning options, ``eta`` is LOLA-Taylor's only. An entry's `
 
 Every error is a ``ValueError`` with one line naming the field and what is accepted, e.g.
 ``agents[2].lr: must be > 0, got -0.1``.
+
+Limits, checked before anything is planned or written (:data:`LIMITS`): the file is read by
+:func:`sweeps.yamlfile.read_yaml` (at most 1 MiB and 100,000 values once aliases are expanded;
+a key given twice is an error); ``name`` at most 100 characters; at most 1,000 variants and
+1,000,000 matches per sweep; at most 100,000 seeds, each below 2^62; ``updates`` at most
+1,000,000 and ``updates`` x matches at most 10^10; at most 10^8 recorded curve points
+(matches x (updates / record_every + 1)); ``lookahead`` at most 20, HOLA's ``order`` at most 5,
+``mlp:HIDDEN`` at most 1,024 hidden units, ``task_size`` at most 65,536. Booleans are not
+numbers, also inside ``p``. ``lola-arena match`` validates its arguments with the same
+functions (:func:`parse_match`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import reprlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agents.options import OPTION_NAMES, options_of
-from agents.spec import FIXED, KINDS, AgentSpec
+from agents.spec import ACCEPTED_NAMES, FIXED, KINDS, AgentSpec
+from sweeps.yamlfile import read_yaml
 from tournament.differentiable import DIFFERENTIABLE_GAMES
 from tournament.games import GAME_NAMES, Game, get_game
 from tournament.match import DEVICES, DTYPES, check_players
 
 PAIRINGS = ("round_robin", "vs")
 AGENT_KEYS = ("name", "kind", *OPTION_NAMES)
+
+MAX_NAME = 100
+MAX_VARIANTS = 1_000
+MAX_MATCHES = 1_000_000
+MAX_SEEDS = 100_000
+MAX_SEED = 2**62 - 1  # side b of seed s starts from 2 s + 1, an int64
+MAX_UPDATES = 1_000_000
+MAX_MATCH_UPDATES = 10**10
+MAX_CURVE_POINTS = 10**8
+MAX_LOOKAHEAD = 20  # the engine's memory grows linearly in k
+MAX_ORDER = 5  # HOLA-n nests n levels of differentiation
+MAX_HIDDEN = 1_024
+MAX_TASK_SIZE = 65_536
+LIMITS = {
+    "name (characters)": MAX_NAME,
+    "variants per sweep": MAX_VARIANTS,
+    "matches per sweep": MAX_MATCHES,
+    "seeds": MAX_SEEDS,
+    "seed": MAX_SEED,
+    "updates": MAX_UPDATES,
+    "updates x matches": MAX_MATCH_UPDATES,
+    "recorded curve points": MAX_CURVE_POINTS,
+    "lookahead": MAX_LOOKAHEAD,
+    "order": MAX_ORDER,
+    "mlp hidden units": MAX_HIDDEN,
+    "task_size": MAX_TASK_SIZE,
+}
+# Upper bounds of integer options, beside their declared lower bounds (agents.options).
+OPTION_MAXIMA = {"lookahead": MAX_LOOKAHEAD, "order": MAX_ORDER}
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 8, 8, 60, 60
+
+
+def show(value) -> str:
+    """A value for an error message: its repr, shortened (a message stays one short line)."""
+    return _REPR.repr(value)
 
 
 @dataclass(frozen=True)
@@ -85,6 +132,7 @@ class SweepConfig:
     device: str = "cpu"
     task_size: int | str = "auto"
     variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
+    matches: int = field(default=0, compare=False, repr=False)
 
     def game_obj(self) -> Game:
         return get_game(self.game, self.payoffs)
@@ -93,6 +141,7 @@ class SweepConfig:
         """The sweep as a plain dict (defaults filled in, seeds explicit), for sweep.yaml."""
         out = asdict(self)
         out.pop("variants")
+        out.pop("matches")
         return out
 
     def with_overrides(self, device: str | None = None, task_size: int | None = None):
@@ -107,38 +156,26 @@ class SweepConfig:
 
 # key -> what it accepts; the single list of accepted top-level keys (defaults: SweepConfig).
 SCHEMA: dict[str, str] = {
-    "name": "required string",
+    "name": f"required string of at most {MAX_NAME} characters",
     "agents": "required non-empty list of agent entries",
     "game": f"one of {', '.join(GAME_NAMES)}",
     "payoffs": "4 or 8 numbers",
     "gamma": "number in (0, 1)",
-    "updates": "integer >= 1",
+    "updates": f"integer in [1, {MAX_UPDATES:,}]",
     "record_every": "integer >= 1",
-    "seeds": "a positive integer or a list of distinct integers >= 0",
+    "seeds": f"a count up to {MAX_SEEDS:,} or a list of distinct integers in [0, 2^62)",
     "pairing": " or ".join(PAIRINGS),
     "self_play": "true or false",
     "vs": "list of [agent name, agent name] pairs",
     "dtype": " or ".join(DTYPES),
     "device": " or ".join(DEVICES),
-    "task_size": "integer >= 1 or auto",
+    "task_size": f"integer in [1, {MAX_TASK_SIZE:,}] or auto",
 }
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and validate a sweep file; every problem is a one-line ``ValueError``."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ValueError(f"sweep file: cannot read {str(path)!r}: {error.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or type(error).__name__
-        raise ValueError(f"sweep file: invalid YAML{where}: {problem}") from None
-    return parse_sweep(raw)
+    return parse_sweep(read_yaml(path, "sweep file"))
 
 
 def parse_sweep(raw: Any) -> SweepConfig:
@@ -149,159 +186,354 @@ def parse_sweep(raw: Any) -> SweepConfig:
         )
     unknown = [k for k in raw if k not in SCHEMA]
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown key; accepted: {', '.join(SCHEMA)}")
-    if "name" not in raw or not isinstance(raw["name"], str) or not raw["name"].strip():
-        raise ValueError(f"name: must be a non-empty string, got {raw.get('name')!r}")
-    name = raw["name"]
-    if "/" in name or name.startswith("."):
-        raise ValueError(f"name: must not contain '/' or start with '.', got {name!r}")
-
+        raise ValueError(f"{_key(unknown[0])}: unknown key; accepted: {', '.join(SCHEMA)}")
+    name = _name(raw.get("name"))
     defaults = SweepConfig(name=name, agents=[])
     values = {k: raw.get(k, getattr(defaults, k)) for k in SCHEMA if k not in ("name", "agents")}
+    settings = _parse_settings(values)
+    pairing = _choice("pairing", values["pairing"], PAIRINGS)
+    self_play = values["self_play"]
+    if not isinstance(self_play, bool):
+        raise ValueError(f"self_play: must be true or false, got {show(self_play)}")
+    game, payoffs = settings["game"], settings["payoffs"]
+    agents, variants = _parse_agents(raw.get("agents"), game, payoffs)
+    vs = _parse_vs(values["vs"], pairing, [a["name"] for a in agents])
+    symmetric = get_game(game, payoffs).symmetric
+    pairings = count_pairings(variants, pairing, self_play, vs, symmetric)
+    matches = pairings * len(settings["seeds"])
+    _check_size(matches, settings["updates"], settings["record_every"])
+    return SweepConfig(
+        name=name,
+        agents=agents,
+        pairing=pairing,
+        self_play=self_play,
+        vs=vs,
+        task_size=_task_size(values["task_size"]),
+        variants=variants,
+        matches=matches,
+        **settings,
+    )
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """The validated arguments of ``lola-arena match``: one pairing over several seeds."""
+
+    spec_a: AgentSpec
+    spec_b: AgentSpec
+    game: Game
+    seeds: list[int]
+    updates: int
+    gamma: float
+    dtype: str
+    device: str
+
+
+def parse_match(agent_a: str, agent_b: str, options: dict[str, Any], **settings) -> MatchConfig:
+    """Validate ``lola-arena match``'s arguments with the sweep file's checks: ``agent_a`` and
+    ``agent_b`` are agent names (``memory1:P0,...``, ``random:P``), ``options`` the agent options
+    (each side takes those its kind reads), ``settings`` the sweep keys ``game``, ``payoffs``,
+    ``gamma``, ``updates``, ``seeds`` (a count), ``dtype``, ``device``."""
+    defaults = SweepConfig(name="match", agents=[])
+    values = {k: settings.get(k, getattr(defaults, k)) for k in _SETTINGS}
+    if values["payoffs"] is not None:
+        values["payoffs"] = list(values["payoffs"])
+    values["record_every"] = values["updates"]
+    parsed = _parse_settings(values)
+    game, payoffs = parsed["game"], parsed["payoffs"]
+    specs = []
+    for where, name in (("agent_a", agent_a), ("agent_b", agent_b)):
+        entry = _agent_entry(name)
+        given = {k: v for k, v in options.items() if v is not None}
+        entry.update({k: v for k, v in given.items() if k in options_of(entry["kind"])})
+        variants = _expand(where, entry, game, payoffs, budget=1)
+        specs.append(variants[0].spec)
+    _check_size(len(parsed["seeds"]), parsed["updates"], parsed["updates"])
+    return MatchConfig(
+        specs[0],
+        specs[1],
+        get_game(game, payoffs),
+        parsed["seeds"],
+        parsed["updates"],
+        parsed["gamma"],
+        parsed["dtype"],
+        parsed["device"],
+    )
+
+
+def count_pairings(
+    variants, pairing: str, self_play: bool, vs: list[list[str]], symmetric: bool
+) -> int:
+    """The number of pairings :func:`sweeps.plan.plan_matches` plays, without listing them."""
+    if pairing == "vs":
+        per_entry: dict[str, int] = {}
+        for v in variants:
+            per_entry[v.entry] = per_entry.get(v.entry, 0) + 1
+        unique = {tuple(pair) for pair in vs}
+        return sum(per_entry[a] * per_entry[b] for a, b in unique)
+    n = len(variants)
+    pairs = n * (n - 1) // 2 * (1 if symmetric else 2)
+    return pairs + (n if self_play else 0)
+
+
+_SETTINGS = ("game", "payoffs", "gamma", "updates", "record_every", "seeds", "dtype", "device")
+
+
+def _parse_settings(values: dict) -> dict:
+    """The settings a sweep and ``match`` share, validated: ``values`` holds each of
+    ``_SETTINGS``."""
     game = _choice("game", values["game"], GAME_NAMES)
     payoffs = values["payoffs"]
     if payoffs is not None:
         if not isinstance(payoffs, list) or not all(_is_number(x) for x in payoffs):
-            raise ValueError(f"payoffs: must be a list of 4 or 8 numbers, got {payoffs!r}")
+            raise ValueError(
+                f"payoffs: must be a list of 4 or 8 finite numbers, got {show(payoffs)}"
+            )
         payoffs = [float(x) for x in payoffs]
         get_game(game, payoffs)
     gamma = values["gamma"]
     if not _is_number(gamma) or not 0 < gamma < 1:
-        raise ValueError(f"gamma: must be a number in (0, 1), got {gamma!r}")
-    pairing = _choice("pairing", values["pairing"], PAIRINGS)
-    self_play = values["self_play"]
-    if not isinstance(self_play, bool):
-        raise ValueError(f"self_play: must be true or false, got {self_play!r}")
+        raise ValueError(f"gamma: must be a number in (0, 1), got {show(gamma)}")
+    return {
+        "game": game,
+        "payoffs": payoffs,
+        "gamma": float(gamma),
+        "updates": _int("updates", values["updates"], high=MAX_UPDATES),
+        "record_every": _int("record_every", values["record_every"]),
+        "seeds": _parse_seeds(values["seeds"]),
+        "dtype": _choice("dtype", values["dtype"], tuple(DTYPES)),
+        "device": _choice("device", values["device"], DEVICES),
+    }
 
-    agents, variants = _parse_agents(raw.get("agents"), game, payoffs)
-    vs = _parse_vs(values["vs"], pairing, [a["name"] for a in agents])
-    config = SweepConfig(
-        name=name,
-        agents=agents,
-        game=game,
-        payoffs=payoffs,
-        gamma=float(gamma),
-        updates=_int("updates", values["updates"]),
-        record_every=_int("record_every", values["record_every"]),
-        seeds=_parse_seeds(values["seeds"]),
-        pairing=pairing,
-        self_play=self_play,
-        vs=vs,
-        dtype=_choice("dtype", values["dtype"], tuple(DTYPES)),
-        device=_choice("device", values["device"], DEVICES),
-        task_size=_task_size(values["task_size"]),
-        variants=variants,
-    )
-    return config
+
+def _check_size(matches: int, updates: int, record_every: int) -> None:
+    """The sweep's total work and stored curve points within :data:`LIMITS`."""
+    if matches == 0:
+        raise ValueError(
+            "agents: the pairing plays no match (one variant and self_play: false); add "
+            "agents or set self_play: true"
+        )
+    if matches > MAX_MATCHES:
+        raise ValueError(
+            f"agents: {matches:,} matches planned (pairings x seeds); at most "
+            f"{MAX_MATCHES:,} per sweep: split the sweep or sweep fewer options"
+        )
+    if matches * updates > MAX_MATCH_UPDATES:
+        raise ValueError(
+            f"updates: {updates:,} updates x {matches:,} matches = {matches * updates:,}; at most "
+            f"{MAX_MATCH_UPDATES:,}: fewer updates, seeds or agents"
+        )
+    points = matches * (updates // record_every + 2)
+    if points > MAX_CURVE_POINTS:
+        raise ValueError(
+            f"record_every: {record_every} records about {points:,} curve points; at most "
+            f"{MAX_CURVE_POINTS:,}: record less often"
+        )
+
+
+def _name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name: must be a non-empty string, got {show(name)}")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"name: at most {MAX_NAME} characters, got {len(name):,}")
+    if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        raise ValueError(
+            f"name: names the output folder: no '/', '\\\\', control characters or leading "
+            f"'.', got {show(name)}"
+        )
+    return name
+
+
+def _key(key) -> str:
+    """A mapping key as a field name in messages (shortened, quoted when it is odd)."""
+    plain = isinstance(key, str) and key.isprintable() and 0 < len(key) <= 40
+    return key if plain else show(key)
 
 
 def _is_number(x) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _int(field_name: str, value, low: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{field_name}: must be an integer >= {low}, got {value!r}")
+def _int(field_name: str, value, low: int = 1, high: int | None = None) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if not ok or (high is not None and value > high):
+        accepted = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high:,}]"
+        raise ValueError(f"{field_name}: must be {accepted}, got {show(value)}")
     return value
 
 
 def _task_size(value) -> int | str:
     if value == "auto":
         return value
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"task_size: must be an integer >= 1 or auto, got {value!r}")
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_TASK_SIZE
+    if not ok:
+        raise ValueError(
+            f"task_size: must be an integer in [1, {MAX_TASK_SIZE:,}] or auto, got {show(value)}"
+        )
     return value
 
 
 def _choice(field_name: str, value, accepted: tuple[str, ...]) -> str:
-    if value not in accepted:
-        raise ValueError(f"{field_name}: unknown {value!r}; accepted: {', '.join(accepted)}")
+    if not isinstance(value, str) or value not in accepted:
+        raise ValueError(f"{field_name}: unknown {show(value)}; accepted: {', '.join(accepted)}")
     return value
 
 
 def _parse_seeds(seeds) -> list[int]:
-    message = (
-        f"seeds: must be a positive integer or a list of distinct integers >= 0, got {seeds!r}"
+    accepted = (
+        f"seeds: must be a count in [1, {MAX_SEEDS:,}] or a list of at most {MAX_SEEDS:,} "
+        f"distinct integers in [0, 2^62), got"
     )
     if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ValueError(message)
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"{accepted} {seeds:,}")
         return list(range(seeds))
-    if not isinstance(seeds, list) or not seeds:
-        raise ValueError(message)
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ValueError(message)
+    if not isinstance(seeds, list) or not 1 <= len(seeds) <= MAX_SEEDS:
+        what = f"a list of {len(seeds):,}" if isinstance(seeds, list) else show(seeds)
+        raise ValueError(f"{accepted} {what}")
+    for s in seeds:
+        if not (isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED):
+            raise ValueError(f"{accepted} {show(s)}")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(message)
+        raise ValueError(f"seeds: must be distinct; {show(seeds)} repeats a seed")
     return list(seeds)
+
+
+def _agent_entry(name: str) -> dict[str, Any]:
+    """A ``match`` agent name (``memory1:P0,...``, ``random:P``, or a kind) as a sweep entry."""
+    kind, _, arg = name.partition(":")
+    if kind not in KINDS or (arg and kind not in ("memory1", "random")):
+        raise ValueError(f"agent: unknown {show(name)}; accepted: {ACCEPTED_NAMES}")
+    entry: dict[str, Any] = {"kind": kind}
+    if arg:
+        try:
+            p = [float(x) for x in arg.split(",")]
+        except ValueError:
+            raise ValueError(f"agent: cannot read probabilities in {show(name)}") from None
+        if kind == "random" and len(p) != 1:
+            raise ValueError(f"agent: random takes one probability, got {show(name)}")
+        entry["p"] = p if kind == "memory1" else p[0]
+    return entry
 
 
 def _parse_agents(entries, game: str, payoffs) -> tuple[list[dict], tuple[Variant, ...]]:
     if not isinstance(entries, list) or not entries:
-        raise ValueError(f"agents: must be a non-empty list of agent entries, got {entries!r}")
+        raise ValueError(f"agents: must be a non-empty list of agent entries, got {show(entries)}")
+    if len(entries) > MAX_VARIANTS:
+        raise ValueError(f"agents: {len(entries):,} entries; at most {MAX_VARIANTS:,} variants")
     resolved, variants, names, labels = [], [], set(), {}
     for i, entry in enumerate(entries):
         where = f"agents[{i}]"
         if not isinstance(entry, dict):
-            raise ValueError(f"{where}: must be a mapping with a kind, got {entry!r}")
-        unknown = [k for k in entry if k not in AGENT_KEYS]
-        if unknown:
-            raise ValueError(
-                f"{where}.{unknown[0]}: unknown key; accepted: {', '.join(AGENT_KEYS)}"
-            )
-        kind = entry.get("kind")
-        if kind not in KINDS:
-            raise ValueError(f"{where}.kind: unknown {kind!r}; accepted: {', '.join(KINDS)}")
-        name = entry.get("name", kind)
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"{where}.name: must be a non-empty string, got {name!r}")
+            raise ValueError(f"{where}: must be a mapping with a kind, got {show(entry)}")
+        name = entry.get("name", entry.get("kind"))
+        expanded = _expand(where, entry, game, payoffs, budget=MAX_VARIANTS - len(variants))
         if name in names:
-            raise ValueError(f"{where}.name: {name!r} is used twice; give each entry its own name")
-        names.add(name)
-        options = {k: v for k, v in entry.items() if k not in ("name", "kind")}
-        extra = [k for k in options if k not in options_of(kind)]
-        if extra:
-            accepted = ", ".join(["name", "kind", *options_of(kind)])
-            what = f"does not read {extra[0]}"
-            if kind in FIXED:
-                what = "is a fixed strategy and takes no learning options"
-            raise ValueError(f"{where}.{extra[0]}: {kind} {what}; accepted: {accepted}")
-        grid = {}
-        for key, value in options.items():
-            # p is one vector for memory1 (swept as a list of lists), one number for random
-            swept = isinstance(value, list) and (
-                key != "p" or kind == "random" or _is_list_of_lists(value)
+            raise ValueError(
+                f"{where}.name: {show(name)} is used twice; give each entry its own name"
             )
-            values = value if swept else [value]
-            if key == "p":  # one probability (random) or five (memory1) per variant
-                values = [v if isinstance(v, list) else [v] for v in values]
-            if not values:
-                raise ValueError(f"{where}.{key}: an empty list sweeps nothing; give >= 1 value")
-            grid[key] = values
-        for combo in itertools.product(*grid.values()):
-            opts = dict(zip(grid, combo, strict=True))
-            if "p" in opts and isinstance(opts["p"], list):
-                opts["p"] = tuple(opts["p"])
-            if kind == "extort2":
-                _check_fixed_in_game(where, kind, game, payoffs)
-            try:
-                spec = AgentSpec(kind, **opts)
-                if game in DIFFERENTIABLE_GAMES:
-                    check_players(DIFFERENTIABLE_GAMES[game], [spec])
-            except ValueError as error:
-                raise ValueError(f"{where}.{error}") from None
-            except TypeError as error:
-                raise ValueError(f"{where}: {error}") from None
-            variant = Variant(name, spec)
+        names.add(name)
+        for variant in expanded:
             if variant.label in labels:
                 raise ValueError(
-                    f"{where}: variant {variant.label!r} repeats {labels[variant.label]}; "
-                    f"an option that {kind} ignores may be swept, or two entries coincide"
+                    f"{where}: variant {variant.label!r} repeats {labels[variant.label]}; an "
+                    f"option that {variant.spec.kind} ignores may be swept, or two entries "
+                    f"coincide"
                 )
             labels[variant.label] = where
             variants.append(variant)
-        resolved.append({"name": name, "kind": kind, **options})
+        options = {k: v for k, v in entry.items() if k not in ("name", "kind")}
+        resolved.append({"name": name, "kind": entry["kind"], **options})
     return resolved, tuple(variants)
+
+
+def _expand(where: str, entry: dict, game: str, payoffs, budget: int) -> list[Variant]:
+    """An agent entry's variants (the product of its swept options), at most ``budget``."""
+    unknown = [k for k in entry if k not in AGENT_KEYS]
+    if unknown:
+        raise ValueError(
+            f"{where}.{_key(unknown[0])}: unknown key; accepted: {', '.join(AGENT_KEYS)}"
+        )
+    kind = entry.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ValueError(f"{where}.kind: unknown {show(kind)}; accepted: {', '.join(KINDS)}")
+    name = entry.get("name", kind)
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise ValueError(
+            f"{where}.name: must be a string of 1 to {MAX_NAME} characters, got {show(name)}"
+        )
+    options = {k: v for k, v in entry.items() if k not in ("name", "kind")}
+    extra = [k for k in options if k not in options_of(kind)]
+    if extra:
+        accepted = ", ".join(["name", "kind", *options_of(kind)])
+        what = f"does not read {extra[0]}"
+        if kind in FIXED:
+            what = "is a fixed strategy and takes no learning options"
+        raise ValueError(f"{where}.{extra[0]}: {kind} {what}; accepted: {accepted}")
+    grid = {}
+    for key, value in options.items():
+        # p is one vector for memory1 (swept as a list of lists), one number for random
+        swept = isinstance(value, list) and (
+            key != "p" or kind == "random" or _is_list_of_lists(value)
+        )
+        values = value if swept else [value]
+        if key == "p":  # one probability (random) or five (memory1) per variant
+            values = [v if isinstance(v, list) else [v] for v in values]
+        if not values:
+            raise ValueError(f"{where}.{key}: an empty list sweeps nothing; give >= 1 value")
+        for v in values:
+            _check_option(f"{where}.{key}", key, v)
+        grid[key] = values
+    count = math.prod(len(values) for values in grid.values())
+    if count > budget:
+        sizes = " x ".join(str(len(values)) for values in grid.values())
+        before = f", {MAX_VARIANTS - budget:,} before this entry" if budget < MAX_VARIANTS else ""
+        raise ValueError(
+            f"{where}: {count:,} variants ({sizes}{before}); at most {MAX_VARIANTS:,} per sweep"
+        )
+    if kind == "extort2":
+        _check_fixed_in_game(where, kind, game, payoffs)
+    variants = []
+    for combo in itertools.product(*grid.values()):
+        opts = dict(zip(grid, combo, strict=True))
+        if "p" in opts:
+            opts["p"] = tuple(opts["p"])
+        try:
+            spec = AgentSpec(kind, **opts)
+            if game in DIFFERENTIABLE_GAMES:
+                check_players(DIFFERENTIABLE_GAMES[game], [spec])
+        except ValueError as error:
+            raise ValueError(f"{where}.{error}") from None
+        except TypeError as error:
+            raise ValueError(f"{where}: {error}") from None
+        variants.append(Variant(name, spec))
+    return variants
+
+
+def _check_option(where: str, key: str, value) -> None:
+    """What :class:`agents.spec.AgentSpec` does not bound: booleans in ``p``, the largest
+    lookahead, order and hidden size; a short message for any value."""
+    if key == "p":
+        if len(value) > 5 or not all(_is_number(x) for x in value):
+            raise ValueError(
+                f"{where}: must be probabilities (numbers in [0, 1]), got {show(value)}"
+            )
+    elif key in OPTION_MAXIMA:
+        high = OPTION_MAXIMA[key]
+        if isinstance(value, int) and not isinstance(value, bool) and value > high:
+            raise ValueError(f"{where}: must be an integer in [1, {high}], got {value:,}")
+    elif key == "policy":
+        kind, _, hidden = value.partition(":") if isinstance(value, str) else ("", "", "")
+        if kind == "mlp" and hidden.isdigit() and int(hidden) > MAX_HIDDEN:
+            raise ValueError(
+                f"{where}: mlp:HIDDEN takes at most {MAX_HIDDEN:,} hidden units, got {show(value)}"
+            )
+        if not isinstance(value, str) or len(value) > MAX_NAME:
+            raise ValueError(
+                f"{where}: unknown {show(value)}; accepted: tabular, mlp:HIDDEN (HIDDEN > 0)"
+            )
+    elif isinstance(value, str) and len(value) > MAX_NAME:
+        raise ValueError(f"{where}: unknown {show(value)}")
 
 
 def _is_list_of_lists(value) -> bool:
@@ -324,13 +556,17 @@ def _parse_vs(vs, pairing: str, names: list[str]) -> list[list[str]]:
             raise ValueError("vs: only used with pairing: vs; remove it or set pairing: vs")
         return []
     if not isinstance(vs, list) or not vs:
-        raise ValueError(f"vs: pairing vs needs a non-empty list of [name, name] pairs, got {vs!r}")
+        raise ValueError(
+            f"vs: pairing vs needs a non-empty list of [name, name] pairs, got {show(vs)}"
+        )
     pairs = []
     for i, pair in enumerate(vs):
         if not (isinstance(pair, list) and len(pair) == 2):
-            raise ValueError(f"vs[{i}]: must be a pair [agent name, agent name], got {pair!r}")
+            raise ValueError(f"vs[{i}]: must be a pair [agent name, agent name], got {show(pair)}")
         for name in pair:
-            if name not in names:
-                raise ValueError(f"vs[{i}]: unknown agent {name!r}; accepted: {', '.join(names)}")
+            if not isinstance(name, str) or name not in names:
+                raise ValueError(
+                    f"vs[{i}]: unknown agent {show(name)}; accepted: {', '.join(names)}"
+                )
         pairs.append(list(pair))
     return pairs

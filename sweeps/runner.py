@@ -12,10 +12,21 @@ with status ``failed`` and the error; the sweep goes on and the summary counts t
 matches are run again by the next run on the same directory.
 
 Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
-cleaned (see :func:`sweeps.store.prepare_resume`). ``resume=False`` refuses a directory that
-already holds results, rather than deleting them. A directory holds one sweep: a rerun whose
-resolved sweep differs (other than in ``RUN_SETTINGS`` and ``GROWING``) is refused. A rerun
-with other seeds appends their matches; ``sweep.yaml`` then lists every seed stored.
+cleaned (see :func:`sweeps.store.prepare_resume`); a damaged part stops the run with the repair
+to run (:func:`sweeps.store.check_parts`), so it is never counted as stored. ``resume=False``
+refuses a directory that already holds results, rather than deleting them. A directory holds
+one sweep: a rerun whose resolved sweep differs (other than in ``RUN_SETTINGS`` and
+``GROWING``) is refused. A rerun with other seeds appends their matches; ``sweep.yaml`` then
+lists every seed stored.
+
+Interrupts: SIGINT, or SIGTERM raised as an interrupt (:mod:`sweeps.signals`), shuts down the
+Ray this run started (a cluster ends the tasks of a driver that is gone; ``ray.cancel`` on
+tasks about to finish crashes Ray 2.60's driver), releases the lock and ends in
+:class:`SweepInterrupted` ("interrupted: N of M matches stored; rerun the same command to
+resume"); every file written is whole, so the rerun resumes.
+
+A local Ray's processes do not outlive the driver, even one killed with SIGKILL: a watchdog
+(:mod:`sweeps.reaper`) ends them when the driver is gone.
 
 Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema.PROVENANCE`)
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
@@ -27,13 +38,16 @@ Test hooks, read from the driver's environment and passed to the tasks:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import itertools
 import logging
 import os
 import platform
+import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +55,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sweeps import schema, store
+from sweeps import reaper, schema, signals, store
 from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_tables, match_tables
@@ -50,6 +64,8 @@ from tournament.match import ENGINE_VERSION
 
 TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
+WAIT_S = 0.5  # the longest the driver waits for Ray without handling signals
+WATCH_EVERY_S = 2.0  # how often the reaper's watchdog learns of new Ray processes
 # Keys of the sweep file that change how, not what, is run: a rerun may change them.
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
@@ -75,13 +91,25 @@ class SweepSummary:
         )
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the sweep: Ray is shut down, what was stored is readable and
+    resumable; ``signum`` is the signal, the message one line."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
 def run_sweep(
     config: SweepConfig, out: Path, address: str | None = None, resume: bool = True
 ) -> SweepSummary:
     """Run every planned match not yet stored in ``out``; validation errors are ValueErrors
-    raised before anything is written or Ray is started."""
+    raised before anything is written or Ray is started. SIGINT and SIGTERM, raised as
+    interrupts (:func:`sweeps.signals.interrupts`, as the command line does), end it with
+    :class:`SweepInterrupted`."""
     started = time.perf_counter()
     out = Path(out)
+    store.check_out(out)
     matches = plan_matches(config)
     if config.device == "cuda" and not (address or os.environ.get("RAY_ADDRESS")):
         import torch
@@ -95,23 +123,54 @@ def run_sweep(
         raise ValueError(
             f"out: {str(out)!r} already holds results; rerun with --resume or choose another --out"
         )
-    with store.DirLock(out):
-        store.prepare_resume(out)
-        done = store.stored_match_ids(out) if resume else set()
-        todo = [m for m in matches if m.match_id not in done]
-        if resume and done:  # seeds stored before, then the new ones
-            before = store.stored_seeds(out) or []
-            resolved["seeds"] = [*before, *(s for s in config.seeds if s not in before)]
-        store.write_resolved_sweep(out, resolved)
-        summary = SweepSummary(out, planned=len(matches), skipped=len(matches) - len(todo))
-        run = provenance(config, address, len(todo))
-        store.record_run(out, game_payoffs(config), run)
-        if todo:
-            _run_tasks(config, out, todo, address, summary)
-        summary.wall_s = time.perf_counter() - started
-        run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
-        store.record_run(out, game_payoffs(config), run, update=True)
+    summary = SweepSummary(out, planned=len(matches), skipped=0)
+    try:
+        with store.DirLock(out):
+            store.prepare_resume(out)
+            _check_stored(out, config)
+            done = store.stored_match_ids(out) if resume else set()
+            todo = [m for m in matches if m.match_id not in done]
+            summary.skipped = len(matches) - len(todo)
+            if resume and done:  # seeds stored before, then the new ones
+                before = store.stored_seeds(out) or []
+                resolved["seeds"] = [*before, *(s for s in config.seeds if s not in before)]
+            store.write_resolved_sweep(out, resolved)
+            run = provenance(config, address, len(todo))
+            store.record_run(out, game_payoffs(config), run)
+            if todo:
+                _run_tasks(config, out, todo, address, summary)
+            summary.wall_s = time.perf_counter() - started
+            run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
+            store.record_run(out, game_payoffs(config), run, update=True)
+    except KeyboardInterrupt as error:
+        signum = signals.signal_of(error)
+        stored = _count_stored(out, summary)
+        raise SweepInterrupted(
+            f"interrupted: {stored} of {summary.planned} matches stored; {store.RESUME_HINT}",
+            signum,
+        ) from None
     return summary
+
+
+def _count_stored(out: Path, summary: SweepSummary) -> int:
+    """The matches stored in ``out``, read back (an interrupt may fall between a task's write
+    and its count), or counted when they cannot be read."""
+    try:
+        return len(store.stored_match_ids(out))
+    except (OSError, ValueError, pa.ArrowException):
+        return summary.skipped + summary.ok + summary.diverged + summary.failed
+
+
+def _check_stored(out: Path, config: SweepConfig) -> None:
+    """The cheap part of ``lola-arena verify``: a damaged part is not counted as stored."""
+    points = store.curve_points(config.updates, config.record_every)
+    problems = store.check_parts(out, points)
+    if problems:
+        first = problems[0]
+        raise store.StoreError(
+            f"out: {len(problems)} damaged part file(s) ({first.path} {first.problem}); run "
+            f"`lola-arena verify {out} --repair` to remove them, then {store.RESUME_HINT}"
+        )
 
 
 def game_payoffs(config: SweepConfig) -> dict:
@@ -190,7 +249,9 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
     import ray
     from tqdm import tqdm
 
-    started_here = _init_ray(address)
+    started_here, watchdog = _init_ray(address)
+    pending = {}
+    watched = 0.0
     try:
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
@@ -203,7 +264,6 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
         hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
         settings = _task_settings(config)
         tasks = iter(plan_tasks(todo, task_size, config.game_obj()))
-        pending = {}
 
         def submit(count: int) -> None:
             for task in itertools.islice(tasks, count):
@@ -214,7 +274,13 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
             total=summary.planned, initial=summary.skipped, unit="match", desc=config.name
         ) as bar:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                if watchdog and time.monotonic() - watched > WATCH_EVERY_S:
+                    watchdog.update()  # Ray starts workers and agents as it goes
+                    watched = time.monotonic()
+                # a timeout, so that a signal is handled while tasks run
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
+                if not ready:
+                    continue
                 task = pending.pop(ready[0])
                 try:
                     matches, curves = ray.get(ready[0])
@@ -226,15 +292,51 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
     finally:
         if started_here:
             ray.shutdown()
+        if watchdog:
+            watchdog.close()
 
 
-def _init_ray(address: str | None) -> bool:
-    """Connect to or start Ray; True when this call started it (and should shut it down)."""
+def _init_ray(address: str | None) -> tuple[bool, reaper.Watchdog | None]:
+    """Connect to or start Ray: whether this call started it (and should shut it down), and
+    the watchdog that ends a local Ray's processes should this process be killed."""
     import ray
 
     if ray.is_initialized():
-        return False
+        return False, None
     address = address or os.environ.get("RAY_ADDRESS")
+    watchdog = None if address else reaper.start()
+    try:
+        with _keep_sigterm_handler():
+            _start_ray(ray, address)
+    except BaseException:  # e.g. interrupted while starting: stop what did start
+        ray.shutdown()
+        if watchdog:
+            watchdog.update()
+            watchdog.close()
+        raise
+    if watchdog:
+        watchdog.update()
+    return True, watchdog
+
+
+@contextlib.contextmanager
+def _keep_sigterm_handler():
+    """``ray.init`` replaces the SIGTERM handler with ``sys.exit``: put the caller's back (the
+    command line's raises an interrupt, so that a sweep stops cleanly)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    except SystemExit as error:  # Ray's handler, from a SIGTERM during ray.init
+        if error.code != signal.SIGTERM or not callable(previous):
+            raise
+        previous(signal.SIGTERM, None)
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _start_ray(ray, address: str | None) -> None:
     if address:
         try:
             ray.init(address=address, logging_level=logging.WARNING)
@@ -246,7 +348,6 @@ def _init_ray(address: str | None) -> bool:
             ) from None
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
-    return True
 
 
 def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:

@@ -2,60 +2,161 @@
 
 Layout (the tables' schema, the contract with ``analysis/``, is :mod:`sweeps.schema`)::
 
-    OUT/sweep.yaml                              the sweep as resolved
+    OUT/sweep.yaml                              the sweep as resolved, with ``engine`` and
+                                                ``schema`` (:data:`sweeps.schema.SCHEMA_VERSION`)
     OUT/matches/game=<game>/part-<task>.parquet one row per match  (schema.MATCHES_SCHEMA)
     OUT/curves/game=<game>/part-<task>.parquet  learning curves    (schema.CURVES_SCHEMA)
     OUT/provenance.yaml                         the game's payoffs and one entry per run
-    OUT/.lock                                   pid of the run writing OUT, while it runs
+    OUT/.lock                                   flock-ed by the run writing OUT, while it runs
 
 Each task's files are written whole: to ``.<name>.tmp`` in the same folder (readers skip names
-starting with ``.``), then renamed. Curves are written before matches, so a match row implies
-its curve. Before a run, :func:`prepare_resume` removes what an interrupted or failed run left:
-temporary files, curves files without their matches file, and matches files of failed tasks
-(those matches are run again).
+starting with ``.``), flushed to disk (``fsync``), renamed, and the folder flushed, so a crash
+or power loss leaves either no file or the whole file. Curves are written before matches, so a
+match row implies its curve. Before a run, :func:`prepare_resume` removes what an interrupted or
+failed run left: temporary files, curves files without their matches file, and matches files of
+failed tasks (those matches are run again); :func:`check_parts` then reads every part's footer
+(the cheap part of ``lola-arena verify``): a damaged or foreign part stops the run with the
+repair to run, so it is never counted as stored.
+
+Readers (:func:`read_matches`, ``analysis.load``) read the part files only, with the declared
+schema: a stray file is ignored, and a part written before a column was added reads that
+column as null.
+
+The lock is the kernel's (``flock`` through ``filelock``): held while the run's process lives,
+released by the kernel when it dies, so a ``.lock`` left by a killed run never blocks and two
+runs started together never both hold it.
+
+Errors are one line: :class:`SweepDirLocked` and other ``ValueError``\\ s for what the user
+chose (exit 2), :class:`StoreError` for a fault while writing (exit 1), both naming the way out.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import time
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import yaml
+from filelock import FileLock, Timeout
 
-from sweeps.schema import PROVENANCE
+from sweeps.schema import (
+    CURVES_SCHEMA,
+    GAME,
+    MATCHES_SCHEMA,
+    PARTITION_SCHEMA,
+    PROVENANCE,
+    SCHEMA_VERSION,
+)
+from sweeps.yamlfile import read_yaml
 
 LOCK_NAME = ".lock"
+SWEEP_FILE = "sweep.yaml"
+TABLES = {"matches": MATCHES_SCHEMA, "curves": CURVES_SCHEMA}
+PART = re.compile(r"part-[0-9A-Za-z_-]+\.parquet")
+RESUME_HINT = "rerun the same command to resume"
 
 
 class SweepDirLocked(ValueError):
     """Another live run is writing the directory."""
 
 
+class StoreError(RuntimeError):
+    """Writing or reading the sweep directory failed; the message is one line with the way
+    out."""
+
+
+def check_out(out: Path) -> None:
+    """Refuse an output path that cannot be a sweep directory, before anything is written: a
+    file, a path below a file, a name too long for the file system."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {str(out)!r} is a file, not a directory; choose another --out")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"out: {str(out)!r} is below {str(parent)!r}, which is a file; choose "
+                    f"another --out"
+                )
+            break
+    longest = max((len(os.fsencode(part)) for part in out.parts), default=0)
+    if longest + len(".part-0123456789abcdef.parquet.tmp") > 255:
+        raise ValueError(
+            f"out: a folder name of {longest} bytes is too long for the file system; choose a "
+            f"shorter --out"
+        )
+
+
 def write_task(out: Path, game: str, task_id: str, matches: pa.Table, curves: pa.Table) -> None:
-    """Write one task's curves, then its matches, each atomically."""
+    """Write one task's curves, then its matches, each atomically and durably."""
     name = f"part-{task_id}.parquet"
-    _write_atomic(curves, out / "curves" / f"game={game}" / name)
-    _write_atomic(matches, out / "matches" / f"game={game}" / name)
+    _write_atomic(lambda tmp: pq.write_table(curves, tmp), out / "curves" / f"game={game}" / name)
+    _write_atomic(lambda tmp: pq.write_table(matches, tmp), out / "matches" / f"game={game}" / name)
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomic(write, path: Path) -> None:
+    """``write(tmp)``, fsync, rename to ``path``, fsync the folder; no ``tmp`` left on error."""
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+        _fsync(path.parent)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(_os_error_line(error, path)) from None
+    except BaseException:  # an interrupt: leave no temporary file
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _os_error_line(error: OSError, path: Path) -> str:
+    """An OS error while writing ``path`` as one line with the way out."""
+    cause = error.strerror or type(error).__name__
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"out: no space left writing {str(path)!r} ({cause}); free space, then {RESUME_HINT}"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"out: cannot write {str(path)!r} ({cause}); choose another --out"
+    if error.errno == errno.ENAMETOOLONG:
+        return f"out: cannot write {str(path)!r} ({cause}); choose a shorter --out"
+    return f"out: cannot write {str(path)!r} ({cause}); fix it, then {RESUME_HINT}"
+
+
+def part_files(out: Path, table: str) -> list[Path]:
+    """The part files of ``table`` (``matches`` or ``curves``), sorted; other files are not
+    read."""
+    folder = Path(out) / table
+    return sorted(p for p in folder.glob("game=*/*.parquet") if PART.fullmatch(p.name))
 
 
 def read_matches(out: Path, columns: list[str] | None = None) -> pa.Table | None:
-    """The stored matches (with ``game``), or None when there are none."""
-    folder = Path(out) / "matches"
-    if not any(folder.glob("game=*/*.parquet")):
+    """The stored matches (with ``game``), read with the declared schema, or None when there
+    are none."""
+    files = part_files(out, "matches")
+    if not files:
         return None
-    return ds.dataset(folder, format="parquet", partitioning="hive").to_table(columns=columns)
+    dataset = ds.dataset(
+        [str(f) for f in files],
+        schema=MATCHES_SCHEMA.append(GAME),
+        format="parquet",
+        partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
+        partition_base_dir=str(Path(out) / "matches"),
+    )
+    return dataset.to_table(columns=columns)
 
 
 def stored_match_ids(out: Path) -> set[str]:
@@ -68,27 +169,166 @@ def prepare_resume(out: Path) -> None:
     out = Path(out)
     for tmp in [*out.glob("matches/game=*/.*.tmp"), *out.glob("curves/game=*/.*.tmp")]:
         tmp.unlink()
-    for path in out.glob("matches/game=*/*.parquet"):
-        status = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+    for path in part_files(out, "matches"):
+        try:
+            status = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+        except (pa.ArrowException, OSError):
+            continue  # damaged: check_parts reports it
         if status and all(s == "failed" for s in status):
             path.unlink()
-    for path in out.glob("curves/game=*/*.parquet"):
+    for path in part_files(out, "curves"):
         if not (out / "matches" / path.parent.name / path.name).exists():
             path.unlink()
 
 
-def has_results(out: Path) -> bool:
+@dataclass
+class PartProblem:
+    """A part file that cannot be counted as stored: ``path`` relative to the directory."""
+
+    path: str
+    problem: str
+    # the files to remove so that a resume reruns exactly its matches
+    remove: list[str] = field(default_factory=list)
+
+
+def curve_points(updates: int, record_every: int) -> int:
+    """Recorded points per match: update 0, every ``record_every``-th and the last."""
+    return 1 + updates // record_every + (1 if updates % record_every else 0)
+
+
+def check_parts(out: Path, points: int | None, full: bool = False) -> list[PartProblem]:
+    """Every part readable with the declared schema, each matches part beside its curves part,
+    with ``points`` curve rows per non-failed match (not checked when None). Cheap: footers
+    and the matches' ``status`` column; ``full`` reads every file whole and checks that the
+    curves hold each such match's points."""
     out = Path(out)
-    return any(out.glob("matches/game=*/*.parquet")) or any(out.glob("curves/game=*/*.parquet"))
+    problems = []
+    for table, schema in TABLES.items():
+        for path in part_files(out, table):
+            problem = _check_file(path, schema, full)
+            if problem:
+                pair = out / _other(table) / path.parent.name / path.name
+                remove = [_rel(out, path), *([_rel(out, pair)] if pair.exists() else [])]
+                problems.append(PartProblem(_rel(out, path), problem, remove))
+    bad = {p.path for p in problems}
+    for path in part_files(out, "matches"):
+        curves = out / "curves" / path.parent.name / path.name
+        if _rel(out, path) in bad or _rel(out, curves) in bad:
+            continue
+        if not curves.exists():
+            problems.append(PartProblem(_rel(out, path), "has no curves file", [_rel(out, path)]))
+            continue
+        problem = _check_pair(path, curves, points, full)
+        if problem:
+            problems.append(
+                PartProblem(_rel(out, curves), problem, [_rel(out, path), _rel(out, curves)])
+            )
+    return problems
+
+
+def _check_file(path: Path, schema: pa.Schema, full: bool) -> str | None:
+    try:
+        stored = pq.read_schema(path)
+        if full:
+            pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        return f"unreadable ({_first_line(error)})"
+    if not stored.equals(schema):
+        names = set(schema.names)
+        missing = [n for n in schema.names if n not in stored.names]
+        extra = [n for n in stored.names if n not in names]
+        what = (
+            f"lacks {', '.join(missing[:3])}"
+            if missing
+            else f"has {', '.join(extra[:3])}"
+            if extra
+            else "has other column types"
+        )
+        return f"written with another schema ({what})"
+    return None
+
+
+def _check_pair(matches: Path, curves: Path, points: int | None, full: bool) -> str | None:
+    table = pq.read_table(matches, columns=["match_id", "status"])
+    played = [
+        m for m, s in zip(*(c.to_pylist() for c in table.columns), strict=True) if s != "failed"
+    ]
+    rows = pq.read_metadata(curves).num_rows
+    if points is not None and rows != len(played) * points:
+        return f"holds {rows} curve rows, expected {len(played) * points} ({len(played)} matches)"
+    if full:
+        counts = pq.read_table(curves, columns=["match_id"]).column("match_id")
+        counts = counts.value_counts().to_pylist()
+        per_match = {c["values"]: c["counts"] for c in counts}
+        if set(per_match) != set(played):
+            return "holds curves of other matches than its matches file"
+        if points is not None and set(per_match.values()) - {points}:
+            return f"holds other than {points} curve rows for some match"
+    return None
+
+
+def _other(table: str) -> str:
+    return "curves" if table == "matches" else "matches"
+
+
+def _rel(out: Path, path: Path) -> str:
+    return str(path.relative_to(out))
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def stray_files(out: Path) -> list[str]:
+    """Files in the dataset folders that readers ignore (not part files, not hidden)."""
+    out = Path(out)
+    found = []
+    for table in TABLES:
+        parts = set(part_files(out, table))
+        for path in sorted((out / table).rglob("*")):
+            hidden = any(p.startswith(".") for p in path.relative_to(out).parts)
+            if path.is_file() and path not in parts and not hidden:
+                found.append(_rel(out, path))
+    return found
+
+
+def has_results(out: Path) -> bool:
+    return bool(part_files(out, "matches") or part_files(out, "curves"))
+
+
+def read_stored_sweep(out: Path) -> dict | None:
+    """``OUT/sweep.yaml`` (None when there is none); a damaged one is a one-line error."""
+    path = Path(out) / SWEEP_FILE
+    if not path.exists():
+        return None
+    try:
+        stored = read_yaml(path, "out")
+    except ValueError as error:
+        raise ValueError(
+            f"{error}; sweep.yaml is damaged: restore it, or move it away and {RESUME_HINT} "
+            f"(stored matches are known by their ids)"
+        ) from None
+    if not isinstance(stored, dict):
+        raise ValueError(
+            f"out: {str(path)!r} is not a resolved sweep (a mapping); restore it, or move it "
+            f"away and {RESUME_HINT}"
+        )
+    return stored
 
 
 def check_same_sweep(out: Path, resolved: dict, ignore: tuple[str, ...]) -> None:
     """Refuse to add a different sweep's matches to a directory (``ignore``: run settings and
-    what may grow, such as the seeds)."""
-    path = Path(out) / "sweep.yaml"
-    if not path.exists():
+    what may grow, such as the seeds), or to write into one of another stored schema."""
+    stored = read_stored_sweep(out)
+    if stored is None:
         return
-    stored = yaml.safe_load(path.read_text()) or {}
+    version = stored.get("schema", 1)  # directories written before the version was stored
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"out: {str(out)!r} was written with stored schema version {version!r}; this "
+            f"lola-arena writes version {SCHEMA_VERSION}: choose another --out"
+        )
     for key in resolved:
         if key not in ignore and stored.get(key) != resolved[key]:
             raise ValueError(
@@ -98,23 +338,26 @@ def check_same_sweep(out: Path, resolved: dict, ignore: tuple[str, ...]) -> None
 
 
 def write_resolved_sweep(out: Path, resolved: dict) -> None:
-    _write_yaml(Path(out) / "sweep.yaml", resolved)
+    _write_yaml(Path(out) / SWEEP_FILE, {**resolved, "schema": SCHEMA_VERSION})
 
 
 def stored_seeds(out: Path) -> list[int] | None:
     """The seeds of the sweep stored in ``out`` (None when it holds none)."""
-    path = Path(out) / "sweep.yaml"
-    if not path.exists():
-        return None
-    return (yaml.safe_load(path.read_text()) or {}).get("seeds")
+    stored = read_stored_sweep(out)
+    return None if stored is None else stored.get("seeds")
 
 
 def record_run(out: Path, game: dict, run: dict, update: bool = False) -> None:
     """Set the game of ``OUT/provenance.yaml`` and add ``run`` to its runs (``update``: replace
     the last run instead; a run records itself when it starts and again when it ends)."""
     path = Path(out) / PROVENANCE
-    record = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-    runs = record.get("runs") or []
+    try:
+        record = (read_yaml(path, "out") or {}) if path.exists() else {}
+    except ValueError as error:
+        raise ValueError(
+            f"{error}; provenance.yaml is damaged: restore it, or move it away and {RESUME_HINT}"
+        ) from None
+    runs = (record.get("runs") if isinstance(record, dict) else None) or []
     if update and runs:
         runs[-1] = run
     else:
@@ -123,59 +366,31 @@ def record_run(out: Path, game: dict, run: dict, update: bool = False) -> None:
 
 
 def _write_yaml(path: Path, content: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(content, sort_keys=False, default_flow_style=None))
-    os.replace(tmp, path)
+    text = yaml.safe_dump(content, sort_keys=False, default_flow_style=None)
+    _write_atomic(lambda tmp: tmp.write_text(text), path)
 
 
 class DirLock:
-    """``OUT/.lock`` created with O_CREAT | O_EXCL, holding the pid; a dead pid's lock is taken
-    over. Refuses a second live run on the same directory."""
+    """``OUT/.lock``, locked with the kernel's ``flock`` while the run lives: refuses a second
+    live run on the same directory; the kernel releases it when the holder exits or dies."""
 
     def __init__(self, out: Path):
         self.path = Path(out) / LOCK_NAME
+        self._lock = FileLock(self.path, timeout=0)
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid = _read_pid(self.path)
-                if _alive(pid) if pid is not None else _age_s(self.path) < 5:
-                    raise SweepDirLocked(
-                        f"out: {str(self.path.parent)!r} is being written by another run "
-                        f"(pid {pid}); wait for it or use another --out"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return self
-        raise SweepDirLocked(f"out: cannot take the lock {str(self.path)!r}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except Timeout:
+            raise SweepDirLocked(
+                f"out: {str(self.path.parent)!r} is being written by another run (it holds "
+                f"{str(self.path)!r}); wait for it to end or use another --out"
+            ) from None
+        except OSError as error:
+            chosen = error.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG)
+            raise (ValueError if chosen else StoreError)(_os_error_line(error, self.path)) from None
+        return self
 
     def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _age_s(path: Path) -> float:
-    """Seconds since the lock was written (a lock without a pid yet is being written)."""
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return float("inf")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as error:
-        return error.errno == errno.EPERM
-    return True
+        self._lock.release()

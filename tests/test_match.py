@@ -115,7 +115,7 @@ def run_cli(argv):
     [
         (["match", "lol", "tft"], "agent: unknown 'lol'; accepted: nl, la, lola"),
         (["match", "nl", "tft", "--lr", "-1"], "lr: must be finite and > 0"),
-        (["match", "nl", "tft", "--gamma", "1.5"], "gamma: must be in (0, 1), got 1.5"),
+        (["match", "nl", "tft", "--gamma", "1.5"], "gamma: must be a number in (0, 1), got 1.5"),
         (["match", "nl", "tft", "--game", "go"], "game: unknown 'go'; accepted: ipd, imp"),
         (["match", "nl", "tft", "--payoffs", "1,2,3"], "payoffs: needs 4 values"),
         (["match", "nl", "tft", "--payoffs", "a,b,c,d"], "payoffs: need comma-separated numbers"),

@@ -34,7 +34,11 @@ _DROP = object()
 BAD_FILES = [
     ("unknown top-level key", _with(lerning_rate=1), "lerning_rate: unknown key; accepted: name"),
     ("unknown agent key", _with(agents=[{"kind": "nl", "foo": 1}]), "agents[0].foo: unknown key"),
-    ("wrong type", _with(updates="many"), "updates: must be an integer >= 1, got 'many'"),
+    (
+        "wrong type",
+        _with(updates="many"),
+        "updates: must be an integer in [1, 1,000,000], got 'many'",
+    ),
     ("empty agents", _with(agents=[]), "agents: must be a non-empty list"),
     ("empty swept list", _with(agents=[{"kind": "nl", "lr": []}]), "agents[0].lr: an empty list"),
     (
@@ -51,8 +55,8 @@ BAD_FILES = [
         _with(pairing="vs", vs=[["nl", "sos"]]),
         "vs[0]: unknown agent 'sos'",
     ),
-    ("bad seeds", _with(seeds="x"), "seeds: must be a positive integer or a list of distinct"),
-    ("repeated seeds", _with(seeds=[1, 1]), "seeds: must be a positive integer or a list"),
+    ("bad seeds", _with(seeds="x"), "seeds: must be a count in [1, 100,000] or a list of at"),
+    ("repeated seeds", _with(seeds=[1, 1]), "seeds: must be distinct"),
     ("record_every < 1", _with(record_every=0), "record_every: must be an integer >= 1, got 0"),
     ("missing name", _with(name=_DROP), "name: must be a non-empty string"),
     (
@@ -112,7 +116,7 @@ def test_bad_task_size_override_is_an_error(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(GOOD))
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o"), "--task-size", "0"]) == 2
-    assert "task_size: must be an integer >= 1 or auto, got 0" in capsys.readouterr().err
+    assert "task_size: must be an integer in [1, 65,536] or auto, got 0" in capsys.readouterr().err
 
 
 def test_agent_entry_expands_into_the_product_of_its_swept_options():
@@ -258,17 +262,17 @@ def test_example_sweep_files_validate_and_plan(name):
     assert len(matches) == len({m.match_id for m in matches}) > 0
 
 
-def test_lock_refuses_a_live_run_and_takes_over_a_stale_one(tmp_path):
+def test_lock_refuses_a_live_run_and_a_dead_runs_lock_file_does_not_block(tmp_path):
     with (
         store.DirLock(tmp_path),
         pytest.raises(store.SweepDirLocked, match="being written by another run"),
     ):
         store.DirLock(tmp_path).__enter__()
-    assert not (tmp_path / store.LOCK_NAME).exists()
     dead = os.fork()
-    if dead == 0:
+    if dead == 0:  # takes the lock and dies holding it
+        store.DirLock(tmp_path).__enter__()
         os._exit(0)
     os.waitpid(dead, 0)
-    (tmp_path / store.LOCK_NAME).write_text(str(dead))
+    assert (tmp_path / store.LOCK_NAME).exists()
     with store.DirLock(tmp_path):
-        assert (tmp_path / store.LOCK_NAME).read_text() == str(os.getpid())
+        pass

@@ -87,7 +87,8 @@ def test_sweep_stores_every_planned_match_and_its_curve(small_run):
     final = curves[curves["update"] == 20].set_index("match_id").loc[matches["match_id"]]
     np.testing.assert_array_equal(final["reward_a"].to_numpy(), matches["reward_a"].to_numpy())
     assert yaml.safe_load((out / "sweep.yaml").read_text())["seeds"] == [0, 1]
-    assert not (out / store.LOCK_NAME).exists()
+    with store.DirLock(out):  # released
+        pass
 
 
 # The stored columns and their Arrow types, written out here rather than taken from
@@ -348,9 +349,8 @@ def test_more_seeds_on_a_finished_sweep_append_their_matches(ray_session, tmp_pa
 def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SMALL))
-    (tmp_path / "o").mkdir()
-    (tmp_path / "o" / store.LOCK_NAME).write_text(str(os.getppid()))
-    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    with store.DirLock(tmp_path / "o"):
+        assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "being written by another run" in capsys.readouterr().err
     assert not (tmp_path / "o" / "matches").exists()
 
@@ -380,7 +380,7 @@ def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
     driver.wait()
     stored = pd.read_parquet(resumed / "matches")
     assert 0 < len(stored) < N_SMALL
-    assert (resumed / store.LOCK_NAME).exists()  # left by the killed driver: stale
+    assert (resumed / store.LOCK_NAME).exists()  # left by the killed driver, unlocked
 
     rerun = run_sweep(parse_sweep({**SMALL, "task_size": 4}), resumed)
     assert rerun.skipped == len(stored) and rerun.ok == N_SMALL - len(stored)

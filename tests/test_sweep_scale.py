@@ -50,7 +50,7 @@ class FakeRay(types.ModuleType):
 
         return Remote
 
-    def wait(self, handles, num_returns):
+    def wait(self, handles, num_returns, timeout=None):
         return handles[:num_returns], handles[num_returns:]
 
     def get(self, handle):

@@ -1,0 +1,846 @@
+"""The fault-injection suite (``pytest -m faults``): every fault ends in one clear line, leaves
+the stored part readable and resumable, and a resume gives bit for bit what an uninterrupted
+run gives.
+
+Most sweeps here run with :class:`fault_tools.InlineRay` (the engine in this process, no Ray),
+so that a fault costs milliseconds; the signal tests run the real command line on the session's
+Ray or an embedded one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from fault_tools import KILLED, InlineRay, fork_server, hold_lock, run_killed
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cli.main as cli
+from analysis.load import load_matches
+from sweeps import reaper, runner, schema, store
+from sweeps.config import load_sweep, parse_sweep
+from sweeps.plan import plan_matches
+from sweeps.runner import run_sweep
+from sweeps.verify import verify
+
+pytestmark = pytest.mark.faults
+
+ROOT = Path(__file__).resolve().parent.parent
+# 6 variants -> 21 pairings x 2 seeds = 42 matches, in 11 tasks of at most 4.
+SWEEP = {
+    "name": "faults",
+    "updates": 20,
+    "record_every": 5,
+    "seeds": 2,
+    "task_size": 4,
+    "agents": [
+        {"kind": "lola", "lr": [0.5, 1.0]},
+        {"kind": "nl"},
+        {"kind": "tft"},
+        {"kind": "alld"},
+        {"kind": "allc"},
+    ],
+}
+N = 42
+RESULTS = schema.RESULT_COLUMNS
+
+
+@pytest.fixture
+def inline_ray(monkeypatch):
+    """Sweeps in this test play their tasks in this process."""
+    fake = InlineRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    return fake
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run."""
+    out = tmp_path_factory.mktemp("reference")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "ray", InlineRay())
+        run_sweep(parse_sweep(SWEEP), out)
+    return tables(out)
+
+
+def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    matches = pd.read_parquet(out / "matches").sort_values("match_id", ignore_index=True)
+    curves = pd.read_parquet(out / "curves").sort_values(["match_id", "update"], ignore_index=True)
+    return matches, curves
+
+
+def assert_same_results(reference, out: Path) -> None:
+    """Same matches, each once, with bit-for-bit the same values; every file whole."""
+    (m1, c1), (m2, c2) = reference, tables(out)
+    assert list(m2["match_id"]) == list(m1["match_id"]) and m2["match_id"].is_unique
+    assert not c2.duplicated(["match_id", "update"]).any() and len(c2) == len(c1)
+    for column in ("agent_a", "agent_b", "seed", "status"):
+        assert list(m2[column]) == list(m1[column])
+    np.testing.assert_array_equal(m1[RESULTS].to_numpy(), m2[RESULTS].to_numpy())
+    np.testing.assert_array_equal(c1[RESULTS].to_numpy(), c2[RESULTS].to_numpy())
+    assert verify(out).ok
+
+
+def one_line(err: str) -> str:
+    """The last line of stderr (a progress bar may come before it), checked to be the only
+    line of the error and not a traceback."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines, err
+    return lines[-1]
+
+
+def write_sweep_file(tmp_path: Path, sweep: dict = SWEEP) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+# Where a SIGKILL can find the driver: before or after each kind of write.
+KILL_POINTS = [
+    ("call", "prepare_resume", 1),  # lock taken, nothing written yet
+    ("replace", "sweep.yaml", 1, "before"),
+    ("replace", "provenance.yaml", 1, "after"),
+    ("write", "curves", 1),  # the first curves file half written
+    ("replace", "curves", 1, "before"),  # written and flushed, not renamed
+    ("replace", "curves", 1, "after"),  # curves renamed, matches not yet written
+    ("write", "matches", 2),
+    ("replace", "matches", 2, "before"),
+    ("replace", "matches", 5, "after"),  # five tasks stored
+    ("replace", "provenance.yaml", 2, "before"),  # every task stored, the run's end not recorded
+]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS, ids=["-".join(map(str, p)) for p in KILL_POINTS])
+def test_sigkill_at_any_point_then_resume_equals_the_uninterrupted_run(
+    point, reference, inline_ray, tmp_path
+):
+    out = tmp_path / "out"
+    assert run_killed(out, SWEEP, point) == KILLED
+    if (out / "sweep.yaml").exists():
+        assert verify(out).ok  # a kill leaves only what a resume cleans
+    stored = len(store.stored_match_ids(out))
+    summary = run_sweep(parse_sweep(SWEEP), out)
+    assert (summary.skipped, summary.ok) == (stored, N - stored)
+    assert_same_results(reference, out)
+
+
+def test_sigkill_twice_and_other_task_sizes_then_resume_equals_the_uninterrupted_run(
+    reference, inline_ray, tmp_path
+):
+    out = tmp_path / "out"
+    assert run_killed(out, SWEEP, ("replace", "matches", 2, "after")) == KILLED
+    assert run_killed(out, {**SWEEP, "task_size": 3}, ("write", "curves", 3)) == KILLED
+    run_sweep(parse_sweep({**SWEEP, "task_size": 7}), out)
+    assert_same_results(reference, out)
+
+
+@pytest.mark.slow
+def test_long_runs_are_bitwise_equal_over_task_sizes_and_resume_points(inline_ray, tmp_path):
+    """200 updates, where batched rounding once grew into differences of up to 1: one run with
+    the default task size against one resumed twice with tasks of 3 and 5."""
+    long = {**SWEEP, "updates": 200, "record_every": 50, "task_size": "auto"}
+    whole = tmp_path / "whole"
+    run_sweep(parse_sweep(long), whole)
+    pieces = tmp_path / "pieces"
+    assert run_killed(pieces, {**long, "task_size": 3}, ("replace", "matches", 3, "after")) == 137
+    assert run_killed(pieces, {**long, "task_size": 5}, ("replace", "matches", 2, "after")) == 137
+    summary = run_sweep(parse_sweep({**long, "task_size": 2}), pieces)
+    assert summary.skipped == 3 * 3 + 2 * 5
+    assert_same_results(tables(whole), pieces)
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
+    ray_session, reference, tmp_path, monkeypatch
+):
+    """A worker SIGKILLed while it plays a task: Ray retries the task; nothing is lost."""
+    monkeypatch.setenv(runner.DELAY_HOOK, "1.0")
+    killed = []
+
+    def kill_a_worker():
+        deadline = time.monotonic() + 30
+        while not killed and time.monotonic() < deadline:
+            for pid in reaper.descendants(os.getpid()):
+                try:
+                    title = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if title.startswith(b"ray::play_task"):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=kill_a_worker)
+    thread.start()
+    summary = run_sweep(parse_sweep(SWEEP), tmp_path / "out")
+    thread.join()
+    assert killed and summary.failed == 0 and summary.ok == N
+    assert_same_results(reference, tmp_path / "out")
+
+
+# --- signals: the real command line ---------------------------------------------------------
+
+
+def start_driver(sweep_file: Path, out: Path, env: dict) -> subprocess.Popen:
+    command = [sys.executable, "-m", "cli", "sweep", str(sweep_file), "--out", str(out)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_a_part(driver: subprocess.Popen, out: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not list(out.glob("matches/game=ipd/part-*.parquet")):
+        assert driver.poll() is None, driver.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def session_env(ray_session) -> dict:
+    return {
+        **os.environ,
+        "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
+        "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
+        runner.DELAY_HOOK: "0.5",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_sweep_in_one_line_and_it_resumes(
+    signum, ray_session, reference, inline_ray, tmp_path
+):
+    out = tmp_path / "out"
+    driver = start_driver(write_sweep_file(tmp_path), out, session_env(ray_session))
+    wait_for_a_part(driver, out)
+    driver.send_signal(signum)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signum, err[-3000:]
+    stored = len(store.stored_match_ids(out))
+    assert one_line(err) == (
+        f"lola-arena: interrupted: {stored} of {N} matches stored; rerun the same command to resume"
+    )
+    assert 0 < stored < N and verify(out).ok
+    with store.DirLock(out):  # released
+        pass
+    summary = run_sweep(parse_sweep(SWEEP), out)
+    assert summary.skipped == stored
+    assert_same_results(reference, out)
+
+
+def gone(processes: dict[int, str], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(reaper.start_time(pid) != started for pid, started in processes.items()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
+    """An embedded Ray: shut down on SIGINT; its processes reaped by the watchdog after
+    SIGKILL (Ray's agents otherwise live on for a minute or more)."""
+    out = tmp_path / "out"
+    env = {**os.environ, runner.DELAY_HOOK: "0.5"}
+    env.pop("RAY_ADDRESS", None)
+    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    wait_for_a_part(driver, out)
+    started_ray = reaper.descendants(driver.pid)
+    assert len(started_ray) >= 4  # GCS, raylet, agents, workers, the watchdog
+    driver.send_signal(signum)
+    driver.communicate(timeout=60)
+    assert gone(started_ray, timeout=10), {
+        pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:60]
+        for pid, started in started_ray.items()
+        if reaper.start_time(pid) == started
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum, tmp_path):
+    """The watchdog starts just before ``ray.init``: a signal then falls into Ray's start."""
+    out = tmp_path / "out"
+    env = {**os.environ}
+    env.pop("RAY_ADDRESS", None)
+    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    deadline = time.monotonic() + 60
+    while not any(
+        b"sweeps.reaper" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        for pid in reaper.descendants(driver.pid)
+    ):
+        assert driver.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.5)  # inside ray.init
+    started_ray = reaper.descendants(driver.pid)
+    driver.send_signal(signum)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signum, err[-3000:]
+    assert one_line(err) == (
+        f"lola-arena: interrupted: 0 of {N} matches stored; rerun the same command to resume"
+    )
+    assert gone({**started_ray, **reaper.descendants(driver.pid)}, timeout=10)
+
+
+def test_the_watchdog_ends_the_descendants_of_a_killed_driver(tmp_path):
+    """In seconds, without Ray: a driver with a long-lived child is SIGKILLed."""
+    code = (
+        "import subprocess, sys, time\n"
+        "from sweeps import reaper\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        "watchdog = reaper.start()\n"
+        "watchdog.update()\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    driver = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE)
+    child = int(driver.stdout.readline())
+    started = reaper.start_time(child)
+    assert started is not None
+    driver.kill()
+    driver.wait()
+    assert gone({child: started}, timeout=5)
+
+
+# --- the output directory -------------------------------------------------------------------
+
+
+def sweep_cli(argv: list[str], capsys) -> tuple[int, str]:
+    capsys.readouterr()  # what came before
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "make_out, expected",
+    [
+        (lambda d: (d / "f").write_text("x") and d / "f", "is a file, not a directory"),
+        (
+            lambda d: (d / "f").write_text("x") and d / "f" / "below",
+            "which is a file; choose another --out",
+        ),
+        (lambda d: d / ("n" * 250), "too long for the file system; choose a shorter --out"),
+    ],
+    ids=["a file", "below a file", "a long name"],
+)
+def test_an_out_that_cannot_be_a_directory_is_one_line_and_nothing_is_written(
+    make_out, expected, tmp_path, capsys
+):
+    sweep_file = write_sweep_file(tmp_path)
+    out = make_out(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    code, err = sweep_cli(["sweep", str(sweep_file), "--out", str(out)], capsys)
+    assert code == 2 and expected in one_line(err) and err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def can_mount() -> bool:
+    probe = Path(f"/tmp/lola-arena-mount-probe-{os.getpid()}")
+    probe.mkdir(exist_ok=True)
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)], capture_output=True
+        )
+        if done.returncode != 0:
+            return False
+        subprocess.run(["umount", str(probe)], check=True)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.rmdir()
+
+
+MOUNT = can_mount()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 160 kB tmpfs where mounting is allowed (else None): room for a few parts only."""
+    if not MOUNT:
+        yield None
+        return
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_full_disk_is_one_line_leaves_whole_files_and_resumes(
+    small_disk, reference, inline_ray, tmp_path, monkeypatch, capsys
+):
+    sweep_file = write_sweep_file(tmp_path)
+    out = (small_disk or tmp_path) / "out"
+    if small_disk is None:  # no mount here: the fifth part's write meets ENOSPC
+        writes = []
+        write_table = pq.write_table
+
+        def full(table, where, *args, **kwargs):
+            writes.append(where)
+            if len(writes) >= 5:
+                Path(where).write_bytes(b"PAR1 partial")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
+            write_table(table, where, *args, **kwargs)
+
+        monkeypatch.setattr(pq, "write_table", full)
+    code, err = sweep_cli(["sweep", str(sweep_file), "--out", str(out)], capsys)
+    line = one_line(err)
+    assert code == 1 and "no space left writing" in line, err
+    assert line.endswith("free space, then rerun the same command to resume")
+    assert not list(out.glob("*/game=*/.*.tmp")) and verify(out).ok
+    stored = len(store.stored_match_ids(out))
+    assert stored < N
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "ray", InlineRay())
+    resumed = shutil.copytree(out, tmp_path / "resumed")
+    assert run_sweep(parse_sweep(SWEEP), resumed).skipped == stored
+    assert_same_results(reference, resumed)
+
+
+@pytest.mark.parametrize("when", ["new", "resume"])
+def test_a_read_only_directory_is_one_line_exit_2(when, inline_ray, tmp_path, capsys, monkeypatch):
+    sweep_file = write_sweep_file(tmp_path)
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    out = disk / "out"
+    if when == "resume":
+        run_sweep(parse_sweep({**SWEEP, "seeds": 1}), out)
+    if MOUNT:
+        source = tmp_path / "source"
+        shutil.move(disk, source)
+        disk.mkdir()
+        subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(disk)], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(disk)], check=True)
+    else:  # no mount here: the file system refuses as a read-only one would
+        import filelock
+
+        def read_only(*args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(out))
+
+        monkeypatch.setattr(Path, "mkdir", read_only)
+        monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    try:
+        before = {p: p.stat().st_mtime_ns for p in disk.rglob("*")}
+        code, err = sweep_cli(["sweep", str(sweep_file), "--out", str(out)], capsys)
+        line = one_line(err)
+        assert code == 2 and "Read-only file system" in line, err
+        assert line.endswith("choose another --out") and err.count("\n") == 1
+        assert {p: p.stat().st_mtime_ns for p in disk.rglob("*")} == before
+    finally:
+        if MOUNT:
+            subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.fixture
+def stored(inline_ray, tmp_path) -> Path:
+    out = tmp_path / "stored"
+    run_sweep(parse_sweep(SWEEP), out)
+    return out
+
+
+@pytest.mark.parametrize("command", ["summary", "report", "sweep", "verify"])
+def test_a_damaged_sweep_yaml_is_one_line(command, stored, tmp_path, capsys):
+    (stored / "sweep.yaml").write_text("name: faults\nagents: [unclosed\n")
+    argv = [command, str(stored)]
+    if command == "report":
+        argv.append("--no-progress")
+    if command == "sweep":
+        argv = ["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)]
+    code, err = sweep_cli(argv, capsys) if command != "verify" else (None, None)
+    if command == "verify":
+        report = verify(stored)
+        assert not report.ok and "invalid YAML at line 3" in report.problems[0]
+        return
+    line = one_line(err)
+    assert code == 2 and "invalid YAML at line 3" in line and err.count("\n") == 1, err
+    if command == "sweep":
+        assert "move it away and rerun the same command to resume" in line
+
+
+def test_a_damaged_provenance_is_one_line(stored, tmp_path, capsys):
+    (stored / schema.PROVENANCE).write_text("game: {name: ipd\n")
+    for argv in (
+        ["summary", str(stored)],
+        ["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)],
+    ):
+        code, err = sweep_cli(argv, capsys)
+        line = one_line(err)
+        assert code == 2 and err.count("\n") == 1
+        assert "invalid YAML at line 2" in line and "provenance.yaml" in line
+
+
+def test_stray_files_are_ignored_by_readers_and_named_by_verify(stored, tmp_path, capsys):
+    (stored / "matches" / "other").mkdir()
+    (stored / "matches" / "other" / "notes.txt").write_text("mine")
+    (stored / "matches" / "game=ipd" / "README").write_text("mine")
+    pq.write_table(pa.table({"x": [1]}), stored / "curves" / "other.parquet")
+    assert len(load_matches(stored)) == N
+    assert sweep_cli(["summary", str(stored)], capsys)[0] == 0
+    report = verify(stored)
+    assert report.ok and len(report.notes) == 3
+    assert run_sweep(parse_sweep(SWEEP), stored).skipped == N
+    assert (stored / "matches" / "other" / "notes.txt").exists()  # not ours to remove
+
+
+@pytest.mark.parametrize("table", ["curves", "matches"])
+def test_a_truncated_part_is_not_counted_verify_finds_it_repair_reruns_exactly_it(
+    table, stored, reference, capsys, tmp_path
+):
+    part = sorted((stored / table / "game=ipd").glob("part-*.parquet"))[3]
+    in_part = pq.read_table(stored / "matches" / "game=ipd" / part.name).num_rows
+    os.truncate(part, part.stat().st_size // 2)
+    sweep_file = write_sweep_file(tmp_path)
+    code, err = sweep_cli(["sweep", str(sweep_file), "--out", str(stored)], capsys)
+    line = one_line(err)
+    assert code == 1 and f"{table}/game=ipd/{part.name} unreadable" in line, err
+    assert f"run `lola-arena verify {stored} --repair`" in line
+    code, err = sweep_cli(["verify", str(stored)], capsys)
+    assert code == 1
+    code, _ = sweep_cli(["verify", str(stored), "--repair"], capsys)
+    out = capsys.readouterr().out
+    assert code == 0 and not (stored / "matches" / "game=ipd" / part.name).exists()
+    summary = run_sweep(parse_sweep(SWEEP), stored)
+    assert (summary.skipped, summary.ok) == (N - in_part, in_part), out
+    assert_same_results(reference, stored)
+
+
+def test_a_part_storing_matches_twice_is_found_and_repaired(stored, reference, inline_ray):
+    folder = stored / "matches" / "game=ipd"
+    first = sorted(folder.glob("part-*.parquet"))[0]
+    shutil.copy(first, folder / "part-copy.parquet")
+    shutil.copy(
+        stored / "curves" / "game=ipd" / first.name, stored / "curves/game=ipd/part-copy.parquet"
+    )
+    report = verify(stored)
+    assert not report.ok and "stored in another part" in " ".join(report.problems)
+    repaired = verify(stored, repair=True)
+    assert repaired.ok and len(repaired.removed) == 2
+    assert run_sweep(parse_sweep(SWEEP), stored).skipped == N
+    assert_same_results(reference, stored)
+
+
+def test_curves_that_miss_matches_are_found_by_verify(stored):
+    path = sorted((stored / "curves" / "game=ipd").glob("part-*.parquet"))[0]
+    curves = pq.read_table(path)
+    pq.write_table(curves.slice(0, curves.num_rows - 5), path)
+    report = verify(stored)
+    assert not report.ok and "curve rows, expected" in report.problems[0]
+
+
+def test_each_file_is_fsynced_with_its_folder_around_the_rename(tmp_path, monkeypatch):
+    """Durability: the data reaches the disk before the rename makes it visible, and the rename
+    reaches it before the next file is written."""
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(
+        os,
+        "fsync",
+        lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or fsync(fd),
+    )
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: events.append(("rename", str(b))) or replace(a, b)
+    )
+    empty = schema.CURVES_SCHEMA.empty_table()
+    matches = pa.Table.from_pylist([], schema=schema.MATCHES_SCHEMA)
+    store.write_task(tmp_path, "ipd", "t", matches, empty)
+    store.write_resolved_sweep(tmp_path, {"name": "x"})
+    expected = []
+    for path in (
+        tmp_path / "curves" / "game=ipd" / "part-t.parquet",
+        tmp_path / "matches" / "game=ipd" / "part-t.parquet",
+        tmp_path / "sweep.yaml",
+    ):
+        tmp = path.with_name(f".{path.name}.tmp")
+        expected += [("fsync", str(tmp)), ("rename", str(path)), ("fsync", str(path.parent))]
+    assert events == expected
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+def test_a_directory_of_another_schema_version_is_refused_in_one_line(stored, tmp_path, capsys):
+    stored_sweep = yaml.safe_load((stored / "sweep.yaml").read_text())
+    assert stored_sweep["schema"] == schema.SCHEMA_VERSION
+    (stored / "sweep.yaml").write_text(yaml.safe_dump({**stored_sweep, "schema": 99}))
+    code, err = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)], capsys)
+    assert code == 2 and "stored schema version 99" in one_line(err)
+
+
+def test_a_part_of_another_schema_is_refused_by_a_resume(stored, tmp_path, capsys):
+    path = sorted((stored / "matches" / "game=ipd").glob("part-*.parquet"))[0]
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("new_column", pa.array([1.0] * table.num_rows)), path)
+    code, err = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)], capsys)
+    assert code == 1 and "written with another schema (has new_column)" in one_line(err)
+
+
+def test_readers_read_with_the_declared_schema_so_older_parts_read_new_columns_as_null(stored):
+    """A part written before a column existed (here: without ``error``) does not hide the column
+    of the others; its rows read it as null."""
+    path = sorted((stored / "matches" / "game=ipd").glob("part-*.parquet"))[0]
+    old = pq.read_table(path)
+    pq.write_table(old.drop_columns(["error", "version"]), path)
+    matches = load_matches(stored)
+    assert len(matches) == N and {"error", "version"} <= set(matches.columns)
+    assert matches["version"].isna().sum() == old.num_rows
+
+
+# --- the lock -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_runs_started_together_never_hold_the_lock_at_once(tmp_path):
+    """Eight processes at the same instant, 10 rounds, over a .lock left by a dead run (the
+    pid-file lock had two holders in 4 of 30 such rounds)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    context = fork_server()
+    for round_ in range(10):
+        (out / store.LOCK_NAME).write_text("999999")  # as the pid-file lock of a killed run
+        log = tmp_path / f"held-{round_}.log"
+        start_at = time.time() + 0.3
+        children = [
+            context.Process(target=hold_lock, args=(str(out), start_at, 0.05, str(log)))
+            for _ in range(8)
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(30)
+        held = sorted(tuple(map(float, line.split()[1:])) for line in log.read_text().splitlines())
+        assert held  # somebody got it
+        for (_, left), (entered, _) in zip(held, held[1:], strict=False):
+            assert left <= entered  # one holder at a time
+
+
+def test_a_lock_held_by_a_live_process_is_refused_and_freed_when_it_is_killed(tmp_path, capsys):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\nfrom sweeps import store\n"
+            f"with store.DirLock(Path({str(out)!r})):\n    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    code, err = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(out)], capsys)
+    assert code == 2 and "is being written by another run" in one_line(err)
+    holder.kill()
+    holder.wait()
+    with store.DirLock(out):
+        pass
+
+
+# --- allocation and other faults ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+            "not enough memory: you tried to allocate 400000000000 bytes."
+        ),
+    ],
+    ids=["MemoryError", "torch allocator"],
+)
+def test_running_out_of_memory_is_one_line_exit_1(error, monkeypatch, capsys):
+    import tournament.run_match
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tournament.run_match, "run_match", fail)
+    code, err = sweep_cli(["match", "nl", "nl", "--seeds", "2"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert "out of memory" in err and "fewer seeds" in err
+
+
+def test_an_unexpected_error_is_one_line_naming_how_to_see_the_traceback(monkeypatch, capsys):
+    import tournament.run_match
+
+    def fail(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(tournament.run_match, "run_match", fail)
+    code, err = sweep_cli(["match", "nl", "nl"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert "ZeroDivisionError: division by zero (LOLA_ARENA_TRACEBACK=1 shows where)" in err
+
+
+# --- generated sweep files ------------------------------------------------------------------
+
+LEARNERS = ("nl", "la", "lola", "lola-taylor", "sos", "hola")
+FIXED = ("tft", "alld", "allc", "grim", "wsls")
+positive = st.floats(0.01, 10, allow_nan=False).map(lambda x: round(x, 3))
+
+
+def swept(values: st.SearchStrategy) -> st.SearchStrategy:
+    """One value, or a list of distinct values (swept)."""
+    return values | st.lists(values, min_size=1, max_size=3, unique=True)
+
+
+@st.composite
+def agent_entries(draw, kind: str, name: str) -> dict:
+    entry = {"kind": kind, "name": name}
+    if kind in LEARNERS:
+        if draw(st.booleans()):
+            entry["lr"] = draw(swept(positive))
+        if kind in ("la", "lola") and draw(st.booleans()):
+            entry["lookahead"] = draw(swept(st.integers(1, 3)))
+        if kind == "lola-taylor" and draw(st.booleans()):
+            entry["eta"] = draw(swept(positive))
+        if kind == "hola":
+            entry["order"] = draw(st.integers(1, 2))
+    elif kind == "memory1":
+        entry["p"] = draw(st.lists(st.sampled_from([0, 0.5, 1]), min_size=5, max_size=5))
+    elif kind == "random":
+        entry["p"] = draw(st.sampled_from([0.1, 0.5, 0.9]))
+    return entry
+
+
+@st.composite
+def valid_sweeps(draw) -> dict:
+    kinds = draw(
+        st.lists(
+            st.sampled_from(LEARNERS + FIXED + ("memory1", "random")),
+            min_size=1,
+            max_size=4,
+            unique=True,
+        )
+    )
+    agents = [draw(agent_entries(kind, f"e{i}")) for i, kind in enumerate(kinds)]
+    sweep = {
+        "name": draw(st.text("abcxyz_-0123456789", min_size=1, max_size=20)),
+        "game": draw(st.sampled_from(["ipd", "imp", "stag_hunt", "chicken"])),
+        "gamma": draw(st.floats(0.01, 0.99)),
+        "updates": draw(st.integers(1, 50)),
+        "record_every": draw(st.integers(1, 60)),
+        "seeds": draw(
+            st.integers(1, 4)
+            | st.lists(st.integers(0, 2**62 - 1), min_size=1, max_size=3, unique=True)
+        ),
+        "agents": agents,
+    }
+    if draw(st.booleans()):
+        names = [a["name"] for a in agents]
+        pair = st.lists(st.sampled_from(names), min_size=2, max_size=2)
+        sweep.update(pairing="vs", vs=draw(st.lists(pair, min_size=1, max_size=3)))
+    else:
+        sweep["self_play"] = len(agents) == 1 or draw(st.booleans())  # else no match
+    return sweep
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(valid_sweeps())
+def test_generated_valid_sweep_files_plan_their_counted_matches_with_unique_ids(sweep):
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sweep.yaml"
+        path.write_text(yaml.safe_dump(sweep))
+        config = load_sweep(path)
+    matches = plan_matches(config)
+    assert len(matches) == config.matches > 0
+    assert len({m.match_id for m in matches}) == len(matches)
+    assert time.perf_counter() - started < 2
+
+
+# (where, a bad value, the field the one-line error must name)
+BAD_VALUES = [
+    *[(("gamma",), v, "gamma:") for v in (True, 0, 1, 1.5, "x", None, [], float("nan"))],
+    *[(("updates",), v, "updates:") for v in (0, -1, True, 1.5, "10", 10**7, None)],
+    *[(("record_every",), v, "record_every:") for v in (0, True, "x", 2.5)],
+    *[
+        (("seeds",), v, "seeds:")
+        for v in (0, True, [], [1, 1], [-1], [2**62], "x", 10**6, [1.5], [True])
+    ],
+    *[(("game",), v, "game:") for v in ("poker", 1, None, ["ipd"])],
+    *[(("pairing",), v, "pairing:") for v in ("swiss", 1, None)],
+    *[(("self_play",), v, "self_play:") for v in ("yes", 1, None)],
+    *[(("dtype",), v, "dtype:") for v in ("float16", 32)],
+    *[(("device",), v, "device:") for v in ("tpu", 0)],
+    *[(("task_size",), v, "task_size:") for v in (0, True, 10**6, "big", 1.5)],
+    *[(("name",), v, "name:") for v in ("", "a/b", ".x", "n" * 101, 5, None, "a\nb")],
+    *[
+        (("payoffs",), v, "payoffs:")
+        for v in ([1, 2, 3], [True, 0, 0, 0], ["a"] * 4, [float("inf")] * 4, "x", [0] * 9)
+    ],
+    *[(("agents",), v, "agents") for v in ([], "x", None, [1], [[{"kind": "nl"}]])],
+    *[(("agents", 0, "lr"), v, "agents[0].lr") for v in (-1, 0, True, "x", float("inf"), [])],
+    *[(("agents", 0, "kind"), v, "agents[0].kind") for v in ("lolaa", 1, None, ["nl"])],
+    *[(("agents", 0, "policy"), v, "agents[0].policy") for v in ("cnn", "mlp:0", "mlp:5000", 3)],
+    *[(("agents", 0, "unknown_option"), 1, "agents[0].unknown_option")],
+    *[(("lerning_rate",), 1, "lerning_rate: unknown key")],
+]
+BAD_LEARNER = [
+    *[(("agents", 0, "lookahead"), v, "agents[0].lookahead") for v in (0, 21, 1.5, True)],
+]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(valid_sweeps(), st.sampled_from(BAD_VALUES + BAD_LEARNER), st.booleans())
+def test_generated_invalid_sweep_files_are_one_line_naming_the_field_and_write_nothing(
+    sweep, bad, as_duplicate_key
+):
+    where, value, field_name = bad
+    if where[-1] == "lookahead":
+        sweep["agents"][0] = {"kind": "lola", "name": "e0"}
+        field_name = "agents[0].lookahead"
+    target = sweep
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    text = yaml.safe_dump(sweep)
+    if as_duplicate_key:  # the same file with its first key given twice
+        first = text.splitlines()[0]
+        text = f"{text}{first}\n"
+        field_name = f"duplicate key {first.split(':')[0]!r}"
+    started = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sweep.yaml"
+        path.write_text(text)
+        out = Path(tmp) / "out"
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = cli.main(["sweep", str(path), "--out", str(out)])
+        err = stderr.getvalue()
+        assert code == 2, err
+        assert err.count("\n") == 1 and err.startswith("lola-arena: error: "), err
+        assert field_name in err, (field_name, err)
+        assert len(err) < 600
+        assert not out.exists()
+    assert time.perf_counter() - started < 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000  # kB

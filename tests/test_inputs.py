@@ -1,0 +1,292 @@
+"""Every input is bounded and checked before anything is planned or written: sweep files (size,
+alias expansion, duplicate keys, booleans, documented limits) and ``lola-arena match``, which
+validates with the sweep schema's functions."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import pytest
+import yaml
+
+import cli.main as cli
+from sweeps import config
+from sweeps.config import count_pairings, load_sweep, parse_match, parse_sweep
+from sweeps.plan import plan_matches
+from sweeps.yamlfile import MAX_BYTES, parse_yaml
+
+GOOD = {"name": "t", "updates": 5, "seeds": 2, "agents": [{"kind": "nl"}, {"kind": "tft"}]}
+
+# 342 bytes that expand to 9^9 strings: yaml.safe_load builds it as shared references in
+# kilobytes, and then anything that walks it (an error message's repr) needs gigabytes.
+ALIAS_BOMB = "\n".join(
+    [
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+        *(
+            f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
+        "name: bomb",
+        "agents: *i",
+    ]
+)
+
+
+def run_cli(argv):
+    try:
+        return cli.main(argv)
+    except SystemExit as exit_info:  # argparse's own errors
+        return exit_info.code
+
+
+def sweep_cli(tmp_path, content: str, capsys) -> tuple[int, str]:
+    """Run ``lola-arena sweep`` on ``content``; the exit code and stderr."""
+    path = tmp_path / "s.yaml"
+    path.write_text(content)
+    code = run_cli(["sweep", str(path), "--out", str(tmp_path / "out")])
+    return code, capsys.readouterr().err
+
+
+def assert_one_line_bad_input(code: int, err: str, expected: str, tmp_path) -> None:
+    assert code == cli.EXIT_BAD_INPUT, err
+    assert err.count("\n") == 1 and err.startswith("lola-arena: error: "), err
+    assert expected in err, err
+    assert len(err) < 400
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_alias_bomb_fails_fast_in_bounded_memory(tmp_path, capsys):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    with pytest.raises(ValueError):  # imports done before measuring
+        load_sweep(path)
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="more than 100,000 values once aliases are expanded"):
+        load_sweep(path)
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 1 and peak < 5e6
+    code, err = sweep_cli(tmp_path, ALIAS_BOMB, capsys)
+    assert_one_line_bad_input(code, err, "sweep file: more than 100,000 values", tmp_path)
+
+
+def test_a_small_alias_is_still_accepted():
+    text = "name: t\nbase: &b {kind: nl, lr: [0.5, 1]}\n"
+    raw = parse_yaml(text, "sweep file")
+    assert parse_sweep({"name": "t", "agents": [raw["base"]]}).matches == 3 * 5
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("name: t\nname: u\nagents: [{kind: nl}]\n", "duplicate key 'name' at line 2"),
+        ("name: t\nagents: [{kind: nl, lr: 1, lr: 2}]\n", "duplicate key 'lr' at line 2"),
+        ("name: t\nagents: &a [*a]\n", "a recursive alias at line 2"),
+        ("[" * 5000, "nested deeper than 32 levels"),
+        ("name: t\nseeds: 1" + "0" * 5000 + "\n", "an integer of more than 4300 digits"),
+        ("x" * (MAX_BYTES + 1), "larger than 1,048,576 bytes"),
+    ],
+    ids=["duplicate top-level key", "duplicate agent key", "recursive", "deep", "long int", "big"],
+)
+def test_malformed_yaml_is_one_line_naming_the_cause(tmp_path, capsys, content, expected):
+    code, err = sweep_cli(tmp_path, content, capsys)
+    assert_one_line_bad_input(code, err, expected, tmp_path)
+
+
+def _agents(*entries):
+    return yaml.safe_dump({**GOOD, "agents": list(entries)})
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (
+            _agents({"kind": "memory1", "p": [True, False, True, False, True]}),
+            "agents[0].p: must be probabilities (numbers in [0, 1]), got [True, False",
+        ),
+        (_agents({"kind": "random", "p": True}), "agents[0].p: must be probabilities"),
+        (_agents({"kind": "nl", "lr": True}), "agents[0].lr: must be finite and > 0, got True"),
+        (yaml.safe_dump({**GOOD, "gamma": True}), "gamma: must be a number in (0, 1), got True"),
+        (yaml.safe_dump({**GOOD, "seeds": True}), "seeds: must be a count"),
+        (yaml.safe_dump({**GOOD, "updates": True}), "updates: must be an integer in"),
+        (
+            yaml.safe_dump({**GOOD, "payoffs": [True, 0, 0, 0]}),
+            "payoffs: must be a list of 4 or 8 finite numbers",
+        ),
+        (
+            _agents({"kind": "lola", "lookahead": 1_000_000_000}),
+            "agents[0].lookahead: must be an integer in [1, 20], got 1,000,000,000",
+        ),
+        (_agents({"kind": "hola", "order": 50}), "agents[0].order: must be an integer in [1, 5]"),
+        (
+            _agents({"kind": "nl", "policy": "mlp:10000000000"}),
+            "agents[0].policy: mlp:HIDDEN takes at most 1,024 hidden units",
+        ),
+        (yaml.safe_dump({**GOOD, "seeds": 10_000_000}), "seeds: must be a count in [1, 100,000]"),
+        ("name: t\nseeds: [1.0e+30]\nagents: [{kind: nl}]\n", "seeds: must be a count"),
+        ("name: t\nseeds: [1e30]\nagents: [{kind: nl}]\n", "got '1e30'"),
+        (
+            yaml.safe_dump({**GOOD, "seeds": [10**30]}),
+            "distinct integers in [0, 2^62), got 1000000000000000000000000000000",
+        ),
+        (yaml.safe_dump({**GOOD, "name": "n" * 300}), "name: at most 100 characters, got 300"),
+        (yaml.safe_dump({**GOOD, "name": "a\x00b"}), "name: names the output folder"),
+        (
+            _agents(
+                {"kind": "nl", "lr": [0.01 * i for i in range(1, 101)], "optimizer": ["sgd"]},
+                {
+                    "kind": "lola",
+                    "lr": [0.1, 0.2],
+                    "lr_in": [0.01 * i for i in range(1, 101)],
+                    "lookahead": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                },
+            ),
+            "agents[1]: 2,000 variants (10 x 2 x 100, 100 before this entry); at most 1,000",
+        ),
+        (
+            _agents(
+                {
+                    "kind": "lola",
+                    "lr": list(range(1, 101)),
+                    "lr_in": list(range(1, 101)),
+                    "policy": [f"mlp:{h}" for h in range(1, 101)],
+                }
+            ),
+            "agents[0]: 1,000,000 variants (100 x 100 x 100); at most 1,000 per sweep",
+        ),
+        (
+            yaml.safe_dump(
+                {**GOOD, "seeds": 100_000, "agents": [{"kind": "nl", "lr": list(range(1, 21))}]}
+            ),
+            "agents: 21,000,000 matches planned (pairings x seeds); at most 1,000,000",
+        ),
+        (
+            yaml.safe_dump({**GOOD, "seeds": 10_000, "updates": 1_000_000}),
+            "updates: 1,000,000 updates x 30,000 matches",
+        ),
+        (
+            yaml.safe_dump({**GOOD, "seeds": 10_000, "updates": 100_000, "record_every": 1}),
+            "record_every: 1 records about 3,000,060,000 curve points; at most 100,000,000",
+        ),
+        (
+            yaml.safe_dump({**GOOD, "task_size": 10**9}),
+            "task_size: must be an integer in [1, 65,536]",
+        ),
+    ],
+)
+def test_out_of_bounds_input_is_refused_before_anything_is_written(
+    tmp_path, capsys, content, expected
+):
+    started = time.perf_counter()
+    code, err = sweep_cli(tmp_path, content, capsys)
+    assert_one_line_bad_input(code, err, expected, tmp_path)
+    assert time.perf_counter() - started < 2
+
+
+def test_a_sweep_of_no_match_is_refused():
+    with pytest.raises(ValueError, match="agents: the pairing plays no match"):
+        parse_sweep({**GOOD, "agents": [{"kind": "nl"}], "self_play": False})
+
+
+def test_a_long_name_is_refused_before_its_default_output_folder_is_made(tmp_path, capsys):
+    """Without --out the folder is results/NAME: a 300-character name was Errno 36."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "name": "n" * 300}))
+    assert run_cli(["sweep", str(path)]) == 2
+    assert "name: at most 100 characters" in capsys.readouterr().err
+
+
+def test_a_seed_at_the_limit_plays():
+    spec = parse_sweep({**GOOD, "seeds": [config.MAX_SEED]})
+    assert [m.seed for m in plan_matches(spec)] == [config.MAX_SEED] * 3
+    assert run_cli(["match", "nl", "tft", "--seeds", "1", "--updates", "2"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--payoffs", "nan,0,0,0"], "payoffs: must be a list of 4 or 8 finite numbers, got [nan"),
+        (["--payoffs", "inf,0,0,0"], "payoffs: must be a list of 4 or 8 finite numbers"),
+        (["--gamma", "nan"], "gamma: must be a number in (0, 1), got nan"),
+        (["--seeds", "1000000000"], "seeds: must be a count in [1, 100,000]"),
+        (["--updates", "0"], "updates: must be an integer in [1, 1,000,000], got 0"),
+        (["--updates", "1000000", "--seeds", "20000"], "updates: 1,000,000 updates x 20,000"),
+        (["--policy", "mlp:10000000000"], "agent_a.policy: mlp:HIDDEN takes at most 1,024"),
+        (["--lookahead", "1000000000"], "agent_a.lookahead: must be an integer in [1, 20]"),
+        (["--lr", "inf"], "agent_a.lr: must be finite and > 0, got inf"),
+    ],
+)
+def test_match_validates_like_the_sweep_schema(argv, message, capsys):
+    started = time.perf_counter()
+    assert run_cli(["match", "lola", "tft", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert time.perf_counter() - started < 2
+
+
+def test_match_and_sweep_share_one_validation():
+    """The same values give the same specs; the same bad value the same message."""
+    match = parse_match(
+        "lola",
+        "memory1:1,1,0,1,0",
+        {"lr": 0.5, "lookahead": 2, "eta": 3.0, "policy": "tabular", "lr_in": None},
+        game="ipd",
+        payoffs=None,
+        gamma=0.9,
+        updates=10,
+        seeds=3,
+        dtype="float64",
+        device="cpu",
+    )
+    sweep = parse_sweep(
+        {
+            "name": "t",
+            "gamma": 0.9,
+            "updates": 10,
+            "seeds": 3,
+            "agents": [
+                {"kind": "lola", "lr": 0.5, "lookahead": 2, "policy": "tabular"},
+                {"kind": "memory1", "p": [1, 1, 0, 1, 0]},
+            ],
+        }
+    )
+    assert (match.spec_a, match.spec_b) == tuple(v.spec for v in sweep.variants)
+    assert match.seeds == sweep.seeds
+    for bad in ({"payoffs": [float("nan")] * 4}, {"gamma": 2.0}, {"seeds": 0}):
+        with pytest.raises(ValueError) as from_match:
+            parse_match("nl", "nl", {}, **{**{"updates": 5}, **bad})
+        with pytest.raises(ValueError) as from_sweep:
+            parse_sweep({**GOOD, **bad})
+        assert str(from_match.value) == str(from_sweep.value)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"game": "imp", "agents": [{"kind": "nl", "lr": [1, 2]}, {"kind": "tft"}]},
+        {"self_play": False, "agents": [{"kind": "nl", "lr": [1, 2, 3]}, {"kind": "alld"}]},
+        {
+            "pairing": "vs",
+            "vs": [["a", "b"], ["a", "b"], ["b", "b"]],
+            "agents": [{"kind": "nl", "name": "a", "lr": [1, 2]}, {"kind": "sos", "name": "b"}],
+        },
+    ],
+)
+def test_the_counted_matches_are_the_planned_matches(changes):
+    sweep = parse_sweep({**GOOD, **changes})
+    assert sweep.matches == len(plan_matches(sweep))
+    symmetric = sweep.game_obj().symmetric
+    assert (
+        count_pairings(sweep.variants, sweep.pairing, sweep.self_play, sweep.vs, symmetric)
+        * len(sweep.seeds)
+        == sweep.matches
+    )
+
+
+def test_a_valid_file_loads(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    assert load_sweep(path).matches == 3 * 2
