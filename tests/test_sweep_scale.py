@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 import tracemalloc
-import types
 
 import pytest
+from fault_tools import InlineRay
 
 from sweeps import runner
 from sweeps.config import parse_sweep
@@ -15,46 +15,21 @@ from sweeps.plan import plan_matches
 from sweeps.schema import failed_tables
 
 
-class FakeRay(types.ModuleType):
-    """Enough of Ray for ``runner._run_tasks``: tasks 'finish' in submission order."""
-
-    class exceptions:  # noqa: N801 - mirrors ray.exceptions
-        RayError = RuntimeError
+class CountingRay(InlineRay):
+    """:class:`InlineRay` that plays nothing (each task 'fails' at once) and records how many
+    tasks were in flight."""
 
     def __init__(self, workers: int):
-        super().__init__("ray")
-        self.workers, self.pending, self.max_in_flight, self.submitted = workers, {}, 0, 0
-
-    def is_initialized(self):
-        return True
-
-    def cluster_resources(self):
-        return {"CPU": float(self.workers)}
-
-    def remote(self, **_options):
-        fake = self
-
-        class Remote:
-            def __init__(self, function):
-                self.function = function
-
-            def options(self, **_):
-                return self
-
-            def remote(self, task, settings, _hooks):
-                handle = object()
-                fake.pending[handle] = (task, settings)
-                fake.submitted += 1
-                fake.max_in_flight = max(fake.max_in_flight, len(fake.pending))
-                return handle
-
-        return Remote
+        super().__init__(workers)
+        self.max_in_flight = 0
 
     def wait(self, handles, num_returns, timeout=None):
-        return handles[:num_returns], handles[num_returns:]
+        self.max_in_flight = max(self.max_in_flight, len(self.pending))
+        return super().wait(handles, num_returns, timeout)
 
     def get(self, handle):
-        task, settings = self.pending.pop(handle)
+        _, (task, settings, _hooks) = self.pending.pop(handle)
+        self.played += 1
         return failed_tables(task, settings, "not played"), None
 
 
@@ -64,7 +39,7 @@ def test_a_million_match_sweep_submits_a_bounded_window_in_bounded_memory(monkey
     config = parse_sweep(
         {"name": "huge", "updates": 10, "seeds": 198, "agents": [{"kind": "nl", "lr": lrs}]}
     )
-    fake = FakeRay(workers=4)
+    fake = CountingRay(workers=4)
     monkeypatch.setitem(sys.modules, "ray", fake)
     stored = []
     monkeypatch.setattr(
@@ -82,6 +57,6 @@ def test_a_million_match_sweep_submits_a_bounded_window_in_bounded_memory(monkey
 
     assert len(todo) == 999_900 and sum(stored) == len(todo)
     assert fake.max_in_flight <= runner.WINDOW_PER_WORKER * fake.workers
-    assert fake.submitted == len(stored) > fake.max_in_flight  # it really was a window
+    assert fake.played == len(stored) > fake.max_in_flight  # it really was a window
     assert planned < 400e6  # about 200 bytes per planned match
     assert peak - planned < 100e6  # submitting adds tasks and a window, not results
