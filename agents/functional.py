@@ -55,10 +55,22 @@ class BatchedPolicy:
         self.skeleton = copy.deepcopy(make_module()).to("meta")
 
     def init(
-        self, seeds: Sequence[int], dtype: torch.dtype, device: torch.device | str = "cpu"
+        self,
+        seeds: Sequence[int],
+        dtype: torch.dtype,
+        device: torch.device | str = "cpu",
+        scale: Sequence[float] | None = None,
     ) -> Params:
         """Initial parameters of B matches, [B, ...] each: the module's ``batched_init`` where
-        it has one, else one module built per seed under ``torch.manual_seed(seed)``."""
+        it has one, else one module built per seed under ``torch.manual_seed(seed)``; each
+        match's parameters times its ``scale`` (the ``init`` option; 1: as drawn)."""
+        theta = self._draw(seeds, dtype, device)
+        if scale is None:
+            return theta
+        factor = torch.tensor(list(scale), dtype=dtype, device=device)
+        return {n: per_match(factor, t) * t for n, t in theta.items()}
+
+    def _draw(self, seeds: Sequence[int], dtype: torch.dtype, device) -> Params:
         if hasattr(self.skeleton, "batched_init"):
             return self.skeleton.batched_init(seeds, dtype, device)
         modules = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from agents.strategies import STRATEGIES
 
 # Options every learner reads; and those of the learners that learn from sampled episodes.
-LEARNING = ("lr", "policy", "optimizer")
+LEARNING = ("lr", "init", "policy", "optimizer")
 SAMPLING = ("episodes", "steps", "baseline")
 
 

@@ -29,7 +29,8 @@ def flag(value) -> bool:
 @dataclass(frozen=True)
 class Option:
     """One agent option. ``minimum`` (with ``exclusive``): the bound of a number. ``label``: its
-    name in agent labels (None: not shown). ``stored``: a per-side column (``<name>_a``,
+    name in agent labels (None: not shown; with ``labelled_at_default`` false, shown only where the
+    value is not the default). ``stored``: a per-side column (``<name>_a``,
     ``<name>_b``) of a sweep's matches table, null where a kind does not read it."""
 
     name: str
@@ -41,6 +42,7 @@ class Option:
     label: str | None = None
     stored: bool = True
     choices: tuple[str, ...] | None = None
+    labelled_at_default: bool = True
 
     @property
     def applies_to(self) -> tuple[str, ...]:
@@ -84,6 +86,17 @@ OPTIONS: tuple[Option, ...] = (
         "lola-dice: fit a tabular model of the opponent's policy to its sampled actions each "
         "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
         label="om",
+    ),
+    Option(
+        "init",
+        float,
+        1.0,
+        "scale of the initial policy: tabular logits ~ init x N(0, 1) (0: every logit 0, "
+        "P(C) = 1/2), an mlp's default draws times init",
+        0,
+        False,
+        "init",
+        labelled_at_default=False,
     ),
     Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
     Option("optimizer", str, "sgd", "sgd or adam"),

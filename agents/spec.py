@@ -42,6 +42,7 @@ class AgentSpec:
     steps: int = default("steps")
     baseline: str = default("baseline")
     opponent_model: bool = default("opponent_model")
+    init: float = default("init")
     policy: str | Callable[[], nn.Module] = default("policy")
     optimizer: str = default("optimizer")
     p: tuple[float, ...] | None = default("p")
@@ -124,6 +125,7 @@ class AgentSpec:
             f"{o.label}={values.get(o.name, getattr(self, o.name)):g}"
             for o in OPTIONS
             if o.label and o.type not in (str, flag) and applies(o.name, self.kind)
+            if o.labelled_at_default or getattr(self, o.name) != o.default
         ]
         opts += [
             f"{o.label}={getattr(self, o.name)}"

@@ -47,7 +47,7 @@ PROVENANCE = "provenance.yaml"
 # The version of the stored layout and tables, written to sweep.yaml (``schema``): raise it when
 # a change makes stored parts unreadable to, or unwritable beside, the previous version's; a
 # resume refuses a directory of another version.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "diverged", "failed")
 SIDES = ("a", "b")
 

@@ -112,14 +112,18 @@ def test_lola_dice_of_mixed_depths_in_one_batch_is_each_depth_alone():
         assert torch.equal(alone[0], mixed[i])
 
 
-@pytest.mark.parametrize("k", [1, 2])
-def test_lola_dice_estimates_the_exact_lola_direction(k):
+@pytest.mark.parametrize(("k", "opponent"), [(1, "random"), (2, "random"), (1, "zero")])
+def test_lola_dice_estimates_the_exact_lola_direction(k, opponent):
     """Averaged over 64 independent groups of 64 episodes, LOLA-DiCE(k)'s direction is within
     Monte-Carlo error of the exact LOLA(k) rule (closed form, the same assumed opponent step
     0.3) and many standard errors away from the naive and the LookAhead gradients: the
-    opponent's sampled steps are differentiated through."""
+    opponent's sampled steps are differentiated through. ``zero``: the opponent's logits are
+    exactly 0 (P(C) = 1/2, as a fixed ``random`` is modelled), where a log-probability with
+    derivative 0 at 0 once reduced LOLA-DiCE to the naive policy gradient."""
     groups, episodes, steps, gamma, alpha = 64, 64, 60, 0.9, 0.3
     theta1, theta2 = torch.randn(2, 2, 5, generator=torch.Generator().manual_seed(0), dtype=F64)
+    if opponent == "zero":
+        theta2 = torch.zeros_like(theta2)
     batch = 2 * groups
     dice = tabular_objective(batch, episodes, steps, gamma)
     direction = RULES["lola-dice"](

@@ -43,8 +43,9 @@ from tournament.differentiable import DifferentiableGame
 from tournament.games import SWAP_VIEW, Game
 from tournament.values import TabularObjective, discounted_values, reward_per_step, sigmoid
 
-# Bumped whenever stored results would change: 2 = closed-form engine, counter-based init.
-ENGINE_VERSION = 2
+# Bumped whenever stored results would change: 2 = closed-form engine, counter-based init;
+# 3 = the sampled learners' log-probabilities differentiable at logit 0 (issue 16).
+ENGINE_VERSION = 3
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
 ENGINES = ("auto", "closed_form", "autograd", "sampled")
@@ -145,7 +146,10 @@ class ClosedFormSides:
         self.p_fixed = torch.tensor(p_fixed, **kw)[code]
         model = torch.tensor([model_logits(p) for p in p_fixed], **kw)[code]
         side_seeds = torch.tensor([2 * s for s in seeds] + [2 * s + 1 for s in seeds])
-        init = BatchedPolicy(TabularPolicy).init(side_seeds[self.order.cpu()].tolist(), **kw)
+        scale = [s.init for s in specs]
+        init = BatchedPolicy(TabularPolicy).init(
+            side_seeds[self.order.cpu()].tolist(), **kw, scale=[scale[c] for c in code.tolist()]
+        )
         self.theta = torch.where(learner[:, None], init["logits"], model)  # [2B, 5]
         opp = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
         self.opp = self.unsort[opp[self.order]]
@@ -232,7 +236,8 @@ class Side:
         self.spec = spec
         if spec.learner:
             self.policy = BatchedPolicy(policy_factory(spec.policy), batch_invariant)
-            self.theta = self.policy.init(seeds, **kw) if theta is None else theta
+            scale = [s.init for s in specs]
+            self.theta = self.policy.init(seeds, **kw, scale=scale) if theta is None else theta
             self.fixed_p = None
             self.optimizer = OPTIMIZERS[spec.optimizer](torch.tensor([s.lr for s in specs], **kw))
             self.rule = RULES[spec.kind]
