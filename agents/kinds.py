@@ -125,6 +125,16 @@ LEARNER_KINDS = (
         models_opponent=True,
         sampled=True,
     ),
+    Kind(
+        "lola-pg",
+        True,
+        (*LEARNING, "lr_in", *SAMPLING, "opponent_model"),
+        "LOLA's first-order (Taylor) rule on sampled episodes: policy-gradient estimates of the "
+        "gradient and of the shaping term alpha (grad_2 V1)^T grad_12 V2, alpha = lr_in",
+        "Foerster et al. 2018, Section 3.3 (LOLA-PG; official lola/corrections.py)",
+        models_opponent=True,
+        sampled=True,
+    ),
 )
 FIXED_KINDS = (
     *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),

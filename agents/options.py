@@ -56,8 +56,8 @@ OPTIONS: tuple[Option, ...] = (
         "lr_in",
         float,
         None,
-        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE; EG's "
-        "extrapolation step (default: lr)",
+        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE, LOLA-PG; "
+        "EG's extrapolation step (default: lr)",
         0,
         True,
         "lr_in",
@@ -68,13 +68,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("eta", float, 1.0, "LOLA-Taylor's shaping step", 0, False, "eta"),
     Option("gamma_co", float, 1.0, "consensus optimisation's weight of |xi|^2 / 2", 0, False, "g"),
     Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
-    Option("episodes", int, 64, "E, episodes per sampled rollout (nl-pg, lola-dice)", 1, label="E"),
-    Option("steps", int, 150, "T, steps per sampled episode (nl-pg, lola-dice)", 1, False, "T"),
+    Option("episodes", int, 64, "E, episodes per sampled rollout (sampled learners)", 1, label="E"),
+    Option("steps", int, 150, "T, steps per sampled episode (sampled learners)", 1, False, "T"),
     Option(
         "baseline",
         str,
         "mean",
-        "variance reduction of nl-pg, lola-dice: mean (each step's discounted reward minus its "
+        "variance reduction of the sampled learners: mean (each step's discounted reward minus its "
         "mean over the other episodes) or none",
         label="baseline",
         choices=("mean", "none"),
@@ -83,7 +83,7 @@ OPTIONS: tuple[Option, ...] = (
         "opponent_model",
         flag,
         False,
-        "lola-dice: fit a tabular model of the opponent's policy to its sampled actions each "
+        "lola-dice, lola-pg: fit a tabular model of the opponent's policy to its sampled actions each "
         "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
         label="om",
     ),

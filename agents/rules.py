@@ -9,7 +9,7 @@ AutogradObjective`), or in closed form for tabular policies (``tournament.values
 differentiate those first derivatives once more with autograd where they need second-order terms.
 Nothing is updated in place, so every rule is differentiable and batched over B matches.
 
-The sampled rules (``nl-pg``, ``lola-dice``) see no exact value: their ``objective`` is a
+The sampled rules (``nl-pg``, ``lola-dice``, ``lola-pg``) see no exact value: their ``objective`` is a
 :class:`SampledObjective`, which plays fresh episodes at the given parameters and returns both
 players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`), whose derivatives of any order
 estimate those of ``V1, V2``.
@@ -419,6 +419,35 @@ def lola_dice(
     return grad(surrogate, theta)
 
 
+def lola_pg(theta: Params, theta_opp: Params, objective: SampledObjective, hp: RuleParams) -> Params:
+    """LOLA-PG, the LOLA paper's sampled rule (Foerster et al. 2018, Section 3.3; the official
+    ``lola/corrections.py``): the first-order (Taylor) rule of :func:`lola_taylor` with the
+    gradient and the second-order cross term estimated by policy gradients,
+
+        d = grad_1 L1^(0) + alpha grad_1 [ sg(grad_2 L1^(1)) . grad_2 L2^(0) ]
+
+    ``grad_12 L2`` of the DiCE objective is the paper's estimator
+    ``sum_t gamma^t r2_t (sum_{t'<=t} grad_1 log pi1)(sum_{t'<=t} grad_2 log pi2)^T`` (with the
+    baseline), so this is the paper's rule. ``alpha`` = ``hp.lr_in``, the opponent step the
+    learner assumes (LOLA-DiCE with k = 1 to first order in alpha, without LookAhead's term).
+    The vector ``grad_2 L1`` comes from its own fresh episodes (rollout 1), the rest from
+    rollout 0, so the product is unbiased (the official code uses one batch for all, whose
+    product is biased at order 1/E). ``opponent_model``: as :func:`lola_dice`.
+    """
+    if hp.opponent_model is not None and bool(hp.opponent_model.any()):
+        if not bool(hp.opponent_model.all()):
+            raise ValueError("opponent_model: the matches of one batch must all model, or none")
+        theta_opp, objective = objective.model_opponent(detach(theta), detach(theta_opp))
+    theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
+    surrogate_of_self, _ = objective.surrogates(theta, theta_opp, rollout=1, of="self")
+    d_opp_l_self = detach(grad(surrogate_of_self, theta_opp))
+    surrogate, surrogate_opp = objective.surrogates(theta, theta_opp, rollout=0)
+    d_self_l_self = grad(surrogate, theta, retain_graph=True)
+    d_opp_l_opp = grad(surrogate_opp, theta_opp, create_graph=True)
+    shaping = grad(dot(d_opp_l_self, d_opp_l_opp), theta)
+    return axpy(d_self_l_self, hp.lr_in, shaping)
+
+
 RULES: dict[str, Callable[..., Params]] = {
     "nl": naive,
     "la": lookahead,
@@ -432,4 +461,5 @@ RULES: dict[str, Callable[..., Params]] = {
     "hola": hola,
     "nl-pg": policy_gradient,
     "lola-dice": lola_dice,
+    "lola-pg": lola_pg,
 }

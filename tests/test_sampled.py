@@ -144,6 +144,40 @@ def test_lola_dice_estimates_the_exact_lola_direction(k, opponent):
     assert (z("nl") > 6).all() and (z("la") > 4).all(), (z("nl"), z("la"))
 
 
+@pytest.mark.parametrize("opponent", ["random", "zero"])
+def test_lola_pg_estimates_the_exact_lola_taylor_direction(opponent):
+    """LOLA-PG, the LOLA paper's sampled rule: averaged over 64 groups of 64 episodes, every
+    entry of its direction is within 5 standard errors of the exact first-order rule
+    (``lola-taylor`` with eta = lr_in = 1, closed form; measured: at most 1.8), and the shaping
+    term is resolved: the mean is many standard errors (measured: 12 to 17) from the naive
+    gradient. ``zero``: the opponent at logits exactly 0."""
+    groups, episodes, steps, gamma, alpha = 64, 64, 60, 0.9, 1.0
+    theta1, theta2 = torch.randn(2, 2, 5, generator=torch.Generator().manual_seed(0), dtype=F64)
+    if opponent == "zero":
+        theta2 = torch.zeros_like(theta2)
+    batch = 2 * groups
+    direction = RULES["lola-pg"](
+        {"logits": theta1.repeat_interleave(groups, 0)},
+        {"logits": theta2.repeat_interleave(groups, 0)},
+        tabular_objective(batch, episodes, steps, gamma),
+        hyperparameters(batch, alpha),
+    )["logits"].reshape(2, groups, 5)
+    mean, standard_error = direction.mean(dim=1), direction.std(dim=1) / groups**0.5
+    exact = TabularObjective(R_ROW, R_COL, torch.full((2,), gamma, dtype=F64))
+    hp = RuleParams(
+        lr_in=torch.full((2,), alpha, dtype=F64),
+        eta=torch.full((2,), alpha, dtype=F64),
+        lookahead=torch.ones(2, dtype=torch.long),
+    )
+
+    def z(kind):
+        reference = RULES[kind]({"logits": theta1}, {"logits": theta2}, exact, hp)["logits"]
+        return ((mean - reference) / standard_error).abs().max(dim=1).values
+
+    assert (z("lola-taylor") < 5).all(), z("lola-taylor")
+    assert (z("nl") > 6).all(), z("nl")
+
+
 def test_an_opponent_model_is_the_most_likely_tabular_policy_of_its_actions():
     """(cooperations + 1) / (visits + 2) per state: within binomial error of the opponent's
     probabilities where it played often, 1/2 where it never played."""
