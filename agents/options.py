@@ -83,8 +83,9 @@ OPTIONS: tuple[Option, ...] = (
         "opponent_model",
         flag,
         False,
-        "lola-dice, lola-pg: fit a tabular model of the opponent's policy to its sampled actions each "
-        "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
+        "lola-dice, lola-pg: fit a tabular model of the opponent's policy to its sampled "
+        "actions each update and look ahead with it, instead of reading its parameters "
+        "(LOLA-OM)",
         label="om",
     ),
     Option(

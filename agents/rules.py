@@ -9,10 +9,10 @@ AutogradObjective`), or in closed form for tabular policies (``tournament.values
 differentiate those first derivatives once more with autograd where they need second-order terms.
 Nothing is updated in place, so every rule is differentiable and batched over B matches.
 
-The sampled rules (``nl-pg``, ``lola-dice``, ``lola-pg``) see no exact value: their ``objective`` is a
-:class:`SampledObjective`, which plays fresh episodes at the given parameters and returns both
-players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`), whose derivatives of any order
-estimate those of ``V1, V2``.
+The sampled rules (``nl-pg``, ``lola-dice``, ``lola-pg``) see no exact value: their
+``objective`` is a :class:`SampledObjective`, which plays fresh episodes at the given
+parameters and returns both players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`), whose
+derivatives of any order estimate those of ``V1, V2``.
 
 Symbols: ``V1 = V(theta1, theta2)`` own value, ``V2`` the opponent's, ``alpha`` = ``hp.lr_in``
 (the opponent's step that the learner assumes), ``eta`` = ``hp.eta``, ``k`` = ``hp.lookahead``
@@ -419,7 +419,9 @@ def lola_dice(
     return grad(surrogate, theta)
 
 
-def lola_pg(theta: Params, theta_opp: Params, objective: SampledObjective, hp: RuleParams) -> Params:
+def lola_pg(
+    theta: Params, theta_opp: Params, objective: SampledObjective, hp: RuleParams
+) -> Params:
     """LOLA-PG, the LOLA paper's sampled rule (Foerster et al. 2018, Section 3.3; the official
     ``lola/corrections.py``): the first-order (Taylor) rule of :func:`lola_taylor` with the
     gradient and the second-order cross term estimated by policy gradients,
