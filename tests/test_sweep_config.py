@@ -67,7 +67,7 @@ BAD_FILES = [
     (
         "option the kind does not read",
         _with(agents=[{"kind": "nl", "eta": [1, 2]}]),
-        "agents[0].eta: nl does not read eta; accepted: name, kind, lr, policy, optimizer",
+        "agents[0].eta: nl does not read eta; accepted: name, kind, lr, init, policy, optimizer",
     ),
     (
         "duplicate variant",
