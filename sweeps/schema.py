@@ -65,7 +65,7 @@ RESULT_COLUMNS = ["reward_a", "reward_b", *P_COOP_COLUMNS]
 PARAMS_COLUMNS = [f"params_{side}" for side in SIDES]
 PARAMS_TYPE = pa.list_(pa.float64())
 # The sampled discounted reward per step of each side, beside the exact reward: matches with a
-# sampled learner (nl-pg, lola-dice) only, else null.
+# sampled learner (the sampled kinds of agents.kinds) only, else null.
 SAMPLED_COLUMNS = [f"sampled_reward_{side}" for side in SIDES]
 
 # The options stored per side (``<name>_a``, ``<name>_b``), null where a kind does not read one.

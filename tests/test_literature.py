@@ -107,10 +107,11 @@ def test_sos_paper_ipd_sos_and_lola_cooperate_while_nl_eg_and_cgd_defect():
 
 @pytest.mark.slow
 def test_dice_paper_ipd_nl_pg_defects_and_lola_dice_with_one_lookahead_cooperates():
-    """Foerster, Farquhar et al. 2018 (DiCE), sampled IPD at the paper's settings
+    """Foerster, Farquhar et al. 2018 (DiCE), sampled IPD at the committed runs' settings
     (sweeps/configs/dice_paper.yaml: gamma 0.96, 64 episodes of 150 steps, lr 0.2, lr_in 0.3,
-    200 updates) and its 5 seeds: the naive policy gradient ends at mutual defection, LOLA-DiCE
-    with one lookahead step at mutual cooperation (README: all four rows over 20 seeds)."""
+    logits 0.53 N(0, 1), 200 updates) and their 5 seeds: the naive policy gradient ends at
+    mutual defection, LOLA-DiCE with one lookahead step at mutual cooperation (README: every
+    setting next to the committed runs)."""
     from sweeps.config import load_sweep
 
     config = load_sweep(Path(__file__).parent.parent / "sweeps/configs/dice_paper.yaml")

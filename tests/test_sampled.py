@@ -1,6 +1,6 @@
-"""The sampled learners (nl-pg, lola-dice) and the sampled engine: the rules against REINFORCE
-written out and against the exact LOLA rule, matches against exact learners and fixed
-strategies, and a match's result independent of the batch."""
+"""The sampled learners (nl-pg, lola-dice, lola-pg) and the sampled engine: the rules against
+REINFORCE written out and against the exact LOLA rules, matches against exact learners and
+fixed strategies, and a match's result independent of the batch."""
 
 import json
 
