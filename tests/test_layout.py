@@ -105,7 +105,8 @@ def test_kinds_read_declared_options_and_learners_are_the_rules():
         assert set(kind.options) <= set(BY_NAME), kind.name
     for name in LEARNERS:
         AgentSpec(name)  # valid with its defaults
-    assert options_of("lola") == ("lr", "lr_in", "lookahead", "policy", "optimizer")
+    assert options_of("lola") == ("lr", "lr_in", "lookahead", "init", "policy", "optimizer")
     assert options_of("tft") == () and options_of("memory1") == ("p",)
     assert BY_NAME["lookahead"].applies_to == ("la", "lola", "lola-dice")
-    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice")
+    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice", "lola-pg")
+    assert BY_NAME["init"].applies_to == LEARNERS
