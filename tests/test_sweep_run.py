@@ -104,7 +104,7 @@ MATCHES_TYPES = {
     "gamma_co_a": "double", "gamma_co_b": "double", "order_a": "int64", "order_b": "int64",
     "episodes_a": "int64", "episodes_b": "int64", "steps_a": "int64", "steps_b": "int64",
     "baseline_a": "string", "baseline_b": "string",
-    "opponent_model_a": "bool", "opponent_model_b": "bool",
+    "opponent_model_a": "bool", "opponent_model_b": "bool", "init_a": "double", "init_b": "double",
     "policy_a": "string", "policy_b": "string", "optimizer_a": "string", "optimizer_b": "string",
     "seed": "int64", "updates": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES,
