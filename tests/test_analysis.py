@@ -30,9 +30,9 @@ from PIL import Image
 from analysis.curves import curve_samples
 from analysis.ecology import replicator
 from analysis.figures import hyperparameter_maps
-from analysis.game import SWAP_VIEW, GameInfo, discounted_play, load_game
+from analysis.game import GameInfo, discounted_play, load_game
 from analysis.load import load_curves, load_matches
-from analysis.report import INLINE_ROWS
+from analysis.sections import INLINE_ROWS
 from analysis.summary import (
     ALL_OPPONENTS,
     bootstrap_ranks,
@@ -197,9 +197,7 @@ def test_discounted_play_gives_the_closed_form_values_of_fixed_pairs():
 
 def test_game_wording_follows_the_payoffs():
     from tournament.games import GAMES
-    from tournament.games import SWAP_VIEW as ENGINE_SWAP_VIEW
 
-    assert SWAP_VIEW == ENGINE_SWAP_VIEW
     info = {name: GameInfo(name, g.payoffs_row, g.payoffs_col) for name, g in GAMES.items()}
     assert info["ipd"].has_cooperation and info["ipd"].references() == [
         ("mutual cooperation", -1.0),
