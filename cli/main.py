@@ -18,8 +18,11 @@ import os
 import sys
 from pathlib import Path
 
+from agents.kinds import FIXED_KINDS, LEARNERS
 from agents.options import OPTIONS
 from sweeps.signals import interrupts, signal_of
+from tournament.differentiable import DIFFERENTIABLE_GAMES
+from tournament.games import GAMES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 MEMORY_HINT = "use fewer seeds or agents, a smaller task_size or a smaller policy"
@@ -44,9 +47,11 @@ examples:
 Run `lola-arena COMMAND --help` for a command's options."""
 
 AGENT_HELP = (
-    "a learner (nl, la, lola, lola-taylor, sos), a fixed strategy (allc, alld, tft, stft, gtft, "
-    "grim, wsls, alternator, extort2), random[:P] or memory1:P0,PCC,PCD,PDC,PDD"
+    f"a learner ({', '.join(LEARNERS)}), a fixed strategy "
+    f"({', '.join(kind.name for kind in FIXED_KINDS if not kind.form)}), "
+    + " or ".join(kind.form for kind in FIXED_KINDS if kind.form)
 )
+GAME_HELP = f"{', '.join(GAMES)}, or the differentiable games {', '.join(DIFFERENTIABLE_GAMES)}"
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -98,7 +103,7 @@ def _add_match(sub) -> None:
     p.add_argument(
         "--game",
         default="ipd",
-        help="ipd, imp, stag_hunt, chicken, or the differentiable games tandem, matching_pennies",
+        help=GAME_HELP,
     )
     p.add_argument(
         "--payoffs",
@@ -376,13 +381,15 @@ def _run(command, args) -> int:
         hint = "free space and rerun" if error.errno == errno.ENOSPC else "fix it and rerun"
         return _error(f"{cause}{where}; {hint}", EXIT_FAILED)
     except Exception as error:
+        from sweeps.store import StoreError  # here, not on top: --help stays without pyarrow
+
         if os.environ.get("LOLA_ARENA_TRACEBACK"):
             raise
         text = _one_line(str(error) or type(error).__name__)
+        if isinstance(error, StoreError):  # one line with the way out
+            return _error(text, EXIT_FAILED)
         if isinstance(error, RuntimeError) and any(m in text.lower() for m in _OUT_OF_MEMORY):
             return _error(f"out of memory ({text}); {MEMORY_HINT}", EXIT_FAILED)
-        if type(error).__name__ == "StoreError":  # sweeps.store: one line with the way out
-            return _error(text, EXIT_FAILED)
         if type(error).__module__.startswith("yaml"):  # a damaged YAML file of a sweep
             return _error(f"damaged YAML ({text}); restore the file", EXIT_FAILED)
         return _error(
