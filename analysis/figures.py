@@ -244,6 +244,20 @@ def ranking(summary: TournamentSummary) -> Figure:
     return fig
 
 
+def _agent_heatmap(ax, values: np.ndarray, order, palette: Palette, side: float, **imshow):
+    """Agents (rows) against opponents (columns) in kind blocks with separators, agent labels
+    on both axes, the values written up to 12 agents; returns the image."""
+    image = ax.imshow(values, aspect="auto", interpolation="none", **imshow)
+    _agent_axis(ax, order, palette, "y", side)
+    _agent_axis(ax, order, palette, "x", side)
+    _separators(ax, order, palette)
+    if len(order) <= 12:
+        _annotate(ax, values, image)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("agent")
+    return image
+
+
 def payoff_matrix(summary: TournamentSummary) -> Figure:
     """Mean final reward of the row agent against the column agent, agents in kind blocks
     (by rank within a block) with separators, next to the kind x kind means."""
@@ -262,14 +276,7 @@ def payoff_matrix(summary: TournamentSummary) -> Figure:
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     cmap = _with_bad(SEQUENTIAL)
     ax = axes[0, 0]
-    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="none")
-    _agent_axis(ax, order, palette, "y", side)
-    _agent_axis(ax, order, palette, "x", side)
-    _separators(ax, order, palette)
-    if n <= 12:
-        _annotate(ax, matrix, image)
-    ax.set_xlabel("opponent")
-    ax.set_ylabel("agent")
+    image = _agent_heatmap(ax, matrix, order, palette, side, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_title(f"Payoff matrix, {n} agents in kind blocks")
     ax = axes[0, 1]
     grid = by_kind.to_numpy(float)
@@ -297,21 +304,8 @@ def payoff_difference(summary: TournamentSummary) -> Figure:
     ax = axes[0, 0]
     finite = np.abs(difference[np.isfinite(difference)])
     limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    image = ax.imshow(
-        difference,
-        cmap=_with_bad(DIVERGING),
-        vmin=-limit,
-        vmax=limit,
-        aspect="auto",
-        interpolation="none",
-    )
-    _agent_axis(ax, order, palette, "y", side)
-    _agent_axis(ax, order, palette, "x", side)
-    _separators(ax, order, palette)
-    if n <= 12:
-        _annotate(ax, difference, image)
-    ax.set_xlabel("opponent")
-    ax.set_ylabel("agent")
+    cmap = _with_bad(DIVERGING)
+    image = _agent_heatmap(ax, difference, order, palette, side, cmap=cmap, vmin=-limit, vmax=limit)
     ax.set_title("Payoff difference: row agent's reward minus the column agent's when they meet")
     fig.colorbar(image, ax=ax, shrink=0.6, label="reward per step, row minus column")
     return fig

@@ -144,15 +144,22 @@ def _add_sweep(sub) -> None:
     p.add_argument("--task-size", type=int, help="matches per Ray task (default: the sweep file's)")
 
 
-def _add_summary(sub) -> None:
-    p = sub.add_parser(
-        "summary",
-        help="print the ranking and payoff matrix of a sweep",
-        description="Print the ranking (mean reward over opponents, 95% CI over seeds, 95% "
-        "bootstrap interval of the rank), the payoff matrix (per kind beyond 8 agents) and the "
-        "share of diverged and failed matches, 100 columns wide.",
-    )
+def _add_reader(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A command that reads one or several sweep directories (its first arguments)."""
+    p = sub.add_parser(name, help=help, description=description)
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    return p
+
+
+def _add_summary(sub) -> None:
+    p = _add_reader(
+        sub,
+        "summary",
+        "print the ranking and payoff matrix of a sweep",
+        "Print the ranking (mean reward over opponents, 95% CI over seeds, 95% bootstrap "
+        "interval of the rank), the payoff matrix (per kind beyond 8 agents) and the share of "
+        "diverged and failed matches, 100 columns wide.",
+    )
     p.add_argument("--top", type=_positive_int, default=20, help="agents in the ranking")
     p.add_argument(
         "--all",
@@ -168,13 +175,13 @@ def _add_summary(sub) -> None:
 
 
 def _add_report(sub) -> None:
-    p = sub.add_parser(
+    p = _add_reader(
+        sub,
         "report",
-        help="write the tables, figures and HTML page of a sweep",
-        description="Write tables (CSV, Markdown), figures (PNG, SVG), index.html and "
-        "report.md for one sweep, or for several sweeps of the same game together.",
+        "write the tables, figures and HTML page of a sweep",
+        "Write tables (CSV, Markdown), figures (PNG, SVG), index.html and report.md for one "
+        "sweep, or for several sweeps of the same game together.",
     )
-    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
     p.add_argument(
         "--out",
         type=Path,
@@ -189,16 +196,16 @@ def _add_report(sub) -> None:
 
 
 def _add_query(sub) -> None:
-    p = sub.add_parser(
+    p = _add_reader(
+        sub,
         "query",
-        help="run SQL (DuckDB) over sweeps: tables matches, curves, sides",
-        description="Run one SQL statement with DuckDB over the Parquet files of one or several "
-        "sweeps. Tables: matches (one row per match), curves (per match and recorded update), "
-        "sides (one row per agent per match: match_id, side, agent, kind, opponent, "
-        "opponent_kind, seed, reward, opponent_reward, p_coop_*, options). Prints the result, "
-        "or writes it with --csv or --parquet.",
+        "run SQL (DuckDB) over sweeps: tables matches, curves, sides",
+        "Run one SQL statement with DuckDB over the Parquet files of one or several sweeps. "
+        "Tables: matches (one row per match), curves (per match and recorded update), sides "
+        "(one row per agent per match: match_id, side, agent, kind, opponent, opponent_kind, "
+        "seed, reward, opponent_reward, p_coop_*, options). Prints the result, or writes it "
+        "with --csv or --parquet.",
     )
-    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
     p.add_argument(
         "sql", metavar="SQL", help='e.g. "SELECT kind, avg(reward) FROM sides GROUP BY kind"'
     )

@@ -489,3 +489,15 @@ def test_zero_sum_report_speaks_of_actions_and_nash_not_cooperation(tmp_path):
     assert "TFT" not in page and "P(C" not in page and "tft_like" not in page
     assert "distance to Nash" in page and "P(action 1 | state)" in page
     assert "nash_distance" in pd.read_csv(out / "tables" / "cooperation_by_group.csv").columns
+
+
+@pytest.mark.parametrize("kinds", [1, 12, 13, 30])
+def test_learner_hues_stay_distinct_for_any_number_of_kinds(kinds):
+    from analysis.figures import learner_hues
+
+    hues = np.array(learner_hues(kinds))  # [kinds, 3] RGB
+    assert hues.shape == (kinds, 3)
+    gaps = np.abs(hues[:, None, :] - hues[None, :, :]).max(axis=2) + np.eye(kinds)
+    assert gaps.min() > 0.02  # no two kinds share a colour
+    greys = np.abs(hues - hues.mean(axis=1, keepdims=True)).max(axis=1)
+    assert greys.min() > 0.15  # apart from the fixed strategies' greys
