@@ -22,8 +22,10 @@ from agents.policies import policy_factory
 class AgentSpec:
     """An agent kind with its options, declared (meaning, defaults, bounds) in
     :mod:`agents.options`; a kind reads only its own options (:mod:`agents.kinds`), the others
-    keep their defaults. ``policy`` also takes (from Python) any zero-argument callable that
-    builds an ``nn.Module`` mapping the one-hot states [5, 5] to logits.
+    keep their defaults. ``lr_in`` left None becomes ``lr`` here, the one place that resolves
+    it (labels, match ids, stored columns and the engines read the resolved value). ``policy``
+    also takes (from Python) any zero-argument callable that builds an ``nn.Module`` mapping
+    the one-hot states [5, 5] to logits.
     """
 
     kind: str
