@@ -9,7 +9,7 @@
     figures/*.png, *.svg      analysis.figures
 
 The page stays short whatever the sweep's size: an inline table shows at most
-:data:`analysis.sections.INLINE_ROWS` rows (the best-ranked first) and links its full CSV; wide
+:data:`analysis.summary.INLINE_ROWS` rows (the best-ranked first) and links its full CSV; wide
 tables scroll inside their own box. Wording follows the game (:class:`analysis.game.GameInfo`):
 cooperation and TFT-like only where the game has cooperation, the distance to Nash in zero-sum
 games.
@@ -20,34 +20,30 @@ from __future__ import annotations
 import html
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from analysis.ecology import replicator
-from analysis.figures import save
 from analysis.game import GameInfo, load_game
 from analysis.load import SweepDirs, as_dirs, has_table, load_matches, load_sweep_config
-from analysis.sections import (
-    FIGURE_SECTIONS,
-    INLINE_MATRIX,
-    INLINE_ROWS,
-    SECTIONS,
-    ReportData,
-    Table,
-    ecosystem_table,
-    ranking_text,
-)
 from analysis.summary import (
     ALL_MATCHES,
+    INLINE_MATRIX,
+    INLINE_ROWS,
     TournamentSummary,
     numbered_matrix,
+    ranking_text,
     summarize,
     to_markdown,
     write_table,
     write_tables,
 )
+
+if TYPE_CHECKING:
+    from analysis.sections import PageSection
 
 SUMMARY_WIDTH = 100
 PAGE_STYLE = """
@@ -194,54 +190,6 @@ def _fit(text: str, width: int = SUMMARY_WIDTH) -> str:
     )
 
 
-@dataclass
-class PageSection:
-    """One section as the page shows it: a heading, a one-line caption, a figure (its name),
-    short tables and a collapsed block of preformatted text."""
-
-    key: str
-    heading: str
-    caption: str
-    figure: str | None = None
-    tables: list[Table] = field(default_factory=list)
-    details: str | None = None
-
-
-def page_sections(data: ReportData, drawn: dict) -> list[PageSection]:
-    """The sections of :data:`analysis.sections.SECTIONS` that apply to ``data``, those with a
-    figure only where it was drawn (``drawn``: figure name -> files)."""
-    shown = []
-    for section in SECTIONS:
-        if not section.applies(data) or (section.draw and section.key not in drawn):
-            continue
-        heading, caption = section.text(data)
-        shown.append(
-            PageSection(
-                section.key,
-                heading,
-                caption,
-                section.key if section.draw else None,
-                section.tables(data),
-                section.details(data) if section.details else None,
-            )
-        )
-    return shown
-
-
-def write_figures(data: ReportData, out_dir: Path, progress=None) -> dict[str, list[Path]]:
-    """The figure of every section of :data:`analysis.sections.FIGURE_SECTIONS` that applies
-    and has something to show, as PNG and SVG in ``out_dir``, by name. ``progress`` is called
-    with each figure's name before it is drawn."""
-    written = {}
-    for section in FIGURE_SECTIONS:
-        if progress is not None:
-            progress(section.key)
-        fig = section.figure(data) if section.applies(data) else None
-        if fig is not None:
-            written[section.key] = save(fig, out_dir, section.key)
-    return written
-
-
 @dataclass(frozen=True)
 class _Markup:
     """How one page format writes each element of the page that :func:`_page` lays out."""
@@ -344,7 +292,15 @@ def write_report(
     ``progress``: a progress bar on stderr, one step per stage and figure."""
     from tqdm import tqdm
 
+    # Imported here, not on top: the figures load matplotlib, which summary_text does without.
     from analysis.curves import curve_samples
+    from analysis.sections import (
+        FIGURE_SECTIONS,
+        ReportData,
+        ecosystem_table,
+        page_sections,
+        write_figures,
+    )
 
     dirs = as_dirs(sweep_dirs)
     out_dir = Path(out_dir) if out_dir is not None else default_report_dir(dirs)

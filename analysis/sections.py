@@ -3,8 +3,8 @@
 Each :class:`Section` holds its key (the page anchor and the figure's file name), its heading
 and one-line caption in the game's words, the function that draws its figure with the data it
 takes (:class:`ReportData` fields, by name), its short tables, and the games it applies to. The
-report's page, its figures and its progress steps derive from this list
-(:func:`analysis.report.write_report`).
+report's page (:func:`page_sections`), its figures (:func:`write_figures`) and its progress
+steps derive from this list (:func:`analysis.report.write_report`).
 
 Adding a figure: a draw function in :mod:`analysis.figures` (bounded with ``_figure``, coloured
 by ``Palette``), one record here, and its test.
@@ -13,7 +13,7 @@ by ``Palette``), one record here, and its test.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +21,18 @@ import yaml
 from matplotlib.figure import Figure
 
 from analysis import figures
+from analysis.figures import save
 from analysis.game import GameInfo, load_provenance
 from analysis.load import load_sweep_config
-from analysis.summary import ALL_MATCHES, TournamentSummary, numbered_matrix
+from analysis.summary import (
+    ALL_MATCHES,
+    INLINE_MATRIX,
+    INLINE_ROWS,
+    TournamentSummary,
+    numbered_matrix,
+    ranking_text,
+)
 
-INLINE_ROWS = 20
-# Payoff matrices up to this many agents are printed and shown inline in full.
-INLINE_MATRIX = 8
 PROVENANCE_COLUMNS = (
     "started",
     "finished",
@@ -105,16 +110,6 @@ class Section:
 def inline(table: pd.DataFrame, csv: str | None) -> Table:
     """The first :data:`INLINE_ROWS` rows of ``table``, its CSV name and its row count."""
     return table.head(INLINE_ROWS), csv, len(table)
-
-
-def ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
-    """The ranking's columns as shown, the bootstrap rank interval as ``lo-hi``."""
-    table = ranking[["rank", "agent", "kind", "score", "ci95", "seeds"]].copy()
-    if {"rank_low", "rank_high"} <= set(ranking.columns):
-        table["rank 95%"] = [
-            f"{lo}-{hi}" for lo, hi in zip(ranking["rank_low"], ranking["rank_high"], strict=True)
-        ]
-    return table
 
 
 def ecosystem_table(shares: pd.DataFrame) -> pd.DataFrame:
@@ -314,3 +309,51 @@ SECTIONS: tuple[Section, ...] = (
 )
 # The sections with a figure: the report's figures and its progress steps, in page order.
 FIGURE_SECTIONS: tuple[Section, ...] = tuple(s for s in SECTIONS if s.draw is not None)
+
+
+@dataclass
+class PageSection:
+    """One section as the page shows it: a heading, a one-line caption, a figure (its name),
+    short tables and a collapsed block of preformatted text."""
+
+    key: str
+    heading: str
+    caption: str
+    figure: str | None = None
+    tables: list[Table] = field(default_factory=list)
+    details: str | None = None
+
+
+def page_sections(data: ReportData, drawn: dict) -> list[PageSection]:
+    """The sections of :data:`analysis.sections.SECTIONS` that apply to ``data``, those with a
+    figure only where it was drawn (``drawn``: figure name -> files)."""
+    shown = []
+    for section in SECTIONS:
+        if not section.applies(data) or (section.draw and section.key not in drawn):
+            continue
+        heading, caption = section.text(data)
+        shown.append(
+            PageSection(
+                section.key,
+                heading,
+                caption,
+                section.key if section.draw else None,
+                section.tables(data),
+                section.details(data) if section.details else None,
+            )
+        )
+    return shown
+
+
+def write_figures(data: ReportData, out_dir: Path, progress=None) -> dict[str, list[Path]]:
+    """The figure of every section of :data:`analysis.sections.FIGURE_SECTIONS` that applies
+    and has something to show, as PNG and SVG in ``out_dir``, by name. ``progress`` is called
+    with each figure's name before it is drawn."""
+    written = {}
+    for section in FIGURE_SECTIONS:
+        if progress is not None:
+            progress(section.key)
+        fig = section.figure(data) if section.applies(data) else None
+        if fig is not None:
+            written[section.key] = save(fig, out_dir, section.key)
+    return written

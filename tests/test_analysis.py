@@ -32,9 +32,9 @@ from analysis.ecology import replicator
 from analysis.figures import hyperparameter_maps
 from analysis.game import GameInfo, discounted_play, load_game
 from analysis.load import load_curves, load_matches
-from analysis.sections import INLINE_ROWS
 from analysis.summary import (
     ALL_OPPONENTS,
+    INLINE_ROWS,
     bootstrap_ranks,
     sides,
     summarize,

@@ -13,8 +13,8 @@ from analysis import figures
 from analysis.ecology import replicator
 from analysis.game import load_game
 from analysis.load import load_matches
-from analysis.report import page_sections, write_figures, write_report
-from analysis.sections import FIGURE_SECTIONS, SECTIONS, ReportData
+from analysis.report import write_report
+from analysis.sections import FIGURE_SECTIONS, SECTIONS, ReportData, page_sections, write_figures
 from analysis.summary import summarize
 
 
