@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import yaml
@@ -24,14 +25,10 @@ from analysis import figures
 from analysis.figures import save
 from analysis.game import GameInfo, load_provenance
 from analysis.load import load_sweep_config
-from analysis.summary import (
-    ALL_MATCHES,
-    INLINE_MATRIX,
-    INLINE_ROWS,
-    TournamentSummary,
-    numbered_matrix,
-    ranking_text,
-)
+from analysis.summary import ALL_MATCHES, INLINE_MATRIX, INLINE_ROWS, numbered_matrix, ranking_text
+
+if TYPE_CHECKING:
+    from analysis.summary import TournamentSummary
 
 PROVENANCE_COLUMNS = (
     "started",
