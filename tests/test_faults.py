@@ -203,7 +203,8 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
 
 def start_driver(sweep_file: Path, out: Path, env: dict, delay_s: float) -> subprocess.Popen:
     """``lola-arena sweep`` in a new process, each task sleeping ``delay_s`` seconds first."""
-    command = [*cli_with_faults(delay_s), "sweep", str(sweep_file), "--out", str(out)]
+    cli = cli_with_faults(delay_s) if delay_s else [sys.executable, "-m", "cli"]
+    command = [*cli, "sweep", str(sweep_file), "--out", str(out)]
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
 
