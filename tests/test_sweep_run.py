@@ -25,7 +25,8 @@ from sweeps.plan import plan_matches, plan_tasks
 from sweeps.runner import FAIL_HOOK, run_sweep
 from sweeps.schema import match_tables
 from tournament.games import get_game
-from tournament.match import MatchResults, play_matches
+from tournament.match import play_matches
+from tournament.recorder import MatchResults
 
 ROOT = Path(__file__).resolve().parent.parent
 
