@@ -347,15 +347,6 @@ def test_more_seeds_on_a_finished_sweep_append_their_matches(ray_session, tmp_pa
     assert last["torch"] and last["python"] and last["cpus"] >= 1 and last["hostname"]
 
 
-def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(SMALL))
-    with store.DirLock(tmp_path / "o"):
-        assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
-    assert "being written by another run" in capsys.readouterr().err
-    assert not (tmp_path / "o" / "matches").exists()
-
-
 @pytest.mark.slow
 def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
     ray_session, small_run, tmp_path
