@@ -11,7 +11,8 @@ from sweeps.config import parse_sweep
 from sweeps.plan import plan_matches, plan_tasks
 from sweeps.schema import match_tables
 from tournament.engines.autograd import AutogradEngine
-from tournament.games import GAMES, get_game
+from tournament.engines.sampled import SampledEngine
+from tournament.games import GAMES, Game, get_game
 from tournament.match import ENGINES, choose_engine, play_matches
 from tournament.values import reward_per_step
 
@@ -113,6 +114,16 @@ def test_cuda_equals_cpu():
 def test_auto_takes_the_first_engine_that_plays_the_matches(a, b, engine):
     assert choose_engine("auto", IPD, [a, b]) is ENGINES[engine]
     assert choose_engine("auto", get_game("tandem"), [AgentSpec("sos")] * 2) is AutogradEngine
+
+
+def test_an_engine_refuses_a_game_of_a_type_it_does_not_play():
+    tandem, sos = get_game("tandem"), [AgentSpec("sos")] * 2
+    with pytest.raises(ValueError, match="engine: sampled plays Game only, not tandem"):
+        choose_engine("sampled", tandem, sos)
+    with pytest.raises(ValueError, match="engine: closed_form plays Game only, not tandem"):
+        choose_engine("closed_form", tandem, sos)
+    assert ENGINES["sampled"].games == (Game,)
+    assert SampledEngine.why_not(tandem, [AgentSpec("nl-pg")]) == "plays Game only, not tandem"
 
 
 @pytest.mark.parametrize(

@@ -103,13 +103,13 @@ def choose_engine(
     """The engine ``name`` (``auto``: the first of :data:`ENGINES` that can play these agents in
     ``game``); a ``ValueError`` saying why where it cannot."""
     if name == "auto":
-        refusals = {n: engine.refusal(game, specs) for n, engine in ENGINES.items()}
+        refusals = {n: engine.why_not(game, specs) for n, engine in ENGINES.items()}
         playing = [n for n, refusal in refusals.items() if refusal is None]
         if not playing:
             reasons = "; ".join(f"{n} {refusal}" for n, refusal in refusals.items())
             raise ValueError(f"engine: none can play these matches: {reasons}")
         return ENGINES[playing[0]]
-    refusal = ENGINES[name].refusal(game, specs)
+    refusal = ENGINES[name].why_not(game, specs)
     if refusal is not None:
         raise ValueError(f"engine: {name} {refusal}")
     return ENGINES[name]

@@ -19,6 +19,7 @@ from agents.rules import RULES
 from agents.strategies import fixed_p_coop, model_logits
 from tournament.differentiable import DifferentiableGame
 from tournament.engines.base import Engine, own_payoffs, rule_params, side_seeds
+from tournament.games import Game
 from tournament.recorder import Snapshot
 from tournament.values import discounted_values
 
@@ -83,6 +84,8 @@ class AutogradEngine(Engine):
     in bits that do not depend on the batch (:class:`agents.functional.BatchedPolicy`)."""
 
     BATCH_INVARIANT = False
+
+    games = (Game, DifferentiableGame)
 
     @classmethod
     def refusal(cls, game, specs) -> str | None:

@@ -3,9 +3,10 @@
 An engine holds the state of B matches between side a and side b and advances them one update
 at a time. :func:`tournament.match.play_matches` knows an engine only through :class:`Engine`:
 
-- ``refusal(game, specs)``: why it cannot play matches of these agents in this game (None: it
-  can). ``play_matches(engine="auto")`` takes the first engine of
-  :data:`tournament.match.ENGINES` that does not refuse;
+- ``games`` and ``refusal(game, specs)``: the types of game it plays, and why it cannot play
+  matches of these agents (None: it can); ``why_not`` checks both.
+  ``play_matches(engine="auto")`` takes the first engine of :data:`tournament.match.ENGINES`
+  that does not refuse;
 - ``Engine(game, specs_a, specs_b, seeds, gamma, kw)``: the start of B matches (match seed
   ``s`` initialises side a from ``2 s`` and side b from ``2 s + 1``, :func:`side_seeds`);
 - ``step()``: one simultaneous update of both sides of every match; returns the per-match flag
@@ -27,6 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import fields
+from typing import ClassVar
 
 import torch
 
@@ -41,11 +43,24 @@ from tournament.recorder import Snapshot
 class Engine(ABC):
     """B matches of side a vs side b, advanced one update at a time (see the module doc)."""
 
+    # The types of game it plays (a matrix Game, a DifferentiableGame, a new family's game).
+    games: ClassVar[tuple[type, ...]] = ()
+
+    @classmethod
+    def why_not(cls, game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> str | None:
+        """Why this engine cannot play these agents in ``game``, completing ``"engine: <name>
+        ..."``: a game of a type not in :attr:`games`, else its :meth:`refusal`; None where it
+        can."""
+        if not isinstance(game, cls.games):
+            accepted = ", ".join(t.__name__ for t in cls.games)
+            return f"plays {accepted} only, not {game.name}"
+        return cls.refusal(game, specs)
+
     @classmethod
     @abstractmethod
     def refusal(cls, game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> str | None:
-        """Why this engine cannot play these agents in ``game``, completing ``"engine: <name>
-        ..."``; None where it can."""
+        """Why this engine cannot play these agents (in a game of its types); None where it
+        can."""
 
     @abstractmethod
     def __init__(

@@ -47,6 +47,8 @@ class ClosedFormEngine(Engine):
     gathering. ``order[i]`` is the original side of sorted row i (a's sides are 0..B-1, b's
     B..2B-1)."""
 
+    games = (Game,)
+
     @classmethod
     def refusal(cls, game, specs) -> str | None:
         if any(s.sampled for s in specs):

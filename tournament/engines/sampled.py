@@ -42,7 +42,7 @@ from agents.dice import (
 from agents.kinds import SAMPLED
 from tournament.engines.autograd import AutogradEngine
 from tournament.engines.base import own_payoffs, side_seeds
-from tournament.games import SWAP_VIEW
+from tournament.games import SWAP_VIEW, Game
 from tournament.recorder import Snapshot
 
 
@@ -52,6 +52,8 @@ class SampledEngine(AutogradEngine):
     depend on its batch."""
 
     BATCH_INVARIANT = True
+
+    games = (Game,)
 
     @classmethod
     def refusal(cls, game, specs) -> str | None:
