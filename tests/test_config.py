@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sweep_data import DROP, GOOD, sweep
 
 import cli.main as cli
 from sweeps.config import load_sweep, parse_sweep
@@ -14,74 +15,60 @@ from sweeps.plan import plan_matches
 
 CONFIGS = Path(__file__).resolve().parent.parent / "sweeps" / "configs"
 
-GOOD = {
-    "name": "t",
-    "updates": 5,
-    "seeds": 2,
-    "agents": [{"kind": "lola", "lr": [0.5, 1.0]}, {"kind": "nl"}, {"kind": "tft"}],
-}
-
-
-def _with(**changes):
-    raw = {**GOOD, **changes}
-    return {k: v for k, v in raw.items() if v is not _DROP}
-
-
-_DROP = object()
 
 # (what is wrong, file content, text the one-line error must contain)
 BAD_FILES = [
-    ("unknown top-level key", _with(lerning_rate=1), "lerning_rate: unknown key; accepted: name"),
-    ("unknown agent key", _with(agents=[{"kind": "nl", "foo": 1}]), "agents[0].foo: unknown key"),
+    ("unknown top-level key", sweep(lerning_rate=1), "lerning_rate: unknown key; accepted: name"),
+    ("unknown agent key", sweep(agents=[{"kind": "nl", "foo": 1}]), "agents[0].foo: unknown key"),
     (
         "wrong type",
-        _with(updates="many"),
+        sweep(updates="many"),
         "updates: must be an integer in [1, 1,000,000], got 'many'",
     ),
-    ("empty agents", _with(agents=[]), "agents: must be a non-empty list"),
-    ("empty swept list", _with(agents=[{"kind": "nl", "lr": []}]), "agents[0].lr: an empty list"),
+    ("empty agents", sweep(agents=[]), "agents: must be a non-empty list"),
+    ("empty swept list", sweep(agents=[{"kind": "nl", "lr": []}]), "agents[0].lr: an empty list"),
     (
         "negative lr",
-        _with(agents=[{"kind": "nl"}, {"kind": "nl", "name": "x", "lr": -0.1}]),
+        sweep(agents=[{"kind": "nl"}, {"kind": "nl", "name": "x", "lr": -0.1}]),
         "agents[1].lr: must be finite and > 0, got -0.1",
     ),
-    ("gamma outside (0, 1)", _with(gamma=1.0), "gamma: must be a number in (0, 1), got 1.0"),
-    ("unknown game", _with(game="poker"), "game: unknown 'poker'; accepted: ipd, imp"),
-    ("unknown agent kind", _with(agents=[{"kind": "lolaa"}]), "agents[0].kind: unknown 'lolaa'"),
-    ("bad pairing", _with(pairing="swiss"), "pairing: unknown 'swiss'; accepted: round_robin, vs"),
+    ("gamma outside (0, 1)", sweep(gamma=1.0), "gamma: must be a number in (0, 1), got 1.0"),
+    ("unknown game", sweep(game="poker"), "game: unknown 'poker'; accepted: ipd, imp"),
+    ("unknown agent kind", sweep(agents=[{"kind": "lolaa"}]), "agents[0].kind: unknown 'lolaa'"),
+    ("bad pairing", sweep(pairing="swiss"), "pairing: unknown 'swiss'; accepted: round_robin, vs"),
     (
         "vs names unknown agent",
-        _with(pairing="vs", vs=[["nl", "sos"]]),
+        sweep(pairing="vs", vs=[["nl", "sos"]]),
         "vs[0]: unknown agent 'sos'",
     ),
-    ("bad seeds", _with(seeds="x"), "seeds: must be a count in [1, 100,000] or a list of at"),
-    ("repeated seeds", _with(seeds=[1, 1]), "seeds: must be distinct"),
-    ("record_every < 1", _with(record_every=0), "record_every: must be an integer >= 1, got 0"),
-    ("missing name", _with(name=_DROP), "name: must be a non-empty string"),
+    ("bad seeds", sweep(seeds="x"), "seeds: must be a count in [1, 100,000] or a list of at"),
+    ("repeated seeds", sweep(seeds=[1, 1]), "seeds: must be distinct"),
+    ("record_every < 1", sweep(record_every=0), "record_every: must be an integer >= 1, got 0"),
+    ("missing name", sweep(name=DROP), "name: must be a non-empty string"),
     (
         "learning option on a fixed strategy",
-        _with(agents=[{"kind": "tft", "lr": 1}]),
+        sweep(agents=[{"kind": "tft", "lr": 1}]),
         "agents[0].lr: tft is a fixed strategy",
     ),
     (
         "option the kind does not read",
-        _with(agents=[{"kind": "nl", "eta": [1, 2]}]),
+        sweep(agents=[{"kind": "nl", "eta": [1, 2]}]),
         "agents[0].eta: nl does not read eta; accepted: name, kind, lr, policy, optimizer",
     ),
     (
         "duplicate variant",
-        _with(agents=[{"kind": "nl", "lr": [1, 1.0]}]),
+        sweep(agents=[{"kind": "nl", "lr": [1, 1.0]}]),
         "agents[0]: variant 'nl(lr=1)'",
     ),
     (
         "bad policy",
-        _with(agents=[{"kind": "nl", "policy": "cnn"}]),
+        sweep(agents=[{"kind": "nl", "policy": "cnn"}]),
         "agents[0].policy: unknown 'cnn'",
     ),
-    ("bad payoffs", _with(payoffs=[1, 2, 3]), "payoffs: needs 4 values"),
+    ("bad payoffs", sweep(payoffs=[1, 2, 3]), "payoffs: needs 4 values"),
     (
         "extort2 outside a dilemma",
-        _with(game="stag_hunt", agents=[{"kind": "extort2"}]),
+        sweep(game="stag_hunt", agents=[{"kind": "extort2"}]),
         "agents[0].kind: extort2: needs a prisoner's dilemma",
     ),
     ("non-mapping YAML", "- just\n- a list\n", "sweep file: must be a mapping"),
@@ -120,7 +107,7 @@ def test_bad_task_size_override_is_an_error(tmp_path, capsys):
 
 def test_agent_entry_expands_into_the_product_of_its_swept_options():
     config = parse_sweep(
-        _with(agents=[{"kind": "lola", "lr": [0.5, 1], "lookahead": [1, 2, 3]}, {"kind": "alld"}])
+        sweep(agents=[{"kind": "lola", "lr": [0.5, 1], "lookahead": [1, 2, 3]}, {"kind": "alld"}])
     )
     labels = [v.label for v in config.variants]
     assert len(labels) == 7
@@ -128,14 +115,14 @@ def test_agent_entry_expands_into_the_product_of_its_swept_options():
 
 
 def test_memory1_p_is_a_single_value_unless_a_list_of_lists():
-    one = parse_sweep(_with(agents=[{"kind": "memory1", "p": [1, 1, 0, 1, 0]}]))
-    two = parse_sweep(_with(agents=[{"kind": "memory1", "p": [[1, 1, 0, 1, 0], [0, 1, 0, 1, 0]]}]))
+    one = parse_sweep(sweep(agents=[{"kind": "memory1", "p": [1, 1, 0, 1, 0]}]))
+    two = parse_sweep(sweep(agents=[{"kind": "memory1", "p": [[1, 1, 0, 1, 0], [0, 1, 0, 1, 0]]}]))
     assert [v.label for v in one.variants] == ["memory1:1,1,0,1,0"]
     assert len(two.variants) == 2
 
 
 def test_random_takes_one_probability_as_a_number():
-    config = parse_sweep(_with(agents=[{"kind": "random", "p": [0.2, 0.7]}, {"kind": "nl"}]))
+    config = parse_sweep(sweep(agents=[{"kind": "random", "p": [0.2, 0.7]}, {"kind": "nl"}]))
     assert [v.label for v in config.variants] == ["random:0.2", "random:0.7", "nl(lr=1)"]
 
 

@@ -3,41 +3,28 @@ results, tasks that share one engine call. No Ray needed."""
 
 from __future__ import annotations
 
+from sweep_data import GOOD, sweep
+
 from sweeps.config import parse_sweep
 from sweeps.plan import auto_task_size, engine_group, plan_matches, plan_tasks
-
-GOOD = {
-    "name": "t",
-    "updates": 5,
-    "seeds": 2,
-    "agents": [{"kind": "lola", "lr": [0.5, 1.0]}, {"kind": "nl"}, {"kind": "tft"}],
-}
-
-
-def _with(**changes):
-    raw = {**GOOD, **changes}
-    return {k: v for k, v in raw.items() if v is not _DROP}
-
-
-_DROP = object()
 
 
 def test_round_robin_pairs_every_variant_once_with_self_play():
     config = parse_sweep(GOOD)  # 4 variants
     assert len(plan_matches(config)) == (4 * 5 // 2) * 2
-    no_self = parse_sweep(_with(self_play=False))
+    no_self = parse_sweep(sweep(self_play=False))
     assert len(plan_matches(no_self)) == (4 * 3 // 2) * 2
 
 
 def test_round_robin_in_an_asymmetric_game_plays_both_orders():
-    config = parse_sweep(_with(game="imp", self_play=False))
+    config = parse_sweep(sweep(game="imp", self_play=False))
     pairs = {(m.a.label, m.b.label) for m in plan_matches(config)}
     assert len(pairs) == 4 * 3
     assert ("nl(lr=1)", "tft") in pairs and ("tft", "nl(lr=1)") in pairs
 
 
 def test_vs_pairing_plays_the_named_entries_only():
-    config = parse_sweep(_with(pairing="vs", vs=[["lola", "nl"], ["nl", "nl"]]))
+    config = parse_sweep(sweep(pairing="vs", vs=[["lola", "nl"], ["nl", "nl"]]))
     pairs = sorted({(m.a.label, m.b.label) for m in plan_matches(config)})
     assert pairs == [
         ("lola(lr=0.5,lr_in=0.5,k=1)", "nl(lr=1)"),
@@ -49,7 +36,7 @@ def test_vs_pairing_plays_the_named_entries_only():
 def test_match_ids_do_not_depend_on_agent_order_or_number_format():
     a = parse_sweep(GOOD)
     b = parse_sweep(
-        _with(agents=[{"kind": "tft"}, {"kind": "nl", "lr": 1.0}, {"kind": "lola", "lr": [1, 0.5]}])
+        sweep(agents=[{"kind": "tft"}, {"kind": "nl", "lr": 1.0}, {"kind": "lola", "lr": [1, 0.5]}])
     )
     ids_a = {m.match_id: (m.a.label, m.b.label, m.seed) for m in plan_matches(a)}
     ids_b = {m.match_id: (m.a.label, m.b.label, m.seed) for m in plan_matches(b)}
@@ -59,12 +46,12 @@ def test_match_ids_do_not_depend_on_agent_order_or_number_format():
 def test_match_ids_change_with_what_changes_results():
     base = {m.match_id for m in plan_matches(parse_sweep(GOOD))}
     for change in (dict(gamma=0.9), dict(updates=6), dict(game="stag_hunt"), dict(dtype="float32")):
-        assert base.isdisjoint(m.match_id for m in plan_matches(parse_sweep(_with(**change))))
+        assert base.isdisjoint(m.match_id for m in plan_matches(parse_sweep(sweep(**change))))
 
 
 def test_tasks_share_an_engine_call_respect_task_size_and_cover_the_plan():
     config = parse_sweep(
-        _with(
+        sweep(
             seeds=5,
             agents=[
                 *GOOD["agents"],
