@@ -84,16 +84,16 @@ def play_matches(
 
     started = time.perf_counter()
     with engine_class.threads():
-        sides = engine_class(game, specs_a, specs_b, seeds, gamma_t, kw)
+        matches = engine_class(game, specs_a, specs_b, seeds, gamma_t, kw)
         recorder = Recorder(len(seeds), kw["device"])
-        recorder.record(0, sides.snapshot())
+        recorder.record(0, matches.snapshot())
         bar = tqdm(
             range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
         )
         for update in bar:
-            recorder.mark(~sides.step(), update)
+            recorder.mark(~matches.step(), update)
             if update % record_every == 0 or update == updates:
-                recorder.record(update, sides.snapshot())
+                recorder.record(update, matches.snapshot())
     return recorder.results(time.perf_counter() - started)
 
 

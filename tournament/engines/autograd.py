@@ -18,7 +18,7 @@ from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES
 from agents.strategies import fixed_p_coop, model_logits
 from tournament.differentiable import DifferentiableGame
-from tournament.engines.base import Engine, own_payoffs, rule_params, side_seeds
+from tournament.engines.base import Engine, own_payoffs, refuse_sampled, rule_params, side_seeds
 from tournament.games import Game
 from tournament.recorder import Snapshot
 from tournament.values import discounted_values
@@ -89,9 +89,7 @@ class AutogradEngine(Engine):
 
     @classmethod
     def refusal(cls, game, specs) -> str | None:
-        if any(s.sampled for s in specs):
-            return "cannot play sampled learners; use auto or sampled"
-        return None
+        return refuse_sampled(specs)
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         self.game, self.gamma = game, gamma

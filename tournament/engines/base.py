@@ -88,6 +88,13 @@ class Engine(ABC):
         return contextlib.nullcontext()
 
 
+def refuse_sampled(specs: Sequence[AgentSpec]) -> str | None:
+    """The refusal of an engine that plays exact learners only, where a side is sampled."""
+    if any(s.sampled for s in specs):
+        return "cannot play sampled learners; use auto or sampled"
+    return None
+
+
 def side_seeds(seeds: Sequence[int]) -> tuple[list[int], list[int]]:
     """The seeds of side a (``2 s``) and of side b (``2 s + 1``) of the matches of ``seeds``."""
     return [2 * s for s in seeds], [2 * s + 1 for s in seeds]

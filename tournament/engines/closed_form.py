@@ -23,6 +23,7 @@ from tournament.differentiable import DifferentiableGame
 from tournament.engines.base import (
     Engine,
     own_payoffs,
+    refuse_sampled,
     rule_params,
     rule_params_rows,
     side_seeds,
@@ -51,11 +52,10 @@ class ClosedFormEngine(Engine):
 
     @classmethod
     def refusal(cls, game, specs) -> str | None:
-        if any(s.sampled for s in specs):
-            return "cannot play sampled learners; use auto or sampled"
-        if not on_closed_form(game, specs):
+        sampled = refuse_sampled(specs)
+        if sampled is None and not on_closed_form(game, specs):
             return "needs tabular policies in a 2x2 game; use autograd"
-        return None
+        return sampled
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         n = len(seeds)
