@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.strategies import STRATEGIES
+from agents.strategies import COIN_STRATEGIES, STRATEGIES
 
 # Options every learner reads; and those of the learners that learn from sampled episodes.
 LEARNING = ("lr", "policy", "optimizer")
@@ -25,7 +25,8 @@ class Kind:
     """``options``: the options it reads (of :mod:`agents.options`). ``models_opponent``: the
     learner takes the opponent's learning into account (LOLA-type shaping or lookahead).
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
-    :class:`agents.rules.SampledObjective`), not through the exact value."""
+    :class:`agents.rules.SampledObjective`), not through the exact value. ``matrix``, ``coin``:
+    it plays the iterated 2x2 and differentiable games, the Coin Game."""
 
     name: str
     learner: bool
@@ -34,6 +35,8 @@ class Kind:
     source: str
     models_opponent: bool = False
     sampled: bool = False
+    matrix: bool = True
+    coin: bool = False
 
 
 LEARNER_KINDS = (
@@ -114,6 +117,7 @@ LEARNER_KINDS = (
         "naive policy gradient: REINFORCE with a baseline on sampled discounted returns",
         "Williams 1992; the first derivative of DiCE, Foerster et al. ICML 2018",
         sampled=True,
+        coin=True,
     ),
     Kind(
         "lola-dice",
@@ -124,14 +128,40 @@ LEARNER_KINDS = (
         "Foerster, Farquhar et al. ICML 2018 (DiCE)",
         models_opponent=True,
         sampled=True,
+        coin=True,
     ),
 )
 FIXED_KINDS = (
     *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),
-    Kind("random", False, ("p",), "cooperates with probability p (default 0.5)", "-"),
+    Kind(
+        "random",
+        False,
+        ("p",),
+        "cooperates with probability p (default 0.5); in the Coin Game: moves uniformly",
+        "-",
+        coin=True,
+    ),
     Kind("memory1", False, ("p",), "any memory-one strategy: P(C | start, CC, CD, DC, DD)", "-"),
+    *(
+        Kind(name, False, (), description, source, matrix=False, coin=True)
+        for name, (description, source) in COIN_STRATEGIES.items()
+        if name != "random"
+    ),
 )
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
 SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sampled)
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)
+COIN_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.coin)
+MATRIX_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.matrix)
+
+
+def check_family(kind: str, coin: bool, game: str) -> None:
+    """A one-line ``ValueError`` unless ``kind`` plays ``game`` (the Coin Game if ``coin``)."""
+    if coin and not KINDS[kind].coin:
+        why = "needs the exact value" if KINDS[kind].learner else "is a matrix-game strategy"
+        raise ValueError(f"kind: {kind} {why}; the Coin Game is played by {', '.join(COIN_KINDS)}")
+    if not coin and not KINDS[kind].matrix:
+        raise ValueError(
+            f"kind: {kind} is a Coin Game strategy; {game} is played by {', '.join(MATRIX_KINDS)}"
+        )

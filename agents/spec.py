@@ -17,9 +17,17 @@ from agents.kinds import FIXED, KINDS, LEARNERS
 from agents.optim import OPTIMIZERS
 from agents.options import OPTIONS, applies, default, flag
 from agents.policies import policy_factory
-from agents.strategies import STRATEGIES
+from agents.strategies import COIN_STRATEGIES, STRATEGIES
 
-ACCEPTED_NAMES = ", ".join([*LEARNERS, *STRATEGIES, "random[:P]", "memory1:P0,PCC,PCD,PDC,PDD"])
+ACCEPTED_NAMES = ", ".join(
+    [
+        *LEARNERS,
+        *STRATEGIES,
+        "random[:P]",
+        "memory1:P0,PCC,PCD,PDC,PDD",
+        *(name for name in COIN_STRATEGIES if name != "random"),
+    ]
+)
 __all__ = ["ACCEPTED_NAMES", "FIXED", "KINDS", "LEARNERS", "AgentSpec", "parse_agent"]
 
 

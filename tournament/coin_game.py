@@ -1,0 +1,170 @@
+"""The Coin Game (Lerer & Peysakhovich 2017; the LOLA paper's version, Foerster et al. 2018),
+batched over N parallel episodes as integer tensors.
+
+Rules (the LOLA authors' ``lola_dice/envs/coin_game.py`` and POLA's, with the tie scored
+symmetrically as there, not as in their first version, alshedivat/lola issue #9):
+
+- an ``G x G`` torus (``grid_size``), two agents on distinct cells at the start, one coin on a
+  cell that holds no agent; both agents move at once, one of :data:`MOVES` (no "stay"),
+  wrapping around the edges;
+- the coin has an owner (its colour). Whoever steps onto it gets +1; if it was the other agent's
+  coin, its owner gets -2. If both step onto it at once, both get +1 and the owner's -2 applies
+  once (owner -1, other +1);
+- after a pickup a new coin appears on a cell free of both agents, uniformly, and its colour is
+  the other one (the authors flip the colour at each new coin; the first colour is random).
+
+A state is three integer tensors (cells are ``row * G + col``): ``pos`` [N, 2] both agents'
+cells, ``coin`` [N] the coin's cell, ``owner`` [N] the agent the coin belongs to (0 or 1).
+Observations are built on demand (:func:`observe`): four one-hot ``G x G`` planes from one
+agent's own view (own position, other's position, a coin of own colour, a coin of the other's),
+so that one policy can play either seat. Randomness enters as uniforms in (0, 1) given by the
+caller (:func:`reset`, :func:`step`), so that the rollouts decide where they come from
+(:mod:`tournament.coin_play`: counter-based, per match).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# Actions: (row, col) displacement of up, down, left, right.
+MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+N_ACTIONS = len(MOVES)
+N_PLANES = 4
+MIN_GRID, MAX_GRID = 2, 32
+# Rewards: +1 to whoever picks the coin up, -2 to its owner when the other agent does.
+PICKUP_REWARD, PENALTY = 1.0, -2.0
+
+
+def check_grid_size(grid_size) -> int:
+    """``grid_size`` as an int in [MIN_GRID, MAX_GRID], else a one-line ``ValueError``."""
+    if (
+        isinstance(grid_size, bool)
+        or not isinstance(grid_size, int)
+        or not MIN_GRID <= grid_size <= MAX_GRID
+    ):
+        raise ValueError(
+            f"grid_size: must be an integer in [{MIN_GRID}, {MAX_GRID}], got {grid_size!r}"
+        )
+    return grid_size
+
+
+@dataclass
+class CoinState:
+    """N episodes' positions (cells ``row * G + col``, int64): ``pos`` [N, 2] agent 0's and
+    agent 1's cell, ``coin`` [N], ``owner`` [N] (0 or 1)."""
+
+    pos: torch.Tensor
+    coin: torch.Tensor
+    owner: torch.Tensor
+
+
+@dataclass
+class Transition:
+    """What one step did, per episode: ``rewards`` [N, 2]; ``picked`` [N, 2] agent i stepped onto
+    the coin; ``picked_own`` [N, 2] and the coin was its own colour; ``picked_other`` [N, 2] and
+    it was the other's."""
+
+    rewards: torch.Tensor
+    picked: torch.Tensor
+    picked_own: torch.Tensor
+    picked_other: torch.Tensor
+
+
+def nth_free_cell(k: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
+    """The k-th cell (0-based, in cell order) not in ``occupied`` [N, 2] (two cells, possibly
+    equal): k [N] plus one for each occupied cell at or below the result."""
+    low, high = occupied.min(dim=1).values, occupied.max(dim=1).values
+    cell = k + (k >= low).long()
+    return cell + ((cell >= high) & (high != low)).long()
+
+
+def free_cells(pos: torch.Tensor, grid_size: int) -> torch.Tensor:
+    """How many cells hold no agent, [N]: ``G^2 - 1`` where both agents share a cell."""
+    return grid_size**2 - 1 - (pos[:, 0] != pos[:, 1]).long()
+
+
+def _pick(u: torch.Tensor, count) -> torch.Tensor:
+    """floor(u * count) for u in (0, 1): an index in [0, count)."""
+    return (u * count).long()
+
+
+def reset(u: torch.Tensor, grid_size: int) -> CoinState:
+    """Start states of N episodes from uniforms u [N, 4]: agent 0 on a uniform cell, agent 1 on
+    a uniform other cell, the coin on a uniform free cell, its owner uniform."""
+    cells = grid_size**2
+    p0 = _pick(u[:, 0], cells)
+    k1 = _pick(u[:, 1], cells - 1)
+    p1 = k1 + (k1 >= p0).long()
+    pos = torch.stack([p0, p1], dim=1)
+    coin = nth_free_cell(_pick(u[:, 2], cells - 2), pos)
+    return CoinState(pos, coin, _pick(u[:, 3], 2))
+
+
+def move(cell: torch.Tensor, action: torch.Tensor, grid_size: int) -> torch.Tensor:
+    """The cell reached from ``cell`` by ``action`` (same shapes), wrapping around the torus."""
+    moves = torch.tensor(MOVES, device=cell.device)
+    delta = moves[action]  # [..., 2]
+    row = torch.remainder(cell // grid_size + delta[..., 0], grid_size)
+    col = torch.remainder(torch.remainder(cell, grid_size) + delta[..., 1], grid_size)
+    return row * grid_size + col
+
+
+def step(
+    state: CoinState, actions: torch.Tensor, u: torch.Tensor, grid_size: int
+) -> tuple[CoinState, Transition]:
+    """Both agents move (actions [N, 2] in 0..3); pickups are scored; where the coin was picked
+    up a new one of the other colour appears on a free cell chosen by u [N] (unused elsewhere).
+    Rewards of agent i: ``+1 [i picked] - 2 [the other picked and the coin is i's]``."""
+    pos = move(state.pos, actions, grid_size)
+    picked = pos == state.coin[:, None]  # [N, 2]
+    mine = state.owner[:, None] == torch.arange(2, device=pos.device)  # [N, 2] coin is i's
+    picked_own, picked_other = picked & mine, picked & ~mine
+    # Agent i is penalised when the other (column 1 - i) picked i's coin.
+    penalised = picked_other.flip(1)
+    rewards = PICKUP_REWARD * picked + PENALTY * penalised
+    respawn = picked.any(dim=1)
+    new_coin = nth_free_cell(_pick(u, free_cells(pos, grid_size)), pos)
+    coin = torch.where(respawn, new_coin, state.coin)
+    owner = torch.where(respawn, 1 - state.owner, state.owner)
+    transition = Transition(rewards.to(u.dtype), picked, picked_own, picked_other)
+    return CoinState(pos, coin, owner), transition
+
+
+def observe(
+    state: CoinState, side: int, grid_size: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Agent ``side``'s view, [N, 4, G, G]: one-hot planes of its own cell, the other's cell, a
+    coin of its own colour, a coin of the other's colour (one of the last two is empty)."""
+    return observe_cells(
+        state.pos[..., side],
+        state.pos[..., 1 - side],
+        state.coin,
+        state.owner == side,
+        grid_size,
+        dtype,
+    )
+
+
+def observe_cells(
+    own: torch.Tensor,
+    other: torch.Tensor,
+    coin: torch.Tensor,
+    coin_is_own: torch.Tensor,
+    grid_size: int,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Observations [..., 4, G, G] from cells of any shape [...] (one agent's view)."""
+    cells = grid_size**2
+    index = torch.stack(
+        [own, cells + other, (2 + (~coin_is_own).long()) * cells + coin], dim=-1
+    )  # [..., 3] positions in the flattened planes
+    planes = torch.zeros(*own.shape, N_PLANES * cells, dtype=dtype, device=own.device)
+    planes.scatter_(-1, index, 1.0)
+    return planes.reshape(*own.shape, N_PLANES, grid_size, grid_size)
+
+
+def swap_sides(state: CoinState) -> CoinState:
+    """The same states with the agents' seats exchanged."""
+    return CoinState(state.pos.flip(-1), state.coin, 1 - state.owner)
