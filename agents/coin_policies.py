@@ -10,9 +10,9 @@ coin). Any module with the same call signature works from Python; a recurrent on
 hidden)`` with ``hidden`` [N, hidden_size], zeros at an episode's start.
 
 Initial parameters are PyTorch's defaults for these layers (every weight and bias of a layer
-~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_features, in_channels * 9, or, in a GRU,
-the hidden size), drawn per match from :mod:`agents.seeding` (stream = parameter index), so a
-match's start depends on its seed alone.
+~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_features or in_channels * 9; a GRU's gates:
+the hidden size, as ``nn.GRUCell``), drawn per match from :mod:`agents.seeding` (stream =
+parameter index), so a match's start depends on its seed alone.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ def _fan_in(module: nn.Module) -> int:
         return module.in_features
     if isinstance(module, nn.Conv2d):
         return module.in_channels * math.prod(module.kernel_size)
-    if isinstance(module, nn.GRUCell):
-        return module.hidden_size
     raise TypeError(f"no default initialisation for {type(module).__name__}")
 
 
@@ -84,7 +82,12 @@ class CoinConv(_SeededInit, nn.Sequential):
 
 
 class CoinGRU(_SeededInit, nn.Module):
-    """``h' = GRUCell(tanh(W obs + b), h)``, logits = ``V h' + c``: recurrent."""
+    """A GRU cell (Cho et al. 2014, as ``nn.GRUCell``) over an embedding ``x = tanh(W obs + b)``:
+
+        r = sigmoid(W_r x + U_r h),  z = sigmoid(W_z x + U_z h),
+        n = tanh(W_n x + r * (U_n h)),  h' = (1 - z) n + z h,   logits = V h' + c
+
+    written out (``nn.GRUCell`` has no ``vmap`` batching rule); recurrent."""
 
     recurrent = True
 
@@ -92,11 +95,16 @@ class CoinGRU(_SeededInit, nn.Module):
         super().__init__()
         self.hidden_size = hidden
         self.embed = nn.Linear(N_PLANES * grid_size**2, hidden)
-        self.cell = nn.GRUCell(hidden, hidden)
+        self.input_gates = nn.Linear(hidden, 3 * hidden)  # W_r, W_z, W_n
+        self.hidden_gates = nn.Linear(hidden, 3 * hidden)  # U_r, U_z, U_n
         self.head = nn.Linear(hidden, N_ACTIONS)
 
     def forward(self, obs: torch.Tensor, hidden: torch.Tensor):
-        h = self.cell(torch.tanh(self.embed(obs.flatten(-3))), hidden)
+        x = torch.tanh(self.embed(obs.flatten(-3)))
+        x_r, x_z, x_n = self.input_gates(x).chunk(3, dim=-1)
+        h_r, h_z, h_n = self.hidden_gates(hidden).chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        h = (1 - z) * torch.tanh(x_n + r * h_n) + z * hidden
         return self.head(h), h
 
 
