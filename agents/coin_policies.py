@@ -1,9 +1,9 @@
 """Coin Game policies: ``nn.Module``s from one agent's observation [N, 4, G, G] to 4 action
 logits [N, 4] (up, down, left, right), batched over B matches as pure functions.
 
-Built in (``policy`` strings): ``mlp:H`` (the flattened planes, two tanh hidden layers of H),
-``conv:C`` (two 3x3 circular convolutions with C channels, the torus's own padding, tanh, then
-a linear head), ``gru:H`` (a tanh embedding of H, a GRU cell over the episode, a linear head:
+Built in (``policy`` strings): ``mlp:H`` (the flattened planes, two ReLU hidden layers of H),
+``conv:C`` (two 3x3 circular convolutions with C channels, the torus's own padding, ReLU, then
+a linear head), ``gru:H`` (a ReLU embedding of H, a GRU cell over the episode, a linear head:
 recurrent, what reciprocity needs, since a reactive policy cannot remember who took whose
 coin). Any module with the same call signature works from Python; a recurrent one sets
 ``recurrent = True`` and ``hidden_size`` and is called ``module(obs, hidden) -> (logits,
@@ -53,36 +53,36 @@ class _SeededInit:
 
 
 class CoinMLP(_SeededInit, nn.Sequential):
-    """4 G^2 -> H -> H -> 4, tanh."""
+    """4 G^2 -> H -> H -> 4, ReLU (cheaper than tanh, which took a fifth of an update)."""
 
     def __init__(self, grid_size: int, hidden: int):
         super().__init__(
             nn.Flatten(-3),
             nn.Linear(N_PLANES * grid_size**2, hidden),
-            nn.Tanh(),
+            nn.ReLU(),
             nn.Linear(hidden, hidden),
-            nn.Tanh(),
+            nn.ReLU(),
             nn.Linear(hidden, N_ACTIONS),
         )
 
 
 class CoinConv(_SeededInit, nn.Sequential):
-    """Two 3x3 circular convolutions (4 -> C -> C channels), tanh, then C G^2 -> 4."""
+    """Two 3x3 circular convolutions (4 -> C -> C channels), ReLU, then C G^2 -> 4."""
 
     def __init__(self, grid_size: int, channels: int):
         conv = dict(kernel_size=3, padding=1, padding_mode="circular")
         super().__init__(
             nn.Conv2d(N_PLANES, channels, **conv),
-            nn.Tanh(),
+            nn.ReLU(),
             nn.Conv2d(channels, channels, **conv),
-            nn.Tanh(),
+            nn.ReLU(),
             nn.Flatten(-3),
             nn.Linear(channels * grid_size**2, N_ACTIONS),
         )
 
 
 class CoinGRU(_SeededInit, nn.Module):
-    """A GRU cell (Cho et al. 2014, as ``nn.GRUCell``) over an embedding ``x = tanh(W obs + b)``:
+    """A GRU cell (Cho et al. 2014, as ``nn.GRUCell``) over an embedding ``x = relu(W obs + b)``:
 
         r = sigmoid(W_r x + U_r h),  z = sigmoid(W_z x + U_z h),
         n = tanh(W_n x + r * (U_n h)),  h' = (1 - z) n + z h,   logits = V h' + c
@@ -100,7 +100,7 @@ class CoinGRU(_SeededInit, nn.Module):
         self.head = nn.Linear(hidden, N_ACTIONS)
 
     def forward(self, obs: torch.Tensor, hidden: torch.Tensor):
-        x = torch.tanh(self.embed(obs.flatten(-3)))
+        x = torch.relu(self.embed(obs.flatten(-3)))
         x_r, x_z, x_n = self.input_gates(x).chunk(3, dim=-1)
         h_r, h_z, h_n = self.hidden_gates(hidden).chunk(3, dim=-1)
         r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)

@@ -29,6 +29,7 @@ from itertools import combinations
 
 from agents.spec import AgentSpec
 from sweeps.config import SweepConfig, Variant
+from tournament.coin_match import CoinGame
 from tournament.differentiable import DifferentiableGame
 from tournament.games import Game
 from tournament.match import ENGINE_VERSION, on_closed_form
@@ -93,6 +94,8 @@ def game_key(game: Game | DifferentiableGame) -> list:
     """What identifies a game in a match id: its name and payoffs (or its size and init)."""
     if isinstance(game, DifferentiableGame):
         return [game.name, game.dims, game.init_std]
+    if isinstance(game, CoinGame):
+        return [game.name, game.grid_size]
     return [game.name, list(game.payoffs_row), list(game.payoffs_col)]
 
 

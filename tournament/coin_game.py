@@ -75,14 +75,15 @@ class Transition:
 def nth_free_cell(k: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
     """The k-th cell (0-based, in cell order) not in ``occupied`` [N, 2] (two cells, possibly
     equal): k [N] plus one for each occupied cell at or below the result."""
-    low, high = occupied.min(dim=1).values, occupied.max(dim=1).values
-    cell = k + (k >= low).long()
-    return cell + ((cell >= high) & (high != low)).long()
+    low = torch.minimum(occupied[:, 0], occupied[:, 1])
+    high = torch.maximum(occupied[:, 0], occupied[:, 1])
+    cell = k + (k >= low)
+    return cell + ((cell >= high) & (high != low))
 
 
 def free_cells(pos: torch.Tensor, grid_size: int) -> torch.Tensor:
     """How many cells hold no agent, [N]: ``G^2 - 1`` where both agents share a cell."""
-    return grid_size**2 - 1 - (pos[:, 0] != pos[:, 1]).long()
+    return (pos[:, 0] == pos[:, 1]) + (grid_size**2 - 2)
 
 
 def _pick(u: torch.Tensor, count) -> torch.Tensor:
@@ -96,19 +97,31 @@ def reset(u: torch.Tensor, grid_size: int) -> CoinState:
     cells = grid_size**2
     p0 = _pick(u[:, 0], cells)
     k1 = _pick(u[:, 1], cells - 1)
-    p1 = k1 + (k1 >= p0).long()
+    p1 = k1 + (k1 >= p0)
     pos = torch.stack([p0, p1], dim=1)
     coin = nth_free_cell(_pick(u[:, 2], cells - 2), pos)
     return CoinState(pos, coin, _pick(u[:, 3], 2))
 
 
+def moves_table(grid_size: int, device=None) -> torch.Tensor:
+    """``table[4 * cell + action]``: the cell reached from ``cell`` by ``action``, wrapping
+    around the torus, [4 G^2] (a lookup: integer division is slow)."""
+    cell = torch.arange(grid_size**2)[:, None]
+    delta = torch.tensor(MOVES)
+    row = torch.remainder(cell // grid_size + delta[:, 0], grid_size)
+    col = torch.remainder(cell % grid_size + delta[:, 1], grid_size)
+    return (row * grid_size + col).reshape(-1).to(device)
+
+
+_TABLES: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
 def move(cell: torch.Tensor, action: torch.Tensor, grid_size: int) -> torch.Tensor:
     """The cell reached from ``cell`` by ``action`` (same shapes), wrapping around the torus."""
-    moves = torch.tensor(MOVES, device=cell.device)
-    delta = moves[action]  # [..., 2]
-    row = torch.remainder(cell // grid_size + delta[..., 0], grid_size)
-    col = torch.remainder(torch.remainder(cell, grid_size) + delta[..., 1], grid_size)
-    return row * grid_size + col
+    key = (grid_size, cell.device)
+    if key not in _TABLES:
+        _TABLES[key] = moves_table(grid_size, cell.device)
+    return torch.take(_TABLES[key], N_ACTIONS * cell + action)
 
 
 def step(
@@ -119,16 +132,17 @@ def step(
     Rewards of agent i: ``+1 [i picked] - 2 [the other picked and the coin is i's]``."""
     pos = move(state.pos, actions, grid_size)
     picked = pos == state.coin[:, None]  # [N, 2]
-    mine = state.owner[:, None] == torch.arange(2, device=pos.device)  # [N, 2] coin is i's
+    first = state.owner == 0
+    mine = torch.stack([first, ~first], dim=1)  # [N, 2] the coin is agent i's
     picked_own, picked_other = picked & mine, picked & ~mine
     # Agent i is penalised when the other (column 1 - i) picked i's coin.
     penalised = picked_other.flip(1)
-    rewards = PICKUP_REWARD * picked + PENALTY * penalised
-    respawn = picked.any(dim=1)
+    rewards = PICKUP_REWARD * picked.to(u.dtype) + PENALTY * penalised.to(u.dtype)
+    respawn = picked[:, 0] | picked[:, 1]
     new_coin = nth_free_cell(_pick(u, free_cells(pos, grid_size)), pos)
     coin = torch.where(respawn, new_coin, state.coin)
     owner = torch.where(respawn, 1 - state.owner, state.owner)
-    transition = Transition(rewards.to(u.dtype), picked, picked_own, picked_other)
+    transition = Transition(rewards, picked, picked_own, picked_other)
     return CoinState(pos, coin, owner), transition
 
 

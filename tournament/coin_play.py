@@ -152,42 +152,41 @@ def play(
     """E episodes of T steps of B = len(seeds) matches between ``seats`` (agent 0's, agent 1's),
     no gradients."""
     batch, n = len(seeds), len(seeds) * episodes
+    device = kw["device"]
     like = torch.zeros((), **kw)
     state = coin_game.reset(start_uniforms(seeds, episodes, stream, kw).reshape(n, 4), grid_size)
     memory = [seat.start(batch, episodes, like) for seat in seats]
     last = None
-    record = {key: [] for key in ("pos", "coin", "owner", "actions", "rewards", "picked", "own")}
+
+    def record(*shape, dtype):  # [T, N, *shape]
+        return torch.empty(steps, n, *shape, dtype=dtype, device=device)
+
+    pos, coin, owner = (
+        record(2, dtype=torch.int16),
+        record(dtype=torch.int16),
+        record(dtype=torch.int8),
+    )
+    actions, rewards = record(2, dtype=torch.int8), record(2, dtype=kw["dtype"])
+    picked, picked_own = record(2, dtype=torch.bool), record(2, dtype=torch.bool)
     for start in range(0, steps, CHUNK_STEPS):
         u_chunk = uniforms(seeds, episodes, stream, start, min(start + CHUNK_STEPS, steps), kw)
-        for u in u_chunk.unbind(dim=1):  # [B, E, 3]
-            actions = []
+        for t, u in enumerate(u_chunk.unbind(dim=1), start):  # u: [B, E, 3]
+            acted = []
             for side, seat in enumerate(seats):
                 action, memory[side] = seat.act(
                     state, last, side, memory[side], u[..., side], grid_size
                 )
-                actions.append(action)
-            actions = torch.stack(actions, dim=1)  # [N, 2]
-            record["pos"].append(state.pos.to(torch.int16))
-            record["coin"].append(state.coin.to(torch.int16))
-            record["owner"].append(state.owner.to(torch.int8))
-            record["actions"].append(actions.to(torch.int8))
-            state, last = coin_game.step(state, actions, u[..., 2].reshape(n), grid_size)
-            record["rewards"].append(last.rewards)
-            record["picked"].append(last.picked)
-            record["own"].append(last.picked_own)
+                acted.append(action)
+            acted = torch.stack(acted, dim=1)  # [N, 2]
+            pos[t], coin[t], owner[t], actions[t] = state.pos, state.coin, state.owner, acted
+            state, last = coin_game.step(state, acted, u[..., 2].reshape(n), grid_size)
+            rewards[t], picked[t], picked_own[t] = last.rewards, last.picked, last.picked_own
 
-    def stacked(key):  # [T, N, ...] -> [B, E, T, ...]
-        x = torch.stack(record[key], dim=1)
-        return x.reshape(batch, episodes, *x.shape[1:])
+    def per_match(x):  # [T, N, ...] -> [B, E, T, ...]
+        return x.reshape(steps, batch, episodes, *x.shape[2:]).movedim(0, 2)
 
     return CoinRollouts(
-        stacked("pos"),
-        stacked("coin"),
-        stacked("owner"),
-        stacked("actions"),
-        stacked("rewards"),
-        stacked("picked"),
-        stacked("own"),
+        *(per_match(x) for x in (pos, coin, owner, actions, rewards, picked, picked_own)),
         grid_size,
     )
 

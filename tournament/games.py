@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from tournament.coin_match import DEFAULT_GRID, CoinGame
+from tournament.coin_match import GAME_NAME as COIN
 from tournament.differentiable import DIFFERENTIABLE_GAMES, DifferentiableGame
 
 OUTCOMES = ("CC", "CD", "DC", "DD")
@@ -73,12 +75,21 @@ GAMES: dict[str, Game] = {
 
 
 # Every game a sweep or the match command takes by name.
-GAME_NAMES: tuple[str, ...] = (*GAMES, *DIFFERENTIABLE_GAMES)
+GAME_NAMES: tuple[str, ...] = (*GAMES, *DIFFERENTIABLE_GAMES, COIN)
 
 
-def get_game(name: str, payoffs: tuple[float, ...] | None = None) -> Game | DifferentiableGame:
+def get_game(
+    name: str, payoffs: tuple[float, ...] | None = None, grid_size: int | None = None
+) -> Game | DifferentiableGame | CoinGame:
     """A game by name, iterated 2x2 (``GAMES``; ``payoffs``, 4 values, symmetric, or 8: row's
-    then column's, override) or differentiable (:data:`DIFFERENTIABLE_GAMES`)."""
+    then column's, override), differentiable (:data:`DIFFERENTIABLE_GAMES`) or the Coin Game
+    (``coin``, on a ``grid_size`` torus, default 3; the only game that takes a grid size)."""
+    if name == COIN:
+        if payoffs is not None:
+            raise ValueError("payoffs: the Coin Game takes no payoffs")
+        return CoinGame(DEFAULT_GRID if grid_size is None else grid_size)
+    if grid_size is not None:
+        raise ValueError(f"grid_size: only the Coin Game ({COIN}) takes a grid size, not {name}")
     if name in DIFFERENTIABLE_GAMES:
         if payoffs is not None:
             raise ValueError(f"payoffs: {name} is a differentiable game; it takes no payoffs")

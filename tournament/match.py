@@ -12,6 +12,8 @@ parameters (simultaneous play), then steps. Two engines play the same rules:
   b's; gradients come from autograd through ``functional_call`` (the reference for the other).
 - ``sampled`` (:mod:`tournament.sampled`): the autograd engine where a side learns from sampled
   episodes (``nl-pg``, ``lola-dice``); it also records a sampled return beside the exact one.
+- the Coin Game (:mod:`tournament.coin_match`): sampled learners with neural policies and fixed
+  Coin Game strategies; ``engine="auto"`` only.
 
 ``engine="auto"`` uses the sampled engine when a learner is sampled, else the closed form when
 no learner has a module policy.
@@ -32,13 +34,14 @@ from tqdm import tqdm
 
 from agents import seeding
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
-from agents.kinds import SAMPLED
+from agents.kinds import SAMPLED, check_family
 from agents.optim import OPTIMIZERS
 from agents.options import BY_NAME, flag
 from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
 from agents.strategies import fixed_p_coop, model_logits
+from tournament.coin_match import CoinGame
 from tournament.differentiable import DifferentiableGame
 from tournament.games import SWAP_VIEW, Game
 from tournament.values import TabularObjective, discounted_values, reward_per_step, sigmoid
@@ -59,7 +62,10 @@ class MatchResults:
     game); params_a/params_b: [B, R, dims] a differentiable game's parameters (else None);
     diverged_at: [B] first update with non-finite parameters or values (-1 where none; the
     match's later records are NaN); sampled_reward_a/sampled_reward_b: [B, R] the sampled
-    discounted reward per step of the recorded policies (the sampled engine only, else None).
+    discounted reward per step of the recorded policies (the sampled engine only, else None);
+    own_coin_share_*, pickups_*: [B, R] the Coin Game's own-coin share and coins picked up per
+    step of each side (the Coin Game only, else None; there the rewards are sampled and
+    p_coop_* is NaN).
     """
 
     updates: np.ndarray
@@ -73,6 +79,10 @@ class MatchResults:
     params_b: np.ndarray | None = None
     sampled_reward_a: np.ndarray | None = None
     sampled_reward_b: np.ndarray | None = None
+    own_coin_share_a: np.ndarray | None = None
+    own_coin_share_b: np.ndarray | None = None
+    pickups_a: np.ndarray | None = None
+    pickups_b: np.ndarray | None = None
 
     @property
     def status(self) -> list[str]:
@@ -327,7 +337,8 @@ def _normal(seeds: Sequence[int], count: int, kw: dict) -> torch.Tensor:
 class Snapshot:
     """What is recorded: rewards per step [B] (values V = -L for a differentiable game),
     P(C | state) [B, 5] (NaN where it does not apply), a differentiable game's parameters and
-    the sampled engine's sampled rewards per step [B]."""
+    the sampled engine's sampled rewards per step [B], the Coin Game's own-coin shares and
+    pickups per step [B]."""
 
     reward_a: torch.Tensor
     reward_b: torch.Tensor
@@ -337,6 +348,10 @@ class Snapshot:
     params_b: torch.Tensor | None = None
     sampled_a: torch.Tensor | None = None
     sampled_b: torch.Tensor | None = None
+    own_coin_share_a: torch.Tensor | None = None
+    own_coin_share_b: torch.Tensor | None = None
+    pickups_a: torch.Tensor | None = None
+    pickups_b: torch.Tensor | None = None
 
     @classmethod
     def of(cls, game: Game, p_a, p_b, gamma) -> Snapshot:
@@ -344,7 +359,7 @@ class Snapshot:
 
 
 def play_matches(
-    game: Game | DifferentiableGame,
+    game: Game | DifferentiableGame | CoinGame,
     specs_a: Sequence[AgentSpec],
     specs_b: Sequence[AgentSpec],
     seeds: Sequence[int],
@@ -369,11 +384,17 @@ def play_matches(
         raise ValueError(f"record_every: must be >= 1, got {record_every}")
     if engine not in ENGINES:
         raise ValueError(f"engine: unknown {engine!r}; accepted: {', '.join(ENGINES)}")
+    coin = isinstance(game, CoinGame)
+    if coin and engine != "auto":
+        raise ValueError(f"engine: the Coin Game has its own engine; use auto, not {engine}")
     if isinstance(game, DifferentiableGame):
         check_players(game, [*specs_a, *specs_b])
+    if not coin:
+        for spec in {*specs_a, *specs_b}:
+            check_family(spec.kind, coin=False, game=game.name)
     tabular = on_closed_form(game, [*specs_a, *specs_b])
     sampled = any(s.sampled for s in (*specs_a, *specs_b))
-    if sampled and engine not in ("auto", "sampled"):
+    if sampled and engine not in ("auto", "sampled") and not coin:
         raise ValueError(f"engine: {engine} cannot play sampled learners; use auto or sampled")
     if engine == "sampled" and not sampled:
         raise ValueError(f"engine: sampled needs a sampled learner ({', '.join(SAMPLED)})")
@@ -385,7 +406,12 @@ def play_matches(
     gamma_t = torch.as_tensor(gamma, **kw).expand(len(seeds)).clone()
 
     started = time.perf_counter()
-    if sampled:
+    if coin:
+        from tournament.coin_match import CoinSides  # builds on this module
+        from tournament.sampled import one_thread
+
+        engine_sides, threads = CoinSides, one_thread()
+    elif sampled:
         from tournament.sampled import SampledSides, one_thread  # builds on this module
 
         engine_sides, threads = SampledSides, one_thread()
@@ -457,6 +483,10 @@ class _Recorder:
                 hide(snap.params_b),
                 hide(snap.sampled_a),
                 hide(snap.sampled_b),
+                hide(snap.own_coin_share_a),
+                hide(snap.own_coin_share_b),
+                hide(snap.pickups_a),
+                hide(snap.pickups_b),
             )
         )
 
@@ -470,6 +500,7 @@ class _Recorder:
             return torch.stack([row[i] for row in self.rows], dim=dim).cpu().numpy()
 
         params, sampled = self.rows[0][5] is not None, self.rows[0][7] is not None
+        coin = self.rows[0][9] is not None
         return MatchResults(
             updates=np.array([row[0] for row in self.rows]),
             reward_a=stack(1),
@@ -482,4 +513,8 @@ class _Recorder:
             params_b=stack(6) if params else None,
             sampled_reward_a=stack(7) if sampled else None,
             sampled_reward_b=stack(8) if sampled else None,
+            own_coin_share_a=stack(9) if coin else None,
+            own_coin_share_b=stack(10) if coin else None,
+            pickups_a=stack(11) if coin else None,
+            pickups_b=stack(12) if coin else None,
         )
