@@ -98,8 +98,11 @@ def _add_match(sub) -> None:
     p.add_argument(
         "--game",
         default="ipd",
-        help="ipd, imp, stag_hunt, chicken, or the differentiable games tandem, matching_pennies",
+        help="ipd, imp, stag_hunt, chicken, the differentiable games tandem, matching_pennies, "
+        "or coin (the Coin Game: nl-pg, lola-dice with --policy mlp:H, conv:C or gru:H, and "
+        "the strategies random, greedy, own-coin, reciprocal)",
     )
+    p.add_argument("--grid-size", type=int, help="coin only: the torus's side, 2 to 32 (default 3)")
     p.add_argument(
         "--payoffs",
         type=_numbers,
@@ -247,6 +250,7 @@ def _match(args) -> int:
         {option.name: getattr(args, option.name) for option in MATCH_OPTIONS},
         game=args.game,
         payoffs=args.payoffs,
+        grid_size=args.grid_size,
         gamma=args.gamma,
         updates=args.updates,
         seeds=args.seeds,

@@ -183,7 +183,7 @@ def play(
             rewards[t], picked[t], picked_own[t] = last.rewards, last.picked, last.picked_own
 
     def per_match(x):  # [T, N, ...] -> [B, E, T, ...]
-        return x.reshape(steps, batch, episodes, *x.shape[2:]).movedim(0, 2)
+        return x.reshape(steps, batch, episodes, *x.shape[2:]).movedim(0, 2).contiguous()
 
     return CoinRollouts(
         *(per_match(x) for x in (pos, coin, owner, actions, rewards, picked, picked_own)),
