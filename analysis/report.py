@@ -254,8 +254,13 @@ def _captions(summary: TournamentSummary) -> dict[str, str]:
         "learning_curves": "Reward per step over updates of each learner kind in self-play and "
         "averaged over all opponents; shade: first swept option, line style: second; "
         "bands: 95% CI over seeds, clipped to the rewards the game allows.",
-        "policy_curves": f"{game.p_label} over updates in self-play, per learner kind and "
-        f"state (the LOLA paper's picture); bands: 95% CI over seeds.",
+        "policy_curves": (
+            "Own-coin share and coins picked up per step over updates in self-play, per learner "
+            "kind (the LOLA paper's Coin Game picture); bands: 95% CI over seeds."
+            if game.coin
+            else f"{game.p_label} over updates in self-play, per learner kind and "
+            f"state (the LOLA paper's picture); bands: 95% CI over seeds."
+        ),
         "hyperparameters": f"Final reward and {measure} of each swept learner over its options, "
         f"in self-play and against all opponents; one colour scale per metric, mean ± 95% CI.",
         "ecosystem": "Replicator dynamics over the payoff matrix: the population share of the "
@@ -530,7 +535,7 @@ def write_report(
         matches, summary = load_summary(dirs)
         step("curves")
         with_curves = all(has_table(d, "curves") for d in dirs)
-        samples = curve_samples(dirs, summary.side_rows) if with_curves else None
+        samples = curve_samples(dirs, summary.side_rows, summary.game) if with_curves else None
         step("tables")
         shares = replicator(summary.payoff_matrix)
         write_tables(summary, out_dir)
