@@ -554,8 +554,9 @@ def _check_option(where: str, key: str, value) -> None:
     elif key == "policy":
         kind, _, hidden = value.partition(":") if isinstance(value, str) else ("", "", "")
         if kind in ("mlp", "conv", "gru") and hidden.isdigit() and int(hidden) > MAX_HIDDEN:
+            size, units = ("CHANNELS", "channels") if kind == "conv" else ("HIDDEN", "hidden units")
             raise ValueError(
-                f"{where}: {kind}:SIZE takes at most {MAX_HIDDEN:,} units, got {show(value)}"
+                f"{where}: {kind}:{size} takes at most {MAX_HIDDEN:,} {units}, got {show(value)}"
             )
         if not isinstance(value, str) or len(value) > MAX_NAME:
             raise ValueError(

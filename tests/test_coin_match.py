@@ -150,3 +150,74 @@ def test_bad_coin_input_is_one_line_and_exit_2(argv, message, capsys):
     assert main(["match", *argv, "--updates", "1", "--seeds", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+COIN_SWEEP = {
+    "name": "coin",
+    "game": "coin",
+    "grid_size": 3,
+    "updates": 2,
+    "record_every": 1,
+    "seeds": 2,
+    "dtype": "float32",
+    "agents": [
+        {"kind": "nl-pg", "policy": "mlp:4", "optimizer": "adam", "lr": 0.05, "episodes": 4},
+        {"kind": "greedy"},
+        {"kind": "own-coin"},
+    ],
+}
+
+
+@pytest.mark.slow
+def test_a_coin_sweep_stores_the_same_bits_whatever_the_task_size_and_reports_shares(
+    ray_session, tmp_path
+):
+    """3 variants, round robin with self-play: 6 pairings x 2 seeds. The Coin Game's columns
+    are filled and P(C | state) is null; task sizes 1 and 20 store the same bits, equal to a
+    direct engine call; verify finds nothing; the report shows own-coin shares."""
+    import pandas as pd
+
+    from analysis.report import summary_text, write_report
+    from sweeps.config import parse_sweep
+    from sweeps.runner import run_sweep
+    from sweeps.schema import COIN_COLUMNS, P_COOP_COLUMNS
+    from sweeps.verify import verify
+
+    sweep = {
+        **COIN_SWEEP,
+        "agents": [{**COIN_SWEEP["agents"][0], "steps": 8}, *COIN_SWEEP["agents"][1:]],
+    }
+    tables = []
+    for task_size in (1, 20):
+        out = tmp_path / f"tasks{task_size}"
+        summary = run_sweep(parse_sweep({**sweep, "task_size": task_size}), out)
+        assert (summary.planned, summary.ok, summary.failed) == (12, 12, 0)
+        matches = pd.read_parquet(out / "matches").sort_values("match_id", ignore_index=True)
+        curves = pd.read_parquet(out / "curves").sort_values(["match_id", "update"])
+        tables.append((matches, curves.reset_index(drop=True)))
+    (matches, curves), (other, other_curves) = tables
+    columns = ["reward_a", "reward_b", *COIN_COLUMNS]
+    np.testing.assert_array_equal(matches[columns], other[columns])
+    np.testing.assert_array_equal(curves[columns], other_curves[columns])
+    assert matches[P_COOP_COLUMNS].isna().all().all()
+    assert matches[["pickups_a", "pickups_b", "total_reward"]].notna().all().all()
+    np.testing.assert_allclose(
+        matches["total_reward"], matches["reward_a"] + matches["reward_b"], rtol=1e-12
+    )
+    own = matches[(matches["kind_a"] == "own-coin") & (matches["kind_b"] == "greedy")]
+    assert (own["own_coin_share_a"] == 1).all() and (own["reward_a"] < own["reward_b"]).all()
+    row = matches[matches["kind_a"] == "nl-pg"].query("kind_b == 'greedy'").iloc[0]
+    spec = AgentSpec("nl-pg", policy="mlp:4", optimizer="adam", lr=0.05, episodes=4, steps=8)
+    direct = play_matches(
+        CoinGame(3), [spec], [AgentSpec("greedy")], [int(row["seed"])], 2, dtype="float32"
+    )
+    assert row["reward_a"] == direct.reward_a[0, -1]
+    assert row["pickups_b"] == direct.pickups_b[0, -1]
+    out = tmp_path / "tasks1"
+    assert not verify(out).problems
+    text = summary_text(out)
+    assert "own-coin" in text
+    write_report(out)
+    page = (out / "report" / "report.md").read_text()
+    assert "own-coin share and pickups per step over updates" in page
+    assert "P(C | state)" not in page
