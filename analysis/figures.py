@@ -403,7 +403,10 @@ def cooperation(summary: TournamentSummary) -> Figure | None:
         image = ax.imshow(values, cmap=cmap, aspect="auto", interpolation="none", **norm)
         policies = int(table.loc[table["group"] == group, "policies"].sum())
         ax.set_title(f"{group}\n({policies} final policies)", fontsize=10)
-        ax.set_xticks(np.arange(len(columns)), [label for _, label in game.policy_columns])
+        labels = [label for _, label in game.policy_columns]
+        if game.coin:  # two columns: the labels on two lines each
+            labels = [label.replace(" ", "\n", 1) for label in labels]
+        ax.set_xticks(np.arange(len(columns)), labels)
         _separators(ax, order, palette, axis="y")
         if n <= 15:
             _annotate(ax, values, image, fontsize=7)
