@@ -164,7 +164,8 @@ class CoinSides:
         from tournament.match import Snapshot  # the match module builds on this one
 
         stats = self.statistics()
-        nan = torch.full((len(self.seeds), 5), float("nan"), dtype=self.gamma.dtype)
+        kw = dict(dtype=self.gamma.dtype, device=self.gamma.device)
+        nan = torch.full((len(self.seeds), 5), float("nan"), **kw)
         return Snapshot(
             stats["reward_0"],
             stats["reward_1"],
