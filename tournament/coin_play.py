@@ -292,11 +292,3 @@ class CoinDiceObjective:
         raise ValueError(
             "opponent_model: the Coin Game has no tabular opponent model; set it to false"
         )
-
-
-def evaluation_statistics(
-    seats: tuple, seeds, episodes, steps, grid_size, stream, gamma: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """:meth:`CoinRollouts.statistics` of E fresh episodes between ``seats``."""
-    kw = dict(dtype=gamma.dtype, device=gamma.device)
-    return play(seats, seeds, episodes, steps, grid_size, stream, kw).statistics(gamma)
