@@ -25,7 +25,8 @@ class Kind:
     """``options``: the options it reads (of :mod:`agents.options`). ``models_opponent``: the
     learner takes the opponent's learning into account (LOLA-type shaping or lookahead).
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
-    :class:`agents.rules.SampledObjective`), not through the exact value. ``matrix``, ``coin``:
+    :class:`agents.rules.SampledObjective`), not through the exact value. ``form``: how the
+    command line names it where its name carries its probabilities ``p``. ``matrix``, ``coin``:
     it plays the iterated 2x2 and differentiable games, the Coin Game."""
 
     name: str
@@ -35,6 +36,7 @@ class Kind:
     source: str
     models_opponent: bool = False
     sampled: bool = False
+    form: str | None = None
     matrix: bool = True
     coin: bool = False
 
@@ -139,9 +141,17 @@ FIXED_KINDS = (
         ("p",),
         "cooperates with probability p (default 0.5); in the Coin Game: moves uniformly",
         "-",
+        form="random[:P]",
         coin=True,
     ),
-    Kind("memory1", False, ("p",), "any memory-one strategy: P(C | start, CC, CD, DC, DD)", "-"),
+    Kind(
+        "memory1",
+        False,
+        ("p",),
+        "any memory-one strategy: P(C | start, CC, CD, DC, DD)",
+        "-",
+        form="memory1:P0,PCC,PCD,PDC,PDD",
+    ),
     *(
         Kind(name, False, (), description, source, matrix=False, coin=True)
         for name, (description, source) in COIN_STRATEGIES.items()
@@ -152,6 +162,9 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KI
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
 SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sampled)
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)
+# Every agent name the command line and the sweep files accept, for help texts and errors.
+ACCEPTED_NAMES = ", ".join(kind.form or kind.name for kind in KINDS.values())
+
 COIN_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.coin)
 MATRIX_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.matrix)
 

@@ -11,8 +11,8 @@ follows from them for reading the results.
 - ``reward_range``: the per-step rewards a side can get, [lowest payoff, highest payoff]; a mean
   or a confidence interval of rewards is clipped to it.
 
-A sweep without ``provenance.yaml`` (written before it existed) gives an unknown game: action
-wording, no reference lines, no clipping.
+A sweep without ``provenance.yaml`` gives an unknown game: action wording, no reference lines,
+no clipping.
 
 The Coin Game (``coin``: ``provenance.yaml`` holds its grid size, no payoffs) has no policy over
 five states: its final policies are described by each side's own-coin share and pickups per
@@ -29,10 +29,8 @@ import numpy as np
 import yaml
 
 from sweeps.schema import PROVENANCE, STATES
+from tournament.games import SWAP_VIEW, Game
 
-# The same joint outcome (CC, CD, DC, DD) in the other player's view; tournament.games.SWAP_VIEW
-# (a test checks both agree).
-SWAP_VIEW = (0, 2, 1, 3)
 # The Coin Game's per-step rewards: +1 for a pickup, -2 when the other takes one's coin.
 COIN_REWARD_RANGE = (-2.0, 1.0)
 
@@ -58,9 +56,7 @@ class GameInfo:
 
     @property
     def symmetric(self) -> bool:
-        if not self.known:
-            return False
-        return all(self.payoffs_col[SWAP_VIEW[i]] == self.payoffs_row[i] for i in range(4))
+        return self.known and Game(self.name, self.payoffs_row, self.payoffs_col).symmetric
 
     @property
     def has_cooperation(self) -> bool:

@@ -23,12 +23,13 @@ import sys
 import time
 
 import torch
+from tournament.sampled import one_thread
 
 from agents.spec import AgentSpec
 from tournament import coin_game
-from tournament.coin_match import CoinGame, CoinSides
 from tournament.coin_play import FixedSeat, play
-from tournament.sampled import one_thread
+from tournament.engines.coin import CoinEngine
+from tournament.games import CoinGame
 
 GRID = 3
 TRAINER = AgentSpec("nl-pg", policy="mlp:32", optimizer="adam", lr=0.05, episodes=1024, steps=50)
@@ -76,7 +77,7 @@ def train_rate(matches: int, updates: int, device: str) -> float:
     kw = dict(dtype=torch.float32, device=torch.device(device))
     specs = [TRAINER] * matches
     gamma = torch.full((matches,), 0.96, **kw)
-    sides = CoinSides(CoinGame(GRID), specs, specs, list(range(matches)), gamma, kw)
+    sides = CoinEngine(CoinGame(GRID), specs, specs, list(range(matches)), gamma, kw)
     sides.step()  # warm-up
     _sync(device)
     started = time.perf_counter()

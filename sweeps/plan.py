@@ -29,10 +29,10 @@ from itertools import combinations
 
 from agents.spec import AgentSpec
 from sweeps.config import SweepConfig, Variant
-from tournament.coin_match import CoinGame
 from tournament.differentiable import DifferentiableGame
-from tournament.games import Game
-from tournament.match import ENGINE_VERSION, on_closed_form
+from tournament.engines.closed_form import on_closed_form
+from tournament.games import CoinGame, Game
+from tournament.match import ENGINE_VERSION
 
 # Auto task size: one task per worker, up to a cap. The engine's cost per update is mostly fixed
 # at sweep sizes (grand.yaml: 3,515 matches take 3.3 s, 7,030 take 3.9 s), so fewer, larger
@@ -62,9 +62,9 @@ class Task:
 
 
 def spec_key(spec: AgentSpec) -> dict:
-    """All options of a spec, canonical (floats as floats, lr_in resolved)."""
+    """All options of a spec, canonical (floats as floats)."""
     key = asdict(spec)
-    key.update(lr=float(spec.lr), lr_in=float(spec.inner_lr), eta=float(spec.eta))
+    key.update(lr=float(spec.lr), lr_in=float(spec.lr_in), eta=float(spec.eta))
     key["p"] = None if spec.p is None else [float(x) for x in spec.p]
     return key
 

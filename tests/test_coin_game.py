@@ -5,6 +5,7 @@ import torch
 
 from tournament import coin_game
 from tournament.coin_game import CoinState, move, nth_free_cell, observe, reset, step, swap_sides
+from tournament.games import check_grid_size
 
 G = 3
 UP, DOWN, LEFT, RIGHT = range(4)
@@ -123,4 +124,4 @@ def test_observations_of_the_two_sides_are_each_others_swap():
 @pytest.mark.parametrize("bad", [1, 0, -3, 33, 10**6, 2.5, "3", True])
 def test_grid_size_out_of_range_is_one_line_error(bad):
     with pytest.raises(ValueError, match=r"^grid_size: must be an integer in \[2, 32\]"):
-        coin_game.check_grid_size(bad)
+        check_grid_size(bad)

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from fault_tools import KILLED, InlineRay, fork_server, hold_lock, run_killed
+from fault_tools import KILLED, InlineRay, cli_with_faults, run_killed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -173,7 +173,6 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
     ray_session, reference, tmp_path, monkeypatch
 ):
     """A worker SIGKILLed while it plays a task: Ray retries the task; nothing is lost."""
-    monkeypatch.setenv(runner.DELAY_HOOK, "1.0")
     killed = []
 
     def kill_a_worker():
@@ -192,7 +191,8 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
 
     thread = threading.Thread(target=kill_a_worker)
     thread.start()
-    summary = run_sweep(parse_sweep(SWEEP), tmp_path / "out")
+    faults = runner.TaskFaults(delay_s=1.0)
+    summary = run_sweep(parse_sweep(SWEEP), tmp_path / "out", faults=faults)
     thread.join()
     assert killed and summary.failed == 0 and summary.ok == N
     assert_same_results(reference, tmp_path / "out")
@@ -201,8 +201,10 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
 # --- signals: the real command line ---------------------------------------------------------
 
 
-def start_driver(sweep_file: Path, out: Path, env: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "cli", "sweep", str(sweep_file), "--out", str(out)]
+def start_driver(sweep_file: Path, out: Path, env: dict, delay_s: float) -> subprocess.Popen:
+    """``lola-arena sweep`` in a new process, each task sleeping ``delay_s`` seconds first."""
+    cli = cli_with_faults(delay_s) if delay_s else [sys.executable, "-m", "cli"]
+    command = [*cli, "sweep", str(sweep_file), "--out", str(out)]
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
 
@@ -219,7 +221,6 @@ def session_env(ray_session) -> dict:
         **os.environ,
         "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
         "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
-        runner.DELAY_HOOK: "0.5",
     }
 
 
@@ -229,7 +230,7 @@ def test_a_signal_stops_the_sweep_in_one_line_and_it_resumes(
     signum, ray_session, reference, inline_ray, tmp_path
 ):
     out = tmp_path / "out"
-    driver = start_driver(write_sweep_file(tmp_path), out, session_env(ray_session))
+    driver = start_driver(write_sweep_file(tmp_path), out, session_env(ray_session), 0.5)
     wait_for_a_part(driver, out)
     driver.send_signal(signum)
     _, err = driver.communicate(timeout=60)
@@ -261,9 +262,9 @@ def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
     """An embedded Ray: shut down on SIGINT; its processes reaped by the watchdog after
     SIGKILL (Ray's agents otherwise live on for a minute or more)."""
     out = tmp_path / "out"
-    env = {**os.environ, runner.DELAY_HOOK: "0.5"}
+    env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
-    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.5)
     wait_for_a_part(driver, out)
     started_ray = reaper.descendants(driver.pid)
     assert len(started_ray) >= 4  # GCS, raylet, agents, workers, the watchdog
@@ -283,7 +284,7 @@ def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum,
     out = tmp_path / "out"
     env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
-    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.0)
     deadline = time.monotonic() + 60
     while not any(
         b"sweeps.reaper" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -609,57 +610,6 @@ def test_readers_read_with_the_declared_schema_so_older_parts_read_new_columns_a
     matches = load_matches(stored)
     assert len(matches) == N and {"error", "version"} <= set(matches.columns)
     assert matches["version"].isna().sum() == old.num_rows
-
-
-# --- the lock -------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_runs_started_together_never_hold_the_lock_at_once(tmp_path):
-    """Eight processes at the same instant, 10 rounds, over a .lock left by a dead run (the
-    pid-file lock had two holders in 4 of 30 such rounds)."""
-    out = tmp_path / "out"
-    out.mkdir()
-    context = fork_server()
-    for round_ in range(10):
-        (out / store.LOCK_NAME).write_text("999999")  # as the pid-file lock of a killed run
-        log = tmp_path / f"held-{round_}.log"
-        start_at = time.time() + 0.3
-        children = [
-            context.Process(target=hold_lock, args=(str(out), start_at, 0.05, str(log)))
-            for _ in range(8)
-        ]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(30)
-        held = sorted(tuple(map(float, line.split()[1:])) for line in log.read_text().splitlines())
-        assert held  # somebody got it
-        for (_, left), (entered, _) in zip(held, held[1:], strict=False):
-            assert left <= entered  # one holder at a time
-
-
-def test_a_lock_held_by_a_live_process_is_refused_and_freed_when_it_is_killed(tmp_path, capsys):
-    out = tmp_path / "out"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\nfrom pathlib import Path\nfrom sweeps import store\n"
-            f"with store.DirLock(Path({str(out)!r})):\n    print('held', flush=True)\n"
-            "    time.sleep(60)\n",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    code, err = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(out)], capsys)
-    assert code == 2 and "is being written by another run" in one_line(err)
-    holder.kill()
-    holder.wait()
-    with store.DirLock(out):
-        pass
 
 
 # --- allocation and other faults ------------------------------------------------------------

@@ -32,22 +32,8 @@ import torch
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 N_ACTIONS = len(MOVES)
 N_PLANES = 4
-MIN_GRID, MAX_GRID = 2, 32
 # Rewards: +1 to whoever picks the coin up, -2 to its owner when the other agent does.
 PICKUP_REWARD, PENALTY = 1.0, -2.0
-
-
-def check_grid_size(grid_size) -> int:
-    """``grid_size`` as an int in [MIN_GRID, MAX_GRID], else a one-line ``ValueError``."""
-    if (
-        isinstance(grid_size, bool)
-        or not isinstance(grid_size, int)
-        or not MIN_GRID <= grid_size <= MAX_GRID
-    ):
-        raise ValueError(
-            f"grid_size: must be an integer in [{MIN_GRID}, {MAX_GRID}], got {grid_size!r}"
-        )
-    return grid_size
 
 
 @dataclass

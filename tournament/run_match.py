@@ -8,9 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from agents.spec import AgentSpec
-from tournament.coin_match import CoinGame
 from tournament.differentiable import DifferentiableGame
-from tournament.games import Game
+from tournament.games import CoinGame, Game
 from tournament.match import DEVICES, DTYPES, play_matches
 
 

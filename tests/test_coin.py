@@ -1,4 +1,4 @@
-"""The Coin Game engine (tournament/coin_match.py), its DiCE objective (tournament/coin_play.py)
+"""The Coin Game engine (tournament/engines/coin.py), its DiCE objective (tournament/coin_play.py)
 and the command line on it."""
 
 import numpy as np
@@ -10,8 +10,8 @@ from agents.dice import discounts
 from agents.functional import grad, requires_grad
 from agents.spec import AgentSpec
 from cli.main import main
-from tournament.coin_match import CoinGame
 from tournament.coin_play import CoinDiceObjective, log_probs
+from tournament.games import CoinGame
 from tournament.match import play_matches
 
 KW = dict(dtype=torch.float64, device=torch.device("cpu"))
@@ -64,7 +64,7 @@ def test_lola_dice_shapes_through_the_opponents_step():
     """In self-play the lookahead changes the direction (its second-order term is not 0), and
     with lr_in -> 0 it tends to NL-PG's."""
     from agents.rules import lola_dice, policy_gradient
-    from tournament.match import _rule_params
+    from tournament.engines.base import rule_params
 
     policy = CoinPolicy(coin_policy_factory("mlp:8", G), G)
     theta, theta_opp = policy.init([0], **KW), policy.init([1], **KW)
@@ -73,7 +73,7 @@ def test_lola_dice_shapes_through_the_opponents_step():
     naive = policy_gradient(theta, theta_opp, objective, None)
 
     def lola(lr_in):
-        hp = _rule_params([learner("lola-dice", lr_in=lr_in)], KW)
+        hp = rule_params([learner("lola-dice", lr_in=lr_in)], KW)
         return lola_dice(theta, theta_opp, objective, hp)
 
     def distance(x):

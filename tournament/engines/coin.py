@@ -9,7 +9,7 @@ A learner facing a fixed strategy has no opponent learning to look ahead through
 is 0 (LOLA-DiCE is then NL-PG). Seeds: side a's parameters and rollouts from ``2 s``, side b's
 from ``2 s + 1`` (as in the other engines).
 
-What is recorded (:meth:`CoinSides.snapshot`) comes from an evaluation rollout of the recorded
+What is recorded (:meth:`CoinEngine.snapshot`) comes from an evaluation rollout of the recorded
 policies: E episodes of T steps (the sampled learner's; seat a's if both learn; the options'
 defaults between two fixed strategies), under the match seed,
 :data:`agents.dice.EVALUATION_STREAM` + update: each side's discounted reward per step, coins
@@ -19,7 +19,8 @@ picked up per step and own-coin share.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager
+from dataclasses import replace
 
 import torch
 
@@ -31,32 +32,17 @@ from agents.optim import OPTIMIZERS
 from agents.options import default
 from agents.rules import RULES
 from agents.spec import AgentSpec
-from tournament.coin_game import check_grid_size
 from tournament.coin_play import CoinDiceObjective, FixedSeat, PolicySeat, play
-
-GAME_NAME = "coin"
-DEFAULT_GRID = 3  # the LOLA paper's and POLA's
-
-
-@dataclass(frozen=True)
-class CoinGame:
-    """The Coin Game on a ``grid_size`` torus (:mod:`tournament.coin_game`)."""
-
-    grid_size: int = DEFAULT_GRID
-    name: str = GAME_NAME
-
-    def __post_init__(self):
-        check_grid_size(self.grid_size)
-
-    @property
-    def symmetric(self) -> bool:
-        return True
+from tournament.engines.base import Engine, rule_params, side_seeds
+from tournament.engines.sampled import one_thread
+from tournament.games import COIN, CoinGame
+from tournament.recorder import Snapshot
 
 
 def check_coin_player(spec: AgentSpec, grid_size: int) -> None:
     """A one-line ``ValueError`` unless ``spec`` can play the Coin Game: a Coin Game kind, a
     learner with a Coin Game policy and no opponent model, ``random`` without a probability."""
-    check_family(spec.kind, coin=True, game=GAME_NAME)
+    check_family(spec.kind, coin=True, game=COIN)
     if spec.learner:
         CoinPolicy(coin_policy_factory(spec.policy, grid_size), grid_size)
         if spec.opponent_model:
@@ -87,9 +73,7 @@ class CoinSide:
             self.theta = self.policy.init(seeds, **kw)
             self.optimizer = OPTIMIZERS[spec.optimizer](torch.tensor([s.lr for s in specs], **kw))
             self.rule = RULES[spec.kind]
-            from tournament.match import _rule_params  # the match module builds on this one
-
-            self.hp = _rule_params(specs, kw)
+            self.hp = rule_params(specs, kw)
 
     def seat(self):
         return PolicySeat(self.policy, self.theta) if self.policy else FixedSeat(self.kind)
@@ -99,14 +83,24 @@ class CoinSide:
         return self.policy if self.policy else self.kind
 
 
-class CoinSides:
-    """Side a and side b of B Coin Game matches (the engine's interface: ``step`` and
-    ``snapshot``)."""
+class CoinEngine(Engine):
+    """Side a and side b of B Coin Game matches (:class:`tournament.engines.base.Engine`)."""
+
+    games = (CoinGame,)
+
+    @classmethod
+    def refusal(cls, game, specs) -> str | None:
+        return None  # each side checks its agents, with the field at fault (CoinSide)
+
+    @classmethod
+    def threads(cls) -> AbstractContextManager:
+        return one_thread()
 
     def __init__(self, game: CoinGame, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         self.grid_size, self.gamma, self.seeds = game.grid_size, gamma, list(seeds)
-        self.a = CoinSide(specs_a, [2 * s for s in seeds], game.grid_size, kw)
-        self.b = CoinSide(specs_b, [2 * s + 1 for s in seeds], game.grid_size, kw)
+        seeds_a, seeds_b = side_seeds(seeds)
+        self.a = CoinSide(specs_a, seeds_a, game.grid_size, kw)
+        self.b = CoinSide(specs_b, seeds_b, game.grid_size, kw)
         learners = [side.spec for side in (self.a, self.b) if side.spec.learner]
         evaluator = learners[0] if learners else None
         self.episodes = evaluator.episodes if evaluator else default("episodes")
@@ -160,17 +154,15 @@ class CoinSides:
         played = play(seats, self.seeds, self.episodes, self.steps, self.grid_size, stream, kw)
         return played.statistics(self.gamma)
 
-    def snapshot(self):
-        from tournament.match import Snapshot  # the match module builds on this one
-
+    def snapshot(self) -> Snapshot:
         stats = self.statistics()
         kw = dict(dtype=self.gamma.dtype, device=self.gamma.device)
         nan = torch.full((len(self.seeds), 5), float("nan"), **kw)
         return Snapshot(
             stats["reward_0"],
             stats["reward_1"],
-            nan,
-            nan,
+            p_coop_a=nan,
+            p_coop_b=nan,
             own_coin_share_a=stats["own_coin_share_0"],
             own_coin_share_b=stats["own_coin_share_1"],
             pickups_a=stats["pickups_0"],
