@@ -23,12 +23,12 @@ import sys
 import time
 
 import torch
-from tournament.sampled import one_thread
 
 from agents.spec import AgentSpec
 from tournament import coin_game
 from tournament.coin_play import FixedSeat, play
 from tournament.engines.coin import CoinEngine
+from tournament.engines.sampled import one_thread
 from tournament.games import CoinGame
 
 GRID = 3
