@@ -115,7 +115,12 @@ OPTIONS: tuple[Option, ...] = (
         "init",
         labelled_at_default=False,
     ),
-    Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
+    Option(
+        "policy",
+        str,
+        "tabular",
+        "tabular (five logits) or mlp:HIDDEN; in the Coin Game mlp:H, conv:C or gru:H",
+    ),
     Option("optimizer", str, "sgd", "sgd or adam"),
     Option("p", tuple, None, "the probabilities of memory1 (5) or random (1)", stored=False),
 )

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from agents.coin_policies import ACCEPTED as COIN_ACCEPTED
+from agents.coin_policies import coin_policy_factory
 from agents.kinds import ACCEPTED_NAMES, KINDS
 from agents.optim import OPTIMIZERS
 from agents.options import OPTIONS, applies, default, flag
@@ -61,7 +63,7 @@ class AgentSpec:
                     f"{option.name}: unknown {getattr(self, option.name)!r}; accepted: "
                     f"{', '.join(option.choices)}"
                 )
-        policy_factory(self.policy)
+        _check_policy(self.policy)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer: unknown {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}"
@@ -137,6 +139,20 @@ class AgentSpec:
         if self.optimizer != "sgd":
             opts.append(self.optimizer)
         return f"{self.kind}({','.join(opts)})"
+
+
+def _check_policy(policy) -> None:
+    """A policy of either game family (the engines check that it fits their game)."""
+    try:
+        policy_factory(policy)
+    except ValueError:
+        try:
+            coin_policy_factory(policy, 3)  # the grid size shapes the module, not the parse
+        except ValueError:
+            raise ValueError(
+                f"policy: unknown {policy!r}; accepted: tabular, mlp:HIDDEN (matrix games); "
+                f"{COIN_ACCEPTED} (the Coin Game)"
+            ) from None
 
 
 def _check_number(option, value) -> None:

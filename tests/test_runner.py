@@ -98,6 +98,10 @@ def test_sweep_stores_every_planned_match_and_its_curve(small_run):
 P_COOP_TYPES = {
     f"p_coop_{side}_{s}": "double" for side in "ab" for s in ("start", "cc", "cd", "dc", "dd")
 }
+COIN_TYPES = {
+    "own_coin_share_a": "double", "own_coin_share_b": "double",
+    "pickups_a": "double", "pickups_b": "double", "total_reward": "double",
+}  # fmt: skip
 MATCHES_TYPES = {
     "sweep": "string", "match_id": "string", "gamma": "double",
     "agent_a": "string", "agent_b": "string", "kind_a": "string", "kind_b": "string",
@@ -112,12 +116,13 @@ MATCHES_TYPES = {
     **P_COOP_TYPES,
     "params_a": "list<element: double>", "params_b": "list<element: double>",
     "sampled_reward_a": "double", "sampled_reward_b": "double",
+    **COIN_TYPES,
     "status": "string", "error": "string", "elapsed_s": "double", "version": "string",
 }  # fmt: skip
 CURVES_TYPES = {
     "match_id": "string", "update": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES, "params_a": "list<element: double>", "params_b": "list<element: double>",
-    "sampled_reward_a": "double", "sampled_reward_b": "double",
+    "sampled_reward_a": "double", "sampled_reward_b": "double", **COIN_TYPES,
 }  # fmt: skip
 
 

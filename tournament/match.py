@@ -10,7 +10,8 @@ module, each an :class:`~tournament.engines.base.Engine`) play the same rules:
 - ``sampled`` (a side learns from sampled episodes, the sampled kinds; it also records a
   sampled return beside the exact one);
 - ``autograd`` (any ``nn.Module`` policy or a differentiable game; the reference for the
-  closed form).
+  closed form);
+- ``coin`` (the Coin Game: sampled learners with neural policies, fixed Coin Game strategies).
 
 ``engine="auto"`` takes the first of :data:`ENGINES` that can play the matches. The recorded
 curves are collected by :class:`tournament.recorder.Recorder`.
@@ -26,13 +27,15 @@ from collections.abc import Sequence
 import torch
 from tqdm import tqdm
 
+from agents.kinds import check_family
 from agents.spec import AgentSpec
 from tournament.differentiable import DifferentiableGame
 from tournament.engines.autograd import AutogradEngine
 from tournament.engines.base import Engine
 from tournament.engines.closed_form import ClosedFormEngine
+from tournament.engines.coin import CoinEngine
 from tournament.engines.sampled import SampledEngine
-from tournament.games import Game
+from tournament.games import CoinGame, Game
 from tournament.recorder import MatchResults, Recorder
 
 # Bumped whenever stored results would change: 2 = closed-form engine, counter-based init;
@@ -46,11 +49,12 @@ ENGINES: dict[str, type[Engine]] = {
     "closed_form": ClosedFormEngine,
     "sampled": SampledEngine,
     "autograd": AutogradEngine,
+    "coin": CoinEngine,
 }
 
 
 def play_matches(
-    game: Game | DifferentiableGame,
+    game: Game | DifferentiableGame | CoinGame,
     specs_a: Sequence[AgentSpec],
     specs_b: Sequence[AgentSpec],
     seeds: Sequence[int],
@@ -77,6 +81,8 @@ def play_matches(
         raise ValueError(f"engine: unknown {engine!r}; accepted: auto, {', '.join(ENGINES)}")
     if isinstance(game, DifferentiableGame):
         check_players(game, [*specs_a, *specs_b])
+    for kind in {s.kind for s in (*specs_a, *specs_b)}:
+        check_family(kind, coin=isinstance(game, CoinGame), game=game.name)
     engine_class = choose_engine(engine, game, [*specs_a, *specs_b])
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: cuda requested but this machine has no CUDA device")

@@ -23,7 +23,8 @@ from tournament.values import reward_per_step
 class Snapshot:
     """What is recorded at one update: rewards per step [B] (values V = -L for a
     differentiable game), P(C | state) [B, 5] (NaN where it does not apply), a differentiable
-    game's parameters [B, dims] and the sampled engine's sampled rewards per step [B]."""
+    game's parameters [B, dims], the sampled engine's sampled rewards per step [B] and the Coin
+    Game's own-coin share and coins picked up per step of each side [B]."""
 
     reward_a: torch.Tensor
     reward_b: torch.Tensor
@@ -33,6 +34,10 @@ class Snapshot:
     params_b: torch.Tensor | None = None
     sampled_reward_a: torch.Tensor | None = None
     sampled_reward_b: torch.Tensor | None = None
+    own_coin_share_a: torch.Tensor | None = None
+    own_coin_share_b: torch.Tensor | None = None
+    pickups_a: torch.Tensor | None = None
+    pickups_b: torch.Tensor | None = None
 
     @classmethod
     def of(cls, game: Game, p_a, p_b, gamma) -> Snapshot:
@@ -53,7 +58,9 @@ class MatchResults:
     game); params_a/params_b: [B, R, dims] a differentiable game's parameters (else None);
     diverged_at: [B] first update with non-finite parameters or values (-1 where none; the
     match's later records are NaN); sampled_reward_a/sampled_reward_b: [B, R] the sampled
-    discounted reward per step of the recorded policies (the sampled engine only, else None).
+    discounted reward per step of the recorded policies (the sampled engine only, else None);
+    own_coin_share_*, pickups_*: [B, R] the Coin Game's (else None; there the rewards are
+    sampled and p_coop_* is NaN).
     """
 
     updates: np.ndarray
@@ -67,6 +74,10 @@ class MatchResults:
     params_b: np.ndarray | None = None
     sampled_reward_a: np.ndarray | None = None
     sampled_reward_b: np.ndarray | None = None
+    own_coin_share_a: np.ndarray | None = None
+    own_coin_share_b: np.ndarray | None = None
+    pickups_a: np.ndarray | None = None
+    pickups_b: np.ndarray | None = None
 
     @property
     def status(self) -> list[str]:
