@@ -18,6 +18,8 @@ from agents.strategies import STRATEGIES
 # Options every learner reads; and those of the learners that learn from sampled episodes.
 LEARNING = ("lr", "policy", "optimizer")
 SAMPLING = ("episodes", "steps", "baseline")
+# POLA's proximal options: the KL weights and the inner (K) and outer (M) steps.
+PROXIMAL = ("lr_in", "beta_in", "beta_out", "inner_steps", "outer_steps")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,9 @@ class Kind:
     """``options``: the options it reads (of :mod:`agents.options`). ``models_opponent``: the
     learner takes the opponent's learning into account (LOLA-type shaping or lookahead).
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
-    :class:`agents.rules.SampledObjective`), not through the exact value."""
+    :class:`agents.rules.SampledObjective`), not through the exact value. ``optimizers``:
+    those it accepts (None: any); POLA's rules take their own M gradient steps of size lr, so
+    the engine's step must be the plain ``theta + lr d``."""
 
     name: str
     learner: bool
@@ -34,6 +38,7 @@ class Kind:
     source: str
     models_opponent: bool = False
     sampled: bool = False
+    optimizers: tuple[str, ...] | None = None
 
 
 LEARNER_KINDS = (
@@ -124,6 +129,27 @@ LEARNER_KINDS = (
         "Foerster, Farquhar et al. ICML 2018 (DiCE)",
         models_opponent=True,
         sampled=True,
+    ),
+    Kind(
+        "pola",
+        True,
+        (*LEARNING, *PROXIMAL),
+        "proximal LOLA on the exact value: M steps on own value after the opponent's K "
+        "proximal steps, differentiated through, minus beta_out times the KL from its old policy",
+        "Zhao, Lu, Grosse & Foerster, NeurIPS 2022 (outer POLA)",
+        models_opponent=True,
+        optimizers=("sgd",),
+    ),
+    Kind(
+        "pola-dice",
+        True,
+        (*LEARNING, *PROXIMAL, *SAMPLING),
+        "POLA on sampled episodes: K inner and M outer proximal steps on DiCE objectives of "
+        "fresh rollouts, each with its KL over the visited states",
+        "Zhao, Lu, Grosse & Foerster, NeurIPS 2022 (POLA-DiCE)",
+        models_opponent=True,
+        sampled=True,
+        optimizers=("sgd",),
     ),
 )
 FIXED_KINDS = (

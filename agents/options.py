@@ -54,8 +54,8 @@ OPTIONS: tuple[Option, ...] = (
         "lr_in",
         float,
         None,
-        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE; EG's "
-        "extrapolation step (default: lr)",
+        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE, POLA; "
+        "EG's extrapolation step (default: lr)",
         0,
         True,
         "lr_in",
@@ -66,13 +66,49 @@ OPTIONS: tuple[Option, ...] = (
     Option("eta", float, 1.0, "LOLA-Taylor's shaping step", 0, False, "eta"),
     Option("gamma_co", float, 1.0, "consensus optimisation's weight of |xi|^2 / 2", 0, False, "g"),
     Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
-    Option("episodes", int, 64, "E, episodes per sampled rollout (nl-pg, lola-dice)", 1, label="E"),
-    Option("steps", int, 150, "T, steps per sampled episode (nl-pg, lola-dice)", 1, False, "T"),
+    Option(
+        "beta_in",
+        float,
+        10.0,
+        "POLA's inner proximal weight: the opponent's step is penalised by beta_in times the KL "
+        "divergence from its current policy (pola, pola-dice)",
+        0,
+        False,
+        "b_in",
+    ),
+    Option(
+        "beta_out",
+        float,
+        100.0,
+        "POLA's outer proximal weight: own step penalised by beta_out times the KL divergence "
+        "from its current policy (pola, pola-dice)",
+        0,
+        False,
+        "b_out",
+    ),
+    Option(
+        "inner_steps",
+        int,
+        2,
+        "K, the opponent's proximal gradient steps that POLA differentiates through",
+        1,
+        label="K",
+    ),
+    Option(
+        "outer_steps",
+        int,
+        200,
+        "M, POLA's own proximal gradient steps of size lr per update",
+        1,
+        label="M",
+    ),
+    Option("episodes", int, 64, "E, episodes per sampled rollout (sampled learners)", 1, label="E"),
+    Option("steps", int, 150, "T, steps per sampled episode (sampled learners)", 1, False, "T"),
     Option(
         "baseline",
         str,
         "mean",
-        "variance reduction of nl-pg, lola-dice: mean (each step's discounted reward minus its "
+        "variance reduction of the sampled learners: mean (each step's discounted reward minus its "
         "mean over the other episodes) or none",
         label="baseline",
         choices=("mean", "none"),
@@ -85,7 +121,13 @@ OPTIONS: tuple[Option, ...] = (
         "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
         label="om",
     ),
-    Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
+    Option(
+        "policy",
+        str,
+        "tabular",
+        "tabular (five logits, initially N(0, 1)), tabular:STD (initially N(0, STD^2)) or "
+        "mlp:HIDDEN",
+    ),
     Option("optimizer", str, "sgd", "sgd or adam"),
     Option("p", tuple, None, "the probabilities of memory1 (5) or random (1)", stored=False),
 )

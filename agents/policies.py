@@ -19,20 +19,21 @@ from agents.functional import N_STATES, Params
 
 
 class TabularPolicy(nn.Module):
-    """Five free logits, one per state, initialised N(0, 1) as in the LOLA paper."""
+    """Five free logits, one per state, initialised N(0, 1) as in the LOLA paper (``std``: N(0,
+    std^2), e.g. 0.1 as in the POLA authors' code, policies near 1/2)."""
 
-    def __init__(self):
+    def __init__(self, std: float = 1.0):
         super().__init__()
-        self.logits = nn.Parameter(torch.randn(N_STATES))
+        self.std = std
+        self.logits = nn.Parameter(std * torch.randn(N_STATES))
 
     def forward(self, states):
         return states @ self.logits
 
     def batched_init(self, seeds: Sequence[int], dtype, device) -> Params:
-        """logits ~ N(0, 1), [B, 5]."""
-        return {
-            "logits": torch.as_tensor(seeding.normal(seeds, N_STATES), dtype=dtype, device=device)
-        }
+        """logits ~ N(0, std^2), [B, 5] (std 1: the standard draws, bit for bit)."""
+        draws = torch.as_tensor(seeding.normal(seeds, N_STATES), dtype=dtype, device=device)
+        return {"logits": draws if self.std == 1.0 else self.std * draws}
 
 
 class MLPPolicy(nn.Sequential):
@@ -54,14 +55,35 @@ class MLPPolicy(nn.Sequential):
         return theta
 
 
+def tabular_std(policy: str | Callable[[], nn.Module]) -> float | None:
+    """The initial std of a ``tabular`` (1) or ``tabular:STD`` policy; None for other policies."""
+    if callable(policy):
+        return None
+    kind, colon, std = str(policy).partition(":")
+    if kind != "tabular":
+        return None
+    if not colon:
+        return 1.0
+    try:
+        value = float(std)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def policy_factory(policy: str | Callable[[], nn.Module]) -> Callable[[], nn.Module]:
-    """``tabular``, ``mlp:HIDDEN`` or any zero-argument callable returning an ``nn.Module``
-    (one-hot states [5, 5] -> logits [5] or [5, 1]) -> a constructor of the module."""
+    """``tabular``, ``tabular:STD``, ``mlp:HIDDEN`` or any zero-argument callable returning an
+    ``nn.Module`` (one-hot states [5, 5] -> logits [5] or [5, 1]) -> a constructor of the
+    module."""
     if callable(policy):
         return policy
-    if policy == "tabular":
-        return TabularPolicy
+    std = tabular_std(policy)
+    if std is not None:
+        return TabularPolicy if std == 1.0 else lambda: TabularPolicy(std)
     kind, _, hidden = str(policy).partition(":")
     if kind == "mlp" and hidden.isdigit() and int(hidden) > 0:
         return lambda: MLPPolicy(int(hidden))
-    raise ValueError(f"policy: unknown {policy!r}; accepted: tabular, mlp:HIDDEN (HIDDEN > 0)")
+    raise ValueError(
+        f"policy: unknown {policy!r}; accepted: tabular, tabular:STD (initial logits N(0, "
+        f"STD^2), STD > 0), mlp:HIDDEN (HIDDEN > 0)"
+    )

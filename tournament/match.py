@@ -34,8 +34,8 @@ from agents import seeding
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
 from agents.kinds import SAMPLED
 from agents.optim import OPTIMIZERS
-from agents.options import BY_NAME, flag
-from agents.policies import TabularPolicy, policy_factory
+from agents.options import BY_NAME, applies, flag
+from agents.policies import TabularPolicy, policy_factory, tabular_std
 from agents.rules import RULES, RuleParams
 from agents.spec import AgentSpec
 from agents.strategies import fixed_p_coop, model_logits
@@ -146,7 +146,9 @@ class ClosedFormSides:
         model = torch.tensor([model_logits(p) for p in p_fixed], **kw)[code]
         side_seeds = torch.tensor([2 * s for s in seeds] + [2 * s + 1 for s in seeds])
         init = BatchedPolicy(TabularPolicy).init(side_seeds[self.order.cpu()].tolist(), **kw)
-        self.theta = torch.where(learner[:, None], init["logits"], model)  # [2B, 5]
+        std = torch.tensor([tabular_std(s.policy) or 1.0 for s in specs], **kw)[code]
+        init = torch.where(std[:, None] == 1, init["logits"], std[:, None] * init["logits"])
+        self.theta = torch.where(learner[:, None], init, model)  # [2B, 5]
         opp = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
         self.opp = self.unsort[opp[self.order]]
         r_a, r_b = (torch.tensor(p, **kw) for p in payoffs)
@@ -292,8 +294,17 @@ class AutogradSides:
             v_a, v_b = values_a(theta_a, theta_b)
             return v_b, v_a
 
-        self.objective_a = AutogradObjective(values_a)
-        self.objective_b = AutogradObjective(values_b)
+        logits_a = logits_b = None
+        if not isinstance(game, DifferentiableGame):
+
+            def logits_a(theta_a: Params, theta_b: Params):
+                return self.a.policy.logits(theta_a), self.b.policy.logits(theta_b)
+
+            def logits_b(theta_b: Params, theta_a: Params):
+                return self.b.policy.logits(theta_b), self.a.policy.logits(theta_a)
+
+        self.objective_a = AutogradObjective(values_a, logits_a)
+        self.objective_b = AutogradObjective(values_b, logits_b)
 
     def step(self) -> torch.Tensor:
         return self._step(self.objective_a, self.objective_b)
@@ -412,7 +423,7 @@ def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) 
     and exact (not sampled), in an iterated 2x2 game (any kinds, options and fixed strategies
     mix)."""
     return isinstance(game, Game) and all(
-        s.policy == "tabular" and not s.sampled for s in specs if s.learner
+        tabular_std(s.policy) is not None and not s.sampled for s in specs if s.learner
     )
 
 
@@ -428,6 +439,11 @@ def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
             raise ValueError(
                 f"kind: {spec.kind} learns from sampled episodes of an iterated game; "
                 f"{game.name} is a differentiable game"
+            )
+        if applies("beta_out", spec.kind):
+            raise ValueError(
+                f"kind: {spec.kind} penalises the KL divergence between policies; {game.name} "
+                f"is a differentiable game, whose players hold raw parameters"
             )
         if spec.policy != "tabular":
             raise ValueError(
