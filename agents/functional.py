@@ -202,8 +202,11 @@ def _unkeyed(side: str, grads: dict) -> Params:
 def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """``log(1 / (1 + exp(-x)))`` without overflow, ``min(x, 0) - log(1 + exp(-|x|))``, from
     elementwise operations whose vectorised and scalar kernels agree (unlike
-    ``torch.nn.functional.logsigmoid``), so a match's bits do not depend on its batch."""
-    return torch.where(x < 0, x, torch.zeros_like(x)) - torch.log(1 + torch.exp(-torch.abs(x)))
+    ``torch.nn.functional.logsigmoid``), so a match's bits do not depend on its batch. ``|x|``
+    is written as a ``where`` whose derivative at 0 is 1, not ``abs``'s 0, so that the
+    derivative at x = 0 is the true 1/2."""
+    magnitude = torch.where(x < 0, -x, x)
+    return torch.where(x < 0, x, torch.zeros_like(x)) - torch.log(1 + torch.exp(-magnitude))
 
 
 def detach(theta: Params) -> Params:

@@ -116,7 +116,7 @@ class RuleParams:
     sos_a: float = 0.5
     sos_b: float = 0.1
     sga_eps: float = 0.1
-    pola_tolerance: float = 1e-10
+    pola_tolerance: float = 1e-12
 
 
 def naive(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:

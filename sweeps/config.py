@@ -38,7 +38,8 @@ a key given twice is an error); ``name`` at most 100 characters; at most 1,000 v
 1,000,000 matches per sweep; at most 100,000 seeds, each below 2^62; ``updates`` at most
 1,000,000 and ``updates`` x matches at most 10^10; at most 10^8 recorded curve points
 (matches x (updates / record_every + 1)); ``lookahead`` at most 20, HOLA's ``order`` at most 5,
-``mlp:HIDDEN`` at most 1,024 hidden units, ``task_size`` at most 65,536. Booleans are not
+POLA's ``inner_steps`` at most 20 and ``outer_steps`` at most 10,000, ``mlp:HIDDEN`` at most
+1,024 hidden units, ``task_size`` at most 65,536. Booleans are not
 numbers, also inside ``p``. ``lola-arena match`` validates its arguments with the same
 functions (:func:`parse_match`).
 """
@@ -72,6 +73,8 @@ MAX_MATCH_UPDATES = 10**10
 MAX_CURVE_POINTS = 10**8
 MAX_LOOKAHEAD = 20  # the engine's memory grows linearly in k
 MAX_ORDER = 5  # HOLA-n nests n levels of differentiation
+MAX_INNER_STEPS = 20  # POLA's K: the memory grows linearly in K, as in k
+MAX_OUTER_STEPS = 10_000  # POLA's M: the time per update grows linearly in M
 MAX_HIDDEN = 1_024
 MAX_TASK_SIZE = 65_536
 LIMITS = {
@@ -85,11 +88,18 @@ LIMITS = {
     "recorded curve points": MAX_CURVE_POINTS,
     "lookahead": MAX_LOOKAHEAD,
     "order": MAX_ORDER,
+    "inner_steps": MAX_INNER_STEPS,
+    "outer_steps": MAX_OUTER_STEPS,
     "mlp hidden units": MAX_HIDDEN,
     "task_size": MAX_TASK_SIZE,
 }
 # Upper bounds of integer options, beside their declared lower bounds (agents.options).
-OPTION_MAXIMA = {"lookahead": MAX_LOOKAHEAD, "order": MAX_ORDER}
+OPTION_MAXIMA = {
+    "lookahead": MAX_LOOKAHEAD,
+    "order": MAX_ORDER,
+    "inner_steps": MAX_INNER_STEPS,
+    "outer_steps": MAX_OUTER_STEPS,
+}
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 8, 8, 60, 60
@@ -512,7 +522,7 @@ def _expand(where: str, entry: dict, game: str, payoffs, budget: int) -> list[Va
 
 def _check_option(where: str, key: str, value) -> None:
     """What :class:`agents.spec.AgentSpec` does not bound: booleans in ``p``, the largest
-    lookahead, order and hidden size; a short message for any value."""
+    lookahead, order, POLA steps and hidden size; a short message for any value."""
     if key == "p":
         if len(value) > 5 or not all(_is_number(x) for x in value):
             raise ValueError(
@@ -530,7 +540,7 @@ def _check_option(where: str, key: str, value) -> None:
             )
         if not isinstance(value, str) or len(value) > MAX_NAME:
             raise ValueError(
-                f"{where}: unknown {show(value)}; accepted: tabular, mlp:HIDDEN (HIDDEN > 0)"
+                f"{where}: unknown {show(value)}; accepted: tabular, tabular:STD, mlp:HIDDEN"
             )
     elif isinstance(value, str) and len(value) > MAX_NAME:
         raise ValueError(f"{where}: unknown {show(value)}")
