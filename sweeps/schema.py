@@ -46,8 +46,9 @@ STATES = ("start", "cc", "cd", "dc", "dd")
 PROVENANCE = "provenance.yaml"
 # The version of the stored layout and tables, written to sweep.yaml (``schema``): raise it when
 # a change makes stored parts unreadable to, or unwritable beside, the previous version's; a
-# resume refuses a directory of another version.
-SCHEMA_VERSION = 1
+# resume refuses a directory of another version. 2: POLA's option columns (beta_in, beta_out,
+# inner_steps, outer_steps).
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "diverged", "failed")
 SIDES = ("a", "b")
 
