@@ -12,8 +12,11 @@ Rows (IPD self-play, float32, match-updates per second):
   to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
 - with ``--device cuda``: the engine at large B on the GPU;
-- ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) self-play on the sampled engine, one
-  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update).
+- ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) and POLA-DiCE (K = 2, M = 10)
+  self-play on the sampled engine, one match against a batch, in episode-steps per second (both
+  learners' rollouts: 2 per update, 30 per update);
+- ``proximal``: POLA (exact, tabular, 100 outer steps per update) self-play on the closed-form
+  engine, match-updates per second, ratio to one match's.
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
 shared machine; compare ratios from one run, with nothing else busy.
@@ -77,15 +80,28 @@ def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tupl
 
 
 SAMPLED = AgentSpec("lola-dice", lr=0.2, lr_in=0.3, lookahead=1, episodes=64, steps=150)
+# POLA as in sweeps/configs/pola_paper.yaml (one update: 100 outer steps), and POLA-DiCE with
+# the authors' IPD K and betas but M = 10 outer steps (one update: 10 x 3 rollouts a learner).
+POLA = AgentSpec("pola", lr=1.0, lr_in=5.0, beta_in=0.0, beta_out=0.5, inner_steps=1,
+                 outer_steps=100)  # fmt: skip
+POLA_DICE = AgentSpec("pola-dice", lr=0.2, lr_in=0.3, beta_in=10.0, beta_out=100.0, inner_steps=2,
+                      outer_steps=10, episodes=64, steps=150)  # fmt: skip
 
 
-def sampled_rate(batch: int, updates: int) -> float:
-    """Episode-steps per second of the learning rollouts: B x updates x 2 learners x (k + 1)
-    rollouts x E x T, over the whole call."""
-    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), 1)
+def rollouts_per_update(spec: AgentSpec) -> int:
+    """A sampled learner's rollouts per update: k + 1 (LOLA-DiCE), M (K + 1) (POLA-DiCE)."""
+    if spec.kind == "pola-dice":
+        return spec.outer_steps * (spec.inner_steps + 1)
+    return spec.lookahead + 1
+
+
+def sampled_rate(batch: int, updates: int, spec: AgentSpec = SAMPLED) -> float:
+    """Episode-steps per second of the learning rollouts: B x updates x 2 learners x rollouts
+    per update x E x T, over the whole call."""
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), 1)
     started = time.perf_counter()
-    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), updates)
-    steps = batch * updates * 2 * (SAMPLED.lookahead + 1) * SAMPLED.episodes * SAMPLED.steps
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), updates)
+    steps = batch * updates * 2 * rollouts_per_update(spec) * spec.episodes * spec.steps
     return steps / (time.perf_counter() - started)
 
 
@@ -172,18 +188,34 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
 
-    sampled = {b: sampled_rate(b, 5 if args.quick else 20) for b in (1, 16)}
-    for batch, rate in sampled.items():
+    for spec, n in ((SAMPLED, 5 if args.quick else 20), (POLA_DICE, 1 if args.quick else 2)):
+        sampled = {b: sampled_rate(b, n, spec) for b in (1, 16)}
+        for batch, rate in sampled.items():
+            rows.append(
+                dict(
+                    what="sampled (cpu)",
+                    rule=spec.label(),
+                    k=1,
+                    policy="tabular",
+                    batch=batch,
+                    rate=rate,
+                    rate_no_init=rate,
+                    ratio=rate / sampled[1],
+                )
+            )
+    pola = {}
+    for batch in (1, 128, 2048) if args.quick else (1, 128, 16384):
+        pola[batch] = engine_rates(POLA, batch, 2 if args.quick else 5, "cpu")
         rows.append(
             dict(
-                what="sampled (cpu)",
-                rule=SAMPLED.label(),
+                what="proximal (cpu)",
+                rule=POLA.label(),
                 k=1,
                 policy="tabular",
                 batch=batch,
-                rate=rate,
-                rate_no_init=rate,
-                ratio=rate / sampled[1],
+                rate=pola[batch][0],
+                rate_no_init=pola[batch][1],
+                ratio=pola[batch][0] / pola[1][0],
             )
         )
 
@@ -203,7 +235,8 @@ def markdown(rows: list[dict], machine: str) -> str:
     lines = [
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
         f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
-        f"/ one match's.",
+        f"/ one match's. Proximal rows: POLA match-updates (of 100 outer steps) per second, "
+        f"float32, ratio = rate / one match's.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",
