@@ -483,7 +483,7 @@ def pola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams)
 
     a match stopping early once ``|F(theta1^(m)) - F(theta1^(m-1))| < hp.pola_tolerance``. The
     direction is ``d = sum_m grad F(theta1^(m))``, so that the SGD step ``theta1 + lr d`` lands
-    on ``theta1^(M)``. With M = 1 and beta_in = beta_out = 0 (or K = 1) it is ``lola`` with
+    on ``theta1^(M)``. With M = 1, K = 1 and beta_out = 0 (any beta_in) it is ``lola`` with
     k = 1; as beta_out grows the step vanishes like ``(beta_out H_D)^-1 grad F(theta1)``, with
     ``H_D`` the Hessian of D at the old policy (its Fisher information: ``diag(p (1 - p)) / 5``
     for tabular logits).
