@@ -69,7 +69,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "beta_in",
         float,
-        10.0,
+        1.0,
         "POLA's inner proximal weight: the opponent's step is penalised by beta_in times the KL "
         "divergence from its current policy (pola, pola-dice)",
         0,
@@ -79,7 +79,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "beta_out",
         float,
-        100.0,
+        1.0,
         "POLA's outer proximal weight: own step penalised by beta_out times the KL divergence "
         "from its current policy (pola, pola-dice)",
         0,
@@ -89,7 +89,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "inner_steps",
         int,
-        2,
+        1,
         "K, the opponent's proximal gradient steps that POLA differentiates through",
         1,
         label="K",
@@ -97,7 +97,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "outer_steps",
         int,
-        200,
+        50,
         "M, POLA's own proximal gradient steps of size lr per update",
         1,
         label="M",
