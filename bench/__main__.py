@@ -136,18 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     loop = {k: loop_rate(k, 10 if args.quick else 30) for k in RULES}
     for k, rate in loop.items():
-        rows.append(
-            dict(
-                what="loop",
-                rule=RULES[k].label(),
-                k=k,
-                policy="tabular",
-                batch=1,
-                rate=rate,
-                rate_no_init=rate,
-                ratio=1.0,
-            )
-        )
+        rows.append(row("loop", RULES[k].label(), k, "tabular", 1, rate, rate, 1.0))
     cases = [(k, "tabular", b, "cpu") for k in RULES for b in batches]
     cases += [(k, "mlp:32", b, "cpu") for k in (0, 1) for b in batches[:2] + (1024,)]
     if args.device == "cuda":
@@ -156,17 +145,9 @@ def main(argv: list[str] | None = None) -> None:
         spec = AgentSpec(RULES[k].kind, lookahead=max(k, 1), policy=policy)
         n = updates if policy == "tabular" or batch <= 128 else max(updates // 10, 5)
         rate, rate_no_init = engine_rates(spec, batch, n, device)
+        ratio = rate / loop[k]
         rows.append(
-            dict(
-                what=f"engine ({device})",
-                rule=spec.label(),
-                k=k,
-                policy=policy,
-                batch=batch,
-                rate=rate,
-                rate_no_init=rate_no_init,
-                ratio=rate / loop[k],
-            )
+            row(f"engine ({device})", spec.label(), k, policy, batch, rate, rate_no_init, ratio)
         )
         print(
             f"{rows[-1]['what']:<14} {spec.label():<36} B={batch:<8} {rate:>12,.0f}/s",
@@ -175,48 +156,21 @@ def main(argv: list[str] | None = None) -> None:
     default = "sweeps/configs/quick.yaml" if args.quick else "bench/grand_37.yaml"
     sweep = Path(args.sweep or ROOT / default)
     rate, wall, matches = sweep_rate(sweep)
-    rows.append(
-        dict(
-            what="sweep",
-            rule=f"{sweep.stem}.yaml ({matches} matches, {wall:.1f} s)",
-            k=1,
-            policy="tabular",
-            batch=matches,
-            rate=rate,
-            rate_no_init=rate,
-            ratio=rate / loop[1],
-        )
-    )
+    rule = f"{sweep.stem}.yaml ({matches} matches, {wall:.1f} s)"
+    rows.append(row("sweep", rule, 1, "tabular", matches, rate, rate, rate / loop[1]))
 
     for spec, n in ((SAMPLED, 5 if args.quick else 20), (POLA_DICE, 1 if args.quick else 2)):
         sampled = {b: sampled_rate(b, n, spec) for b in (1, 16)}
         for batch, rate in sampled.items():
-            rows.append(
-                dict(
-                    what="sampled (cpu)",
-                    rule=spec.label(),
-                    k=1,
-                    policy="tabular",
-                    batch=batch,
-                    rate=rate,
-                    rate_no_init=rate,
-                    ratio=rate / sampled[1],
-                )
-            )
+            ratio = rate / sampled[1]
+            rows.append(row("sampled (cpu)", spec.label(), 1, "tabular", batch, rate, rate, ratio))
     pola = {}
     for batch in (1, 128, 2048) if args.quick else (1, 128, 16384):
         pola[batch] = engine_rates(POLA, batch, 2 if args.quick else 5, "cpu")
+        rate, rate_no_init = pola[batch]
+        ratio = rate / pola[1][0]
         rows.append(
-            dict(
-                what="proximal (cpu)",
-                rule=POLA.label(),
-                k=1,
-                policy="tabular",
-                batch=batch,
-                rate=pola[batch][0],
-                rate_no_init=pola[batch][1],
-                ratio=pola[batch][0] / pola[1][0],
-            )
+            row("proximal (cpu)", POLA.label(), 1, "tabular", batch, rate, rate_no_init, ratio)
         )
 
     machine = (
@@ -229,6 +183,20 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown(rows, machine)
     (out / "bench.md").write_text(table)
     print(table)
+
+
+def row(what, rule, k, policy, batch, rate, rate_no_init, ratio) -> dict:
+    """One row of the benchmark table (bench.json, README)."""
+    return dict(
+        what=what,
+        rule=rule,
+        k=k,
+        policy=policy,
+        batch=batch,
+        rate=rate,
+        rate_no_init=rate_no_init,
+        ratio=ratio,
+    )
 
 
 def markdown(rows: list[dict], machine: str) -> str:
