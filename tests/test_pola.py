@@ -273,9 +273,18 @@ def test_a_pola_dice_match_is_bitwise_the_same_alone_and_in_a_batch(opponent):
     [
         (["pola", "tft", "--beta-out", "-1"], "agent_a.beta_out: must be finite and >= 0, got -1"),
         (["pola-dice", "tft", "--beta-in", "-0.5"], "agent_a.beta_in: must be finite and >= 0"),
-        (["pola", "tft", "--outer-steps", "0"], "agent_a.outer_steps: must be an integer >= 1"),
-        (["pola", "tft", "--inner-steps", "0"], "agent_a.inner_steps: must be an integer >= 1"),
-        (["pola", "tft", "--outer-steps", "20000"], "agent_a.outer_steps: must be an integer in"),
+        (
+            ["pola", "tft", "--outer-steps", "0"],
+            "agent_a.outer_steps: must be an integer in [1, 10000], got 0",
+        ),
+        (
+            ["pola", "tft", "--inner-steps", "0"],
+            "agent_a.inner_steps: must be an integer in [1, 20], got 0",
+        ),
+        (
+            ["pola", "tft", "--outer-steps", "20000"],
+            "agent_a.outer_steps: must be an integer in [1, 10000], got 20,000",
+        ),
         (["pola", "nl", "--game", "tandem"], "kind: pola penalises the KL divergence between"),
         (["pola", "tft", "--optimizer", "adam"], "optimizer: pola takes its own gradient steps"),
         (
