@@ -41,7 +41,8 @@ import numpy as np
 import torch
 
 from agents import seeding
-from agents.functional import Params, log_sigmoid
+from agents.functional import log_sigmoid
+from agents.objective import Params
 from agents.proximal import visited_kl
 
 BASELINES = ("mean", "none")

@@ -9,7 +9,7 @@ from agents.spec import AgentSpec
 from tournament.differentiable import DIFFERENTIABLE_GAMES
 from tournament.games import GAMES
 from tournament.match import play_matches
-from tournament.sampled import one_thread
+from tournament.engines.sampled import one_thread
 
 SEEDS = list(range(20))
 

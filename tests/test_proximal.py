@@ -1,7 +1,7 @@
-"""POLA (exact ``pola`` and sampled ``pola-dice``) against independent references: LOLA and
-LOLA-DiCE as its limits, the Fisher-preconditioned gradient as its large-penalty limit, the KL
-computed by hand, and POLA-DiCE's estimator against an exact proximal step (the torch.func
-reference of ``pola`` itself is in tests/test_rules.py)."""
+"""agents/proximal.py and the POLA rules that use it (exact ``pola``, sampled ``pola-dice``)
+against independent references: LOLA and LOLA-DiCE as their limits, the Fisher-preconditioned
+gradient as the large-penalty limit, the KL computed by hand, and POLA-DiCE's estimator against
+an exact proximal step (the torch.func reference of ``pola`` is in tests/test_rules.py)."""
 
 import math
 
