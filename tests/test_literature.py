@@ -7,9 +7,9 @@ import pytest
 
 from agents.spec import AgentSpec
 from tournament.differentiable import DIFFERENTIABLE_GAMES
+from tournament.engines.sampled import one_thread
 from tournament.games import GAMES
 from tournament.match import play_matches
-from tournament.engines.sampled import one_thread
 
 SEEDS = list(range(20))
 
