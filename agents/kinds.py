@@ -18,6 +18,8 @@ from agents.strategies import COIN_STRATEGIES, STRATEGIES
 # Options every learner reads; and those of the learners that learn from sampled episodes.
 LEARNING = ("lr", "init", "policy", "optimizer")
 SAMPLING = ("episodes", "steps", "baseline")
+# POLA's proximal options: the KL weights and the inner (K) and outer (M) steps.
+PROXIMAL = ("lr_in", "beta_in", "beta_out", "inner_steps", "outer_steps")
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,9 @@ class Kind:
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
     :class:`agents.rules.SampledObjective`), not through the exact value. ``form``: how the
     command line names it where its name carries its probabilities ``p``. ``matrix``, ``coin``:
-    it plays the iterated 2x2 and differentiable games, the Coin Game."""
+    it plays the iterated 2x2 and differentiable games, the Coin Game. ``optimizers``:
+    those it accepts (None: any); POLA's rules take their own M gradient steps of size lr, so
+    the engine's step must be the plain ``theta + lr d``."""
 
     name: str
     learner: bool
@@ -39,6 +43,7 @@ class Kind:
     form: str | None = None
     matrix: bool = True
     coin: bool = False
+    optimizers: tuple[str, ...] | None = None
 
 
 LEARNER_KINDS = (
@@ -141,6 +146,27 @@ LEARNER_KINDS = (
         "Foerster et al. 2018, Section 3.3 (LOLA-PG; official lola/corrections.py)",
         models_opponent=True,
         sampled=True,
+    ),
+    Kind(
+        "pola",
+        True,
+        (*LEARNING, *PROXIMAL),
+        "proximal LOLA on the exact value: M steps on own value after the opponent's K "
+        "proximal steps, differentiated through, minus beta_out times the KL from its old policy",
+        "Zhao, Lu, Grosse & Foerster, NeurIPS 2022 (outer POLA)",
+        models_opponent=True,
+        optimizers=("sgd",),
+    ),
+    Kind(
+        "pola-dice",
+        True,
+        (*LEARNING, *PROXIMAL, *SAMPLING),
+        "POLA on sampled episodes: K inner and M outer proximal steps on DiCE objectives of "
+        "fresh rollouts, each with its KL over the visited states",
+        "Zhao, Lu, Grosse & Foerster, NeurIPS 2022 (POLA-DiCE)",
+        models_opponent=True,
+        sampled=True,
+        optimizers=("sgd",),
     ),
 )
 FIXED_KINDS = (

@@ -58,8 +58,8 @@ OPTIONS: tuple[Option, ...] = (
         "lr_in",
         float,
         None,
-        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE, LOLA-PG; "
-        "EG's extrapolation step (default: lr)",
+        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE, LOLA-PG, "
+        "POLA; EG's extrapolation step (default: lr)",
         0,
         True,
         "lr_in",
@@ -83,6 +83,44 @@ OPTIONS: tuple[Option, ...] = (
         1,
         label="n",
         maximum=5,  # HOLA-n nests n levels of differentiation
+    ),
+    Option(
+        "beta_in",
+        float,
+        1.0,
+        "POLA's inner proximal weight: the opponent's step is penalised by beta_in times the KL "
+        "divergence from its current policy (pola, pola-dice)",
+        0,
+        False,
+        "b_in",
+    ),
+    Option(
+        "beta_out",
+        float,
+        1.0,
+        "POLA's outer proximal weight: own step penalised by beta_out times the KL divergence "
+        "from its current policy (pola, pola-dice)",
+        0,
+        False,
+        "b_out",
+    ),
+    Option(
+        "inner_steps",
+        int,
+        1,
+        "K, the opponent's proximal gradient steps that POLA differentiates through",
+        1,
+        label="K",
+        maximum=20,  # the engine's memory grows linearly in K, as in k
+    ),
+    Option(
+        "outer_steps",
+        int,
+        50,
+        "M, POLA's own proximal gradient steps of size lr per update",
+        1,
+        label="M",
+        maximum=10_000,  # the time per update grows linearly in M
     ),
     Option("episodes", int, 64, "E, episodes per sampled rollout (sampled learners)", 1, label="E"),
     Option("steps", int, 150, "T, steps per sampled episode (sampled learners)", 1, False, "T"),

@@ -12,8 +12,11 @@ Rows (IPD self-play, float32, match-updates per second):
   to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
 - with ``--device cuda``: the engine at large B on the GPU;
-- ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) self-play on the sampled engine, one
-  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update);
+- ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) and POLA-DiCE (K = 2, M = 10)
+  self-play on the sampled engine, one match against a batch, in episode-steps per second (both
+  learners' rollouts: 2 per update, 30 per update);
+- ``proximal``: POLA (exact, tabular, 100 outer steps per update) self-play on the closed-form
+  engine, match-updates per second, ratio to one match's;
 - ``coin``: the Coin Game's environment, play and NL-PG training in agent-steps per second and
   the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only).
 
@@ -79,15 +82,28 @@ def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tupl
 
 
 SAMPLED = AgentSpec("lola-dice", lr=0.2, lr_in=0.3, lookahead=1, episodes=64, steps=150)
+# POLA as in sweeps/configs/pola_paper.yaml (one update: 100 outer steps), and POLA-DiCE with
+# the authors' IPD K and betas but M = 10 outer steps (one update: 10 x 3 rollouts a learner).
+POLA = AgentSpec("pola", lr=1.0, lr_in=5.0, beta_in=0.0, beta_out=0.5, inner_steps=1,
+                 outer_steps=100)  # fmt: skip
+POLA_DICE = AgentSpec("pola-dice", lr=0.2, lr_in=0.3, beta_in=10.0, beta_out=100.0, inner_steps=2,
+                      outer_steps=10, episodes=64, steps=150)  # fmt: skip
 
 
-def sampled_rate(batch: int, updates: int) -> float:
-    """Episode-steps per second of the learning rollouts: B x updates x 2 learners x (k + 1)
-    rollouts x E x T, over the whole call."""
-    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), 1)
+def rollouts_per_update(spec: AgentSpec) -> int:
+    """A sampled learner's rollouts per update: k + 1 (LOLA-DiCE), M (K + 1) (POLA-DiCE)."""
+    if spec.kind == "pola-dice":
+        return spec.outer_steps * (spec.inner_steps + 1)
+    return spec.lookahead + 1
+
+
+def sampled_rate(batch: int, updates: int, spec: AgentSpec = SAMPLED) -> float:
+    """Episode-steps per second of the learning rollouts: B x updates x 2 learners x rollouts
+    per update x E x T, over the whole call."""
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), 1)
     started = time.perf_counter()
-    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), updates)
-    steps = batch * updates * 2 * (SAMPLED.lookahead + 1) * SAMPLED.episodes * SAMPLED.steps
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), updates)
+    steps = batch * updates * 2 * rollouts_per_update(spec) * spec.episodes * spec.steps
     return steps / (time.perf_counter() - started)
 
 
@@ -149,10 +165,19 @@ def main(argv: list[str] | None = None) -> None:
     rule = f"{sweep.stem}.yaml ({matches} matches, {wall:.1f} s)"
     rows.append(row("sweep", rule, 1, "tabular", matches, rate, rate, rate / loop[1]))
 
-    sampled = {b: sampled_rate(b, 5 if args.quick else 20) for b in (1, 16)}
-    for batch, rate in sampled.items():
-        ratio = rate / sampled[1]
-        rows.append(row("sampled (cpu)", SAMPLED.label(), 1, "tabular", batch, rate, rate, ratio))
+    for spec, n in ((SAMPLED, 5 if args.quick else 20), (POLA_DICE, 1 if args.quick else 2)):
+        sampled = {b: sampled_rate(b, n, spec) for b in (1, 16)}
+        for batch, rate in sampled.items():
+            ratio = rate / sampled[1]
+            rows.append(row("sampled (cpu)", spec.label(), 1, "tabular", batch, rate, rate, ratio))
+    pola = {}
+    for batch in (1, 128, 2048) if args.quick else (1, 128, 16384):
+        pola[batch] = engine_rates(POLA, batch, 2 if args.quick else 5, "cpu")
+        rate, rate_no_init = pola[batch]
+        ratio = rate / pola[1][0]
+        rows.append(
+            row("proximal (cpu)", POLA.label(), 1, "tabular", batch, rate, rate_no_init, ratio)
+        )
 
     write(Path(args.out), rows, coin_rows(args.device, args.quick), _machine())
 
@@ -214,7 +239,8 @@ def markdown(rows: list[dict], machine: str) -> str:
     lines = [
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
         f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
-        f"/ one match's.",
+        f"/ one match's. Proximal rows: POLA match-updates (of 100 outer steps) per second, "
+        f"float32, ratio = rate / one match's.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",

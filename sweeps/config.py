@@ -39,7 +39,8 @@ a key given twice is an error); ``name`` at most 100 characters; at most 1,000 v
 1,000,000 matches per sweep; at most 100,000 seeds, each below 2^62; ``updates`` at most
 1,000,000 and ``updates`` x matches at most 10^10; at most 10^8 recorded curve points
 (matches x (updates / record_every + 1)); ``lookahead`` at most 20, HOLA's ``order`` at most 5,
-``mlp:HIDDEN`` at most 1,024 hidden units, ``task_size`` at most 65,536. Booleans are not
+POLA's ``inner_steps`` at most 20 and ``outer_steps`` at most 10,000, ``mlp:HIDDEN`` at most
+1,024 hidden units, ``task_size`` at most 65,536. Booleans are not
 numbers, also inside ``p``. ``lola-arena match`` validates its arguments with the same
 functions (:func:`parse_match`).
 """
@@ -549,7 +550,7 @@ def _check_option(where: str, key: str, value) -> None:
             )
         if not isinstance(value, str) or len(value) > MAX_NAME:
             raise ValueError(
-                f"{where}: unknown {show(value)}; accepted: tabular, mlp:HIDDEN (HIDDEN > 0)"
+                f"{where}: unknown {show(value)}; accepted: tabular, tabular:STD, mlp:HIDDEN"
             )
     elif isinstance(value, str) and len(value) > MAX_NAME:
         raise ValueError(f"{where}: unknown {show(value)}")

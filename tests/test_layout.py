@@ -177,5 +177,6 @@ def test_kinds_read_declared_options_and_learners_are_the_rules():
     assert options_of("lola") == ("lr", "lr_in", "lookahead", "init", "policy", "optimizer")
     assert options_of("tft") == () and options_of("memory1") == ("p",)
     assert BY_NAME["lookahead"].applies_to == ("la", "lola", "lola-dice")
-    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice", "lola-pg")
+    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice", "lola-pg", "pola-dice")
     assert BY_NAME["init"].applies_to == LEARNERS
+    assert BY_NAME["beta_out"].applies_to == ("pola", "pola-dice")

@@ -62,7 +62,41 @@ def reference_direction(kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, 
         return reference_hola(v1, v2, t1, t2, alpha, order=k)
     if kind in ("sga", "co", "cgd"):
         return reference_differentiable_games(kind, v1, v2, t1, t2, alpha, gamma_co=eta)
+    if kind == "pola":
+        return reference_pola(v1, v2, t1, t2, alpha, beta_in=eta, inner=k + 1)
     raise AssertionError(kind)
+
+
+# POLA's own step, outer KL weight and outer steps in the reference points (K = k + 1, beta_in =
+# eta): every term of the rule is exercised, the inner KL from the second inner step on.
+POLA_LR, POLA_BETA_OUT, POLA_OUTER = 0.3, 0.5, 3
+
+
+def mean_kl_reference(logits_old, logits):
+    """KL(Bernoulli(p_old) || Bernoulli(p)) averaged over the five states, written out."""
+    p_old, p = torch.sigmoid(logits_old), torch.sigmoid(logits)
+    kl = p_old * torch.log(p_old / p) + (1 - p_old) * torch.log((1 - p_old) / (1 - p))
+    return kl.mean()
+
+
+def reference_pola(v1, v2, t1, t2, alpha, beta_in, inner, lr=POLA_LR, beta_out=POLA_BETA_OUT):
+    """Outer POLA by POLA_OUTER plain gradient steps on V1(s1, t2'(s1)) - beta_out D(t1, s1),
+    t2' the opponent's `inner` gradient steps on V2 - beta_in D(t2, .); the sum of the steps."""
+
+    def opponent(s1):
+        s2 = t2
+        for _ in range(inner):
+            s2 = s2 + alpha * grad(lambda u: v2(s1, u) - beta_in * mean_kl_reference(t2, u))(s2)
+        return s2
+
+    def proximal(s1):
+        return v1(s1, opponent(s1)) - beta_out * mean_kl_reference(t1, s1)
+
+    s1, total = t1, torch.zeros_like(t1)
+    for _ in range(POLA_OUTER):
+        step = grad(proximal)(s1)
+        total, s1 = total + step, s1 + lr * step
+    return total
 
 
 def jacobian_of_the_game(v1, v2, t1, t2):
@@ -144,7 +178,8 @@ def objective_of(engine, game, gamma):
         return TabularObjective(r_row, r_col, tensor(gamma))
     policy = BatchedPolicy(TabularPolicy)
     return AutogradObjective(
-        lambda th1, th2: discounted_values(game, policy.p_coop(th1), policy.p_coop(th2), gamma)
+        lambda th1, th2: discounted_values(game, policy.p_coop(th1), policy.p_coop(th2), gamma),
+        lambda th1, th2: (policy.logits(th1), policy.logits(th2)),
     )
 
 
@@ -152,7 +187,18 @@ def engine_direction(
     kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, k=1, engine="autograd"
 ):
     depth = torch.tensor([k])
-    hp = RuleParams(tensor(alpha), tensor(eta), depth, gamma_co=tensor(eta), order=depth)
+    hp = RuleParams(
+        tensor(alpha),
+        tensor(eta),
+        depth,
+        gamma_co=tensor(eta),
+        order=depth,
+        lr=tensor(POLA_LR),
+        beta_in=tensor(eta),
+        beta_out=tensor(POLA_BETA_OUT),
+        inner_steps=depth + 1,
+        outer_steps=torch.tensor([POLA_OUTER]),
+    )
     objective = objective_of(engine, game, gamma)
     d = RULES[kind]({"logits": t1[None]}, {"logits": t2[None]}, objective, hp)
     return d["logits"][0]
@@ -173,7 +219,7 @@ EXACT_RULES = [kind for kind in RULES if not KINDS[kind].sampled]
 @pytest.mark.parametrize("point", range(len(POINTS)))
 def test_rule_matches_torch_func_reference(kind, point, engine):
     t1, t2 = POINTS[point]
-    for k in (1, 2, 3) if kind in ("la", "lola", "hola") else (1,):
+    for k in (1, 2, 3) if kind in ("la", "lola", "hola", "pola") else (1,):
         expected = reference_direction(kind, t1, t2, k=k)
         got = engine_direction(kind, t1, t2, k=k, engine=engine)
         tolerance = 1e-8 if kind == "cgd" else 1e-10  # CGD: an iterative solve

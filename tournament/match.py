@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from agents.kinds import check_family
+from agents.options import applies
 from agents.spec import AgentSpec
 from tournament.differentiable import DifferentiableGame
 from tournament.engines.autograd import AutogradEngine
@@ -134,6 +135,11 @@ def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
             raise ValueError(
                 f"kind: {spec.kind} learns from sampled episodes of an iterated game; "
                 f"{game.name} is a differentiable game"
+            )
+        if applies("beta_out", spec.kind):
+            raise ValueError(
+                f"kind: {spec.kind} penalises the KL divergence between policies; {game.name} "
+                f"is a differentiable game, whose players hold raw parameters"
             )
         if spec.policy != "tabular":
             raise ValueError(

@@ -116,8 +116,17 @@ class AutogradEngine(Engine):
             v_a, v_b = values_a(theta_a, theta_b)
             return v_b, v_a
 
-        self.objective_a = AutogradObjective(values_a)
-        self.objective_b = AutogradObjective(values_b)
+        logits_a = logits_b = None
+        if not isinstance(game, DifferentiableGame):
+
+            def logits_a(theta_a: Params, theta_b: Params):
+                return self.a.policy.logits(theta_a), self.b.policy.logits(theta_b)
+
+            def logits_b(theta_b: Params, theta_a: Params):
+                return self.b.policy.logits(theta_b), self.a.policy.logits(theta_a)
+
+        self.objective_a = AutogradObjective(values_a, logits_a)
+        self.objective_b = AutogradObjective(values_b, logits_b)
 
     def step(self) -> torch.Tensor:
         return self._step(self.objective_a, self.objective_b)
