@@ -100,6 +100,14 @@ LEARNER_KINDS = (
         models_opponent=True,
     ),
     Kind(
+        "lss",
+        True,
+        (*LEARNING, "lss_lambda"),
+        "local symplectic surgery: (xi + H^T v) / 2, (H^T H + lss_lambda I) v = H^T xi, "
+        "solved matrix-free",
+        "Mazumdar, Jordan & Sastry 2019; Letcher et al.'s reference code",
+    ),
+    Kind(
         "hola",
         True,
         (*LEARNING, "lr_in", "order"),

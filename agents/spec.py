@@ -38,6 +38,7 @@ class AgentSpec:
     eta: float = default("eta")
     gamma_co: float = default("gamma_co")
     order: int = default("order")
+    lss_lambda: float = default("lss_lambda")
     episodes: int = default("episodes")
     steps: int = default("steps")
     baseline: str = default("baseline")

@@ -1,0 +1,249 @@
+"""Online tabular learners: Q-learning, the joint-action learner, PHC and WoLF-PHC.
+
+These learners update after every step of play from the transition they saw, not once per
+episode from a value: what the LOLA paper's round robin pits LOLA against (Foerster et al. 2018,
+the tournament; the official ``lola/baselines.py`` of alshedivat/lola, whose defaults the
+options keep). Every function here is pure and batched over B matches: tables are tensors with
+a leading match dimension, an update returns new tables.
+
+State ``s``: 0 = start, then the previous joint action, own action first (1..4 = CC, CD, DC,
+DD, as everywhere in lola-arena). Actions: 0 = C, 1 = D. A transition is ``(s, a, o, r, s')``:
+the state, own action, the opponent's action, own reward and the next state. The step counter
+``t`` counts the learner's steps since the match began, across episodes, starting at 1 (as the
+official code's ``T``); step sizes decay with it,
+
+    alpha_t = 1 / (1 / alpha + t * alpha_decay),   delta_t = 1 / (1 / delta + t * delta_decay)
+
+Tables (a dict of tensors, like :data:`agents.functional.Params`): ``q`` [B, 5, 2] Q(s, a)
+(``jal-q``: [B, 5, 2, 2] Q(s, a, o)) initialised N(0, 1) from the side's seed; ``counts``
+[B, 5, 2] the opponent's actions seen per state (``jal-q``); ``pi`` [B, 5, 2] the policy and
+``pi_avg``, ``visits`` [B, 5] its running average (``wolf-phc``).
+
+Behaviour: ``q`` and ``jal-q`` act epsilon-greedily as the official code does (the greedy
+action, flipped with probability epsilon: P(greedy) = 1 - epsilon; ties go to C); ``phc`` and
+``wolf-phc`` act from ``pi``. :func:`behaviour` is that policy as P(C | s) [B, 5], which the
+engine samples from and hands to exact learners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from agents import seeding
+
+N_STATES, N_ACTIONS = 5, 2
+Tables = dict[str, torch.Tensor]
+
+
+@dataclass
+class OnlineParams:
+    """Per-match hyperparameters, [B] each: the match's discount ``gamma``, the options of
+    :mod:`agents.options` (``delta``/``delta_decay`` are PHC's or WoLF-PHC's ``delta_win``
+    and its decay; ``epsilon`` unused by the PHC learners)."""
+
+    gamma: torch.Tensor
+    alpha: torch.Tensor
+    alpha_decay: torch.Tensor
+    epsilon: torch.Tensor
+    delta: torch.Tensor
+    delta_decay: torch.Tensor
+
+
+@dataclass
+class Transition:
+    """One step of B matches, [B] each, from the learner's own view."""
+
+    s: torch.Tensor
+    a: torch.Tensor
+    o: torch.Tensor
+    r: torch.Tensor
+    s_next: torch.Tensor
+
+
+def next_state(own: torch.Tensor, opp: torch.Tensor) -> torch.Tensor:
+    """The egocentric state after the joint action (own, opp): 1 + 2 own + opp."""
+    return 1 + 2 * own + opp
+
+
+def decayed(rate: torch.Tensor, decay: torch.Tensor, t: int) -> torch.Tensor:
+    """``1 / (1 / rate + t * decay)``: the step size at step t."""
+    return 1 / (1 / rate + t * decay)
+
+
+def _rows(table: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``table[b, s[b]]`` for every match b: [B, *table.shape[2:]]."""
+    index = s.reshape(-1, *([1] * (table.dim() - 1))).expand(-1, 1, *table.shape[2:])
+    return table.gather(1, index).squeeze(1)
+
+
+def _put_rows(table: torch.Tensor, s: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``table`` with ``table[b, s[b]] = rows[b]``, out of place."""
+    index = s.reshape(-1, *([1] * (table.dim() - 1))).expand(-1, 1, *table.shape[2:])
+    return table.scatter(1, index, rows.unsqueeze(1))
+
+
+def td_update(q_s: torch.Tensor, a: torch.Tensor, target: torch.Tensor, alpha_t: torch.Tensor):
+    """``Q(s, a) <- (1 - alpha_t) Q(s, a) + alpha_t target`` on the rows ``q_s`` = Q(s, .)
+    [B, A, ...] at own action ``a`` (any trailing dimensions: the opponent's action, one-hot
+    in ``target``'s place for the joint-action learner)."""
+    mask = torch.nn.functional.one_hot(a, N_ACTIONS).to(q_s.dtype)
+    mask = mask.reshape(*mask.shape, *([1] * (q_s.dim() - 2)))
+    return q_s + mask * alpha_t.reshape(-1, *([1] * (q_s.dim() - 1))) * (target - q_s)
+
+
+def q_target(q: torch.Tensor, tr: Transition, hp: OnlineParams) -> torch.Tensor:
+    """``r + gamma max_a' Q(s', a')``, [B]."""
+    return tr.r + hp.gamma * _rows(q, tr.s_next).amax(dim=1)
+
+
+def q_learning(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
+    """NL-Q, tabular Q-learning (Watkins & Dayan 1992; the official ``NaiveQLearner``):
+
+    Q(s, a) <- (1 - alpha_t) Q(s, a) + alpha_t (r + gamma max_a' Q(s', a'))
+    """
+    q = tables["q"]
+    alpha_t = decayed(hp.alpha, hp.alpha_decay, t)
+    new_row = td_update(_rows(q, tr.s), tr.a, q_target(q, tr, hp)[:, None], alpha_t)
+    return {**tables, "q": _put_rows(q, tr.s, new_row)}
+
+
+def opponent_weighted(q: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """JAL's value of own actions, ``Q'(s, a) = sum_o Q(s, a, o) P^(o | s)`` with the empirical
+    ``P^(o | s) = counts(s, o) / N(s)`` (0 where s was never seen: Q' = 0 there, as in the
+    official code's ``C / (N + 1e-8)``); [B, 5, 2] from q [B, 5, 2, 2], counts [B, 5, 2]."""
+    seen = counts.sum(dim=2, keepdim=True)
+    p_opp = counts / torch.where(seen > 0, seen, torch.ones_like(seen))
+    return (q * p_opp[:, :, None, :]).sum(dim=3)
+
+
+def joint_action_learning(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
+    """JAL-Q, the joint-action learner (Claus & Boutilier 1998; the official
+    ``JointActionLearner``): Q over joint actions and counts of the opponent's actions,
+
+        Q(s, a, o) <- (1 - alpha_t) Q(s, a, o) + alpha_t (r + gamma max_a' Q'(s', a'))
+        counts(s, o) <- counts(s, o) + 1          (after the target, as the official code)
+
+    with ``Q'`` of :func:`opponent_weighted`; it acts epsilon-greedily on ``Q'``.
+    """
+    q, counts = tables["q"], tables["counts"]
+    target = tr.r + hp.gamma * _rows(opponent_weighted(q, counts), tr.s_next).amax(dim=1)
+    alpha_t = decayed(hp.alpha, hp.alpha_decay, t)
+    opp = torch.nn.functional.one_hot(tr.o, N_ACTIONS).to(q.dtype)  # [B, 2]
+    q_s = _rows(q, tr.s)  # [B, 2 own, 2 opp]
+    # Only the entry (a, o) moves: the target stands in for Q(s, a, o) where o was played.
+    per_opp = opp[:, None, :] * target[:, None, None] + (1 - opp[:, None, :]) * q_s
+    new_row = td_update(q_s, tr.a, per_opp, alpha_t)
+    new_counts = _put_rows(counts, tr.s, _rows(counts, tr.s) + opp)
+    return {**tables, "q": _put_rows(q, tr.s, new_row), "counts": new_counts}
+
+
+def hill_climb(pi_s: torch.Tensor, q_s: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """PHC's policy step at one state (Bowling & Veloso 2002, Table 1), [B, A] rows: with
+    ``a*`` = argmax_a Q(s, a) (ties to the first action),
+
+        pi(s, a) <- pi(s, a) + { -d_a                  a != a*
+                                 sum_{a' != a*} d_a'   a  = a* },   d_a = min(pi(s, a), delta / (A - 1))
+
+    The ``min`` clips the step so that pi stays a distribution (no probability below 0, the
+    total unchanged)."""
+    greedy = torch.nn.functional.one_hot(q_s.argmax(dim=1), N_ACTIONS).to(pi_s.dtype)
+    d = torch.minimum(pi_s, delta[:, None] / (N_ACTIONS - 1)) * (1 - greedy)
+    return pi_s - d + greedy * d.sum(dim=1, keepdim=True)
+
+
+def policy_hill_climbing(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
+    """PHC, policy hill-climbing (Bowling & Veloso 2002; the official ``PolicyHillClimbing``):
+    Q-learning (:func:`q_learning`), then pi(s) moves toward the greedy action by
+    ``delta_t = 1 / (1 / delta + t * delta_decay)`` (:func:`hill_climb`); it acts from pi."""
+    tables = q_learning(tables, tr, t, hp)
+    q_s, pi_s = _rows(tables["q"], tr.s), _rows(tables["pi"], tr.s)
+    new_pi = hill_climb(pi_s, q_s, decayed(hp.delta, hp.delta_decay, t))
+    return {**tables, "pi": _put_rows(tables["pi"], tr.s, new_pi)}
+
+
+def wolf_policy_hill_climbing(
+    tables: Tables, tr: Transition, t: int, hp: OnlineParams
+) -> Tables:
+    """WoLF-PHC, "win or learn fast" (Bowling & Veloso 2002, Table 2; the official
+    ``WoLF_PolicyHillClimbing``): Q-learning, then the average policy and a two-speed step,
+
+        C(s) <- C(s) + 1,   pi_avg(s) <- pi_avg(s) + (pi(s) - pi_avg(s)) / C(s)
+        delta = delta_t        if sum_a pi(s, a) Q(s, a) > sum_a pi_avg(s, a) Q(s, a)  (winning)
+                2 delta_t      otherwise                                           (losing)
+
+    with ``delta_t = 1 / (1 / delta_win + t * delta_win_decay)`` and pi(s) stepped as PHC
+    (:func:`hill_climb`); it acts from pi.
+    """
+    tables = q_learning(tables, tr, t, hp)
+    q_s, pi_s = _rows(tables["q"], tr.s), _rows(tables["pi"], tr.s)
+    visits = _rows(tables["visits"], tr.s) + 1  # [B]
+    avg_s = _rows(tables["pi_avg"], tr.s)
+    avg_s = avg_s + (pi_s - avg_s) / visits[:, None]
+    winning = (pi_s * q_s).sum(dim=1) > (avg_s * q_s).sum(dim=1)
+    delta_win = decayed(hp.delta, hp.delta_decay, t)
+    delta = torch.where(winning, delta_win, 2 * delta_win)
+    return {
+        **tables,
+        "pi": _put_rows(tables["pi"], tr.s, hill_climb(pi_s, q_s, delta)),
+        "pi_avg": _put_rows(tables["pi_avg"], tr.s, avg_s),
+        "visits": _put_rows(tables["visits"], tr.s, visits),
+    }
+
+
+def epsilon_greedy(values: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:
+    """P(C | s) [B, 5] of acting greedily on ``values`` [B, 5, 2] and flipping the action with
+    probability epsilon (ties to C)."""
+    greedy_c = values[:, :, 0] >= values[:, :, 1]
+    eps = epsilon[:, None]
+    return torch.where(greedy_c, 1 - eps, eps)
+
+
+@dataclass(frozen=True)
+class OnlineRule:
+    """An online learner: its update, its behaviour policy P(C | s) [B, 5] and whether its Q
+    table is over joint actions."""
+
+    update: Callable[[Tables, Transition, int, OnlineParams], Tables]
+    behaviour: Callable[[Tables, OnlineParams], torch.Tensor]
+    joint: bool = False
+    policy_tables: bool = False
+
+
+def _greedy_behaviour(tables: Tables, hp: OnlineParams) -> torch.Tensor:
+    return epsilon_greedy(tables["q"], hp.epsilon)
+
+
+def _jal_behaviour(tables: Tables, hp: OnlineParams) -> torch.Tensor:
+    return epsilon_greedy(opponent_weighted(tables["q"], tables["counts"]), hp.epsilon)
+
+
+def _policy_behaviour(tables: Tables, hp: OnlineParams) -> torch.Tensor:
+    return tables["pi"][:, :, 0]
+
+
+ONLINE_RULES: dict[str, OnlineRule] = {
+    "q": OnlineRule(q_learning, _greedy_behaviour),
+    "jal-q": OnlineRule(joint_action_learning, _jal_behaviour, joint=True),
+    "phc": OnlineRule(policy_hill_climbing, _policy_behaviour, policy_tables=True),
+    "wolf-phc": OnlineRule(wolf_policy_hill_climbing, _policy_behaviour, policy_tables=True),
+}
+
+
+def initial_tables(kind: str, seeds: Sequence[int], dtype, device) -> Tables:
+    """A learner's tables at the start of B matches: Q ~ N(0, 1) from each side's seed
+    (:mod:`agents.seeding`, stream 0, as the tabular logits), counts 0, pi and pi_avg uniform."""
+    rule = ONLINE_RULES[kind]
+    shape = (N_STATES, N_ACTIONS, N_ACTIONS) if rule.joint else (N_STATES, N_ACTIONS)
+    size = len(seeds)
+    draws = seeding.normal(seeds, N_STATES * N_ACTIONS * (N_ACTIONS if rule.joint else 1))
+    tables = {"q": torch.as_tensor(draws, dtype=dtype, device=device).reshape(size, *shape)}
+    if rule.joint:
+        tables["counts"] = torch.zeros(size, N_STATES, N_ACTIONS, dtype=dtype, device=device)
+    if rule.policy_tables:
+        uniform = torch.full((size, N_STATES, N_ACTIONS), 1 / N_ACTIONS, dtype=dtype, device=device)
+        tables["pi"], tables["pi_avg"] = uniform, uniform.clone()
+        tables["visits"] = torch.zeros(size, N_STATES, dtype=dtype, device=device)
+    return tables
