@@ -6,7 +6,8 @@ option) and the analysis grouping all derive from these records. A learner's upd
 ``agents.rules.RULES[name]`` (a test checks that both list the same learners); a fixed
 strategy's probabilities are ``agents.strategies.fixed_p_coop``.
 
-Adding a learner: one :class:`Kind` here, its rule in ``RULES``, and its reference test.
+Adding a learner: one :class:`Kind` here, its rule in ``RULES`` (an online learner's in
+``agents.online.ONLINE_RULES``), and its reference test.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from agents.strategies import STRATEGIES
 # Options every learner reads; and those of the learners that learn from sampled episodes.
 LEARNING = ("lr", "policy", "optimizer")
 SAMPLING = ("episodes", "steps", "baseline")
+# Options of the online tabular learners: the Q step and its decay, and the episode length.
+ONLINE_Q = ("alpha", "alpha_decay", "steps")
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,9 @@ class Kind:
     """``options``: the options it reads (of :mod:`agents.options`). ``models_opponent``: the
     learner takes the opponent's learning into account (LOLA-type shaping or lookahead).
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
-    :class:`agents.rules.SampledObjective`), not through the exact value."""
+    :class:`agents.rules.SampledObjective`), not through the exact value. ``online``: a tabular
+    learner that updates after every step of play from the transitions it sees
+    (:mod:`agents.online`), its rule ``agents.online.ONLINE_RULES[name]``."""
 
     name: str
     learner: bool
@@ -34,6 +39,7 @@ class Kind:
     source: str
     models_opponent: bool = False
     sampled: bool = False
+    online: bool = False
 
 
 LEARNER_KINDS = (
@@ -133,6 +139,40 @@ LEARNER_KINDS = (
         models_opponent=True,
         sampled=True,
     ),
+    Kind(
+        "q",
+        True,
+        (*ONLINE_Q, "epsilon"),
+        "NL-Q: tabular Q-learning over its own actions, epsilon-greedy",
+        "Watkins & Dayan 1992; LOLA tournament (Foerster et al. 2018), official baselines",
+        online=True,
+    ),
+    Kind(
+        "jal-q",
+        True,
+        (*ONLINE_Q, "epsilon"),
+        "JAL-Q: Q over joint actions weighted by the opponent's empirical action frequencies, "
+        "epsilon-greedy",
+        "Claus & Boutilier 1998; LOLA tournament, official baselines",
+        online=True,
+    ),
+    Kind(
+        "phc",
+        True,
+        (*ONLINE_Q, "delta", "delta_decay"),
+        "policy hill-climbing: Q-learning, the policy stepped delta toward the greedy action",
+        "Bowling & Veloso 2002; LOLA tournament, official baselines",
+        online=True,
+    ),
+    Kind(
+        "wolf-phc",
+        True,
+        (*ONLINE_Q, "delta_win", "delta_win_decay"),
+        "WoLF-PHC: PHC stepping delta_win when winning against its average policy, twice that "
+        "when losing",
+        "Bowling & Veloso 2002; LOLA tournament, official baselines",
+        online=True,
+    ),
 )
 FIXED_KINDS = (
     *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),
@@ -142,4 +182,5 @@ FIXED_KINDS = (
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
 SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sampled)
+ONLINE: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.online)
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)

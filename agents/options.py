@@ -28,7 +28,8 @@ def flag(value) -> bool:
 
 @dataclass(frozen=True)
 class Option:
-    """One agent option. ``minimum`` (with ``exclusive``): the bound of a number. ``label``: its
+    """One agent option. ``minimum`` (with ``exclusive``) and ``maximum`` (inclusive): the
+    bounds of a number. ``label``: its
     name in agent labels (None: not shown). ``stored``: a per-side column (``<name>_a``,
     ``<name>_b``) of a sweep's matches table, null where a kind does not read it."""
 
@@ -41,6 +42,7 @@ class Option:
     label: str | None = None
     stored: bool = True
     choices: tuple[str, ...] | None = None
+    maximum: float | None = None
 
     @property
     def applies_to(self) -> tuple[str, ...]:
@@ -76,7 +78,16 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
     Option("episodes", int, 64, "E, episodes per sampled rollout (nl-pg, lola-dice)", 1, label="E"),
-    Option("steps", int, 150, "T, steps per sampled episode (nl-pg, lola-dice)", 1, False, "T"),
+    Option(
+        "steps",
+        int,
+        150,
+        "T, steps per episode (of a sampled rollout: nl-pg, lola-dice; of play between two "
+        "updates: the online learners)",
+        1,
+        False,
+        "T",
+    ),
     Option(
         "baseline",
         str,
@@ -93,6 +104,52 @@ OPTIONS: tuple[Option, ...] = (
         "lola-dice: fit a tabular model of the opponent's policy to its sampled actions each "
         "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
         label="om",
+    ),
+    Option(
+        "alpha",
+        float,
+        0.01,
+        "the online learners' Q step size alpha in (0, 1], decayed as 1 / (1/alpha + t alpha_decay)",
+        0,
+        True,
+        "a",
+        maximum=1,
+    ),
+    Option("alpha_decay", float, 1e-4, "the decay of alpha per step t", 0, False, "ad"),
+    Option(
+        "epsilon",
+        float,
+        0.05,
+        "q, jal-q: probability in [0, 1] of flipping the greedy action",
+        0,
+        False,
+        "eps",
+        maximum=1,
+    ),
+    Option(
+        "delta",
+        float,
+        5e-5,
+        "phc: policy step delta in (0, 1], decayed as 1 / (1/delta + t delta_decay)",
+        0,
+        True,
+        "d",
+        maximum=1,
+    ),
+    Option("delta_decay", float, 1.0, "phc: the decay of delta per step t", 0, False, "dd"),
+    Option(
+        "delta_win",
+        float,
+        0.01,
+        "wolf-phc: policy step when winning, in (0, 1] (twice it when losing), decayed as "
+        "1 / (1/delta_win + t delta_win_decay)",
+        0,
+        True,
+        "dw",
+        maximum=1,
+    ),
+    Option(
+        "delta_win_decay", float, 5e-5, "wolf-phc: the decay of delta_win per step t", 0, False, "dwd"
     ),
     Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
     Option("optimizer", str, "sgd", "sgd or adam"),

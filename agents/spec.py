@@ -43,6 +43,13 @@ class AgentSpec:
     steps: int = default("steps")
     baseline: str = default("baseline")
     opponent_model: bool = default("opponent_model")
+    alpha: float = default("alpha")
+    alpha_decay: float = default("alpha_decay")
+    epsilon: float = default("epsilon")
+    delta: float = default("delta")
+    delta_decay: float = default("delta_decay")
+    delta_win: float = default("delta_win")
+    delta_win_decay: float = default("delta_win_decay")
     policy: str | Callable[[], nn.Module] = default("policy")
     optimizer: str = default("optimizer")
     p: tuple[float, ...] | None = default("p")
@@ -94,16 +101,24 @@ class AgentSpec:
         return self.lr if self.lr_in is None else self.lr_in
 
     @property
+    def online(self) -> bool:
+        """Learns online, step by step (:data:`agents.kinds.ONLINE`)."""
+        return KINDS[self.kind].online
+
+    @property
     def sampled(self) -> bool:
         """Learns from sampled episodes (:data:`agents.kinds.SAMPLED`)."""
         return KINDS[self.kind].sampled
 
     def structure(self) -> tuple:
         """What must be equal for agents to share one batched engine call (all but the numbers,
-        which the engines take per match). A sampled learner's rollouts are [B, E, T] tensors,
+        which the engines take per match). An online learner's episodes: its steps T. A sampled
+        learner's rollouts are [B, E, T] tensors,
         one per lookahead step: its episodes, steps, baseline and lookahead too (a batch could
         mix depths, but every match would pay for the deepest one's rollouts)."""
         sampling = ()
+        if self.online:
+            sampling = (self.steps,)
         if self.sampled:
             depth, model = (
                 getattr(self, name) if applies(name, self.kind) else None
@@ -150,11 +165,15 @@ def _check_number(option, value) -> None:
         return
     integer = option.type is int
     bound = f"{'>' if option.exclusive else '>='} {option.minimum:g}"
+    if option.maximum is not None:
+        bound = f"in {'(' if option.exclusive else '['}{option.minimum:g}, {option.maximum:g}]"
     what = f"an integer {bound}" if integer else f"finite and {bound}"
     number = isinstance(value, int) if integer else isinstance(value, int | float)
     if not number or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"{option.name}: must be {what}, got {value!r}")
     if not (value > option.minimum if option.exclusive else value >= option.minimum):
+        raise ValueError(f"{option.name}: must be {what}, got {value}")
+    if option.maximum is not None and value > option.maximum:
         raise ValueError(f"{option.name}: must be {what}, got {value}")
 
 
