@@ -145,7 +145,8 @@ def hill_climb(pi_s: torch.Tensor, q_s: torch.Tensor, delta: torch.Tensor) -> to
     ``a*`` = argmax_a Q(s, a) (ties to the first action),
 
         pi(s, a) <- pi(s, a) + { -d_a                  a != a*
-                                 sum_{a' != a*} d_a'   a  = a* },   d_a = min(pi(s, a), delta / (A - 1))
+                                 sum_{a' != a*} d_a'   a  = a* }
+        d_a = min(pi(s, a), delta / (A - 1))
 
     The ``min`` clips the step so that pi stays a distribution (no probability below 0, the
     total unchanged)."""
@@ -164,9 +165,7 @@ def policy_hill_climbing(tables: Tables, tr: Transition, t: int, hp: OnlineParam
     return {**tables, "pi": _put_rows(tables["pi"], tr.s, new_pi)}
 
 
-def wolf_policy_hill_climbing(
-    tables: Tables, tr: Transition, t: int, hp: OnlineParams
-) -> Tables:
+def wolf_policy_hill_climbing(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
     """WoLF-PHC, "win or learn fast" (Bowling & Veloso 2002, Table 2; the official
     ``WoLF_PolicyHillClimbing``): Q-learning, then the average policy and a two-speed step,
 

@@ -109,7 +109,8 @@ OPTIONS: tuple[Option, ...] = (
         "alpha",
         float,
         0.01,
-        "the online learners' Q step size alpha in (0, 1], decayed as 1 / (1/alpha + t alpha_decay)",
+        "the online learners' Q step size alpha in (0, 1], decayed as "
+        "1 / (1/alpha + t alpha_decay)",
         0,
         True,
         "a",
@@ -149,7 +150,13 @@ OPTIONS: tuple[Option, ...] = (
         maximum=1,
     ),
     Option(
-        "delta_win_decay", float, 5e-5, "wolf-phc: the decay of delta_win per step t", 0, False, "dwd"
+        "delta_win_decay",
+        float,
+        5e-5,
+        "wolf-phc: the decay of delta_win per step t",
+        0,
+        False,
+        "dwd",
     ),
     Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
     Option("optimizer", str, "sgd", "sgd or adam"),

@@ -84,8 +84,8 @@ class SampledObjective(Protocol):
 class RuleParams:
     """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
     eta, the lookahead depth k (integers), consensus optimisation's gamma, HOLA's order
-    (integers), LOLA-DiCE's opponent modelling (bools) and LSS's damping lambda. SOS's a and b and SGA's epsilon are
-    the papers' constants."""
+    (integers), LOLA-DiCE's opponent modelling (bools) and LSS's damping lambda. SOS's a and b
+    and SGA's epsilon are the papers' constants."""
 
     lr_in: torch.Tensor
     eta: torch.Tensor
