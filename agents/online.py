@@ -73,30 +73,58 @@ def decayed(rate: torch.Tensor, decay: torch.Tensor, t: int) -> torch.Tensor:
     return 1 / (1 / rate + t * decay)
 
 
+def _flat_index(table: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Positions of the entries ``table[b, s[b], ...]`` in ``table.reshape(B, -1)``, [B, K]."""
+    row = table[0, 0].numel()
+    return s[:, None] * row + torch.arange(row, device=s.device)
+
+
 def _rows(table: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """``table[b, s[b]]`` for every match b: [B, *table.shape[2:]]."""
-    index = s.reshape(-1, *([1] * (table.dim() - 1))).expand(-1, 1, *table.shape[2:])
-    return table.gather(1, index).squeeze(1)
+    """``table[b, s[b]]`` for every match b: [B, *table.shape[2:]] (one row per match
+    selected from the [B * 5, ...] table: faster than a gather of its entries)."""
+    batch, states = table.shape[:2]
+    rows = torch.arange(batch, device=s.device) * states + s
+    return table.reshape(batch * states, *table.shape[2:]).index_select(0, rows)
 
 
 def _put_rows(table: torch.Tensor, s: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``table`` with ``table[b, s[b]] = rows[b]``, out of place."""
-    index = s.reshape(-1, *([1] * (table.dim() - 1))).expand(-1, 1, *table.shape[2:])
-    return table.scatter(1, index, rows.unsqueeze(1))
+    batch = table.shape[0]
+    flat = table.reshape(batch, -1).scatter(1, _flat_index(table, s), rows.reshape(batch, -1))
+    return flat.reshape(table.shape)
+
+
+def one_hot(action: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """[B, A] in ``like``'s dtype: 1 at ``action``, else 0."""
+    actions = torch.arange(N_ACTIONS, device=action.device)
+    return (action[:, None] == actions).to(like.dtype)
+
+
+def _per_match(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def td_update(q_s: torch.Tensor, a: torch.Tensor, target: torch.Tensor, alpha_t: torch.Tensor):
     """``Q(s, a) <- (1 - alpha_t) Q(s, a) + alpha_t target`` on the rows ``q_s`` = Q(s, .)
     [B, A, ...] at own action ``a`` (any trailing dimensions: the opponent's action, one-hot
     in ``target``'s place for the joint-action learner)."""
-    mask = torch.nn.functional.one_hot(a, N_ACTIONS).to(q_s.dtype)
+    mask = one_hot(a, q_s)
     mask = mask.reshape(*mask.shape, *([1] * (q_s.dim() - 2)))
-    return q_s + mask * alpha_t.reshape(-1, *([1] * (q_s.dim() - 1))) * (target - q_s)
+    return q_s + mask * _per_match(alpha_t, q_s) * (target - q_s)
 
 
-def q_target(q: torch.Tensor, tr: Transition, hp: OnlineParams) -> torch.Tensor:
-    """``r + gamma max_a' Q(s', a')``, [B]."""
-    return tr.r + hp.gamma * _rows(q, tr.s_next).amax(dim=1)
+def _max(x: torch.Tensor) -> torch.Tensor:
+    """The larger of the two actions' values, [B] from [B, 2] (elementwise: faster than a
+    reduction over a dimension of 2)."""
+    return torch.maximum(x[:, 0], x[:, 1])
+
+
+def _q_step(q: torch.Tensor, tr: Transition, t: int, hp: OnlineParams):
+    """Q-learning's table and its new row Q(s, .), [B, 2] (:func:`q_learning`)."""
+    target = tr.r + hp.gamma * _max(_rows(q, tr.s_next))
+    alpha_t = decayed(hp.alpha, hp.alpha_decay, t)
+    new_row = td_update(_rows(q, tr.s), tr.a, target[:, None], alpha_t)
+    return _put_rows(q, tr.s, new_row), new_row
 
 
 def q_learning(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
@@ -104,19 +132,19 @@ def q_learning(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tabl
 
     Q(s, a) <- (1 - alpha_t) Q(s, a) + alpha_t (r + gamma max_a' Q(s', a'))
     """
-    q = tables["q"]
-    alpha_t = decayed(hp.alpha, hp.alpha_decay, t)
-    new_row = td_update(_rows(q, tr.s), tr.a, q_target(q, tr, hp)[:, None], alpha_t)
-    return {**tables, "q": _put_rows(q, tr.s, new_row)}
+    q, _ = _q_step(tables["q"], tr, t, hp)
+    return {**tables, "q": q}
 
 
 def opponent_weighted(q: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """JAL's value of own actions, ``Q'(s, a) = sum_o Q(s, a, o) P^(o | s)`` with the empirical
     ``P^(o | s) = counts(s, o) / N(s)`` (0 where s was never seen: Q' = 0 there, as in the
-    official code's ``C / (N + 1e-8)``); [B, 5, 2] from q [B, 5, 2, 2], counts [B, 5, 2]."""
-    seen = counts.sum(dim=2, keepdim=True)
-    p_opp = counts / torch.where(seen > 0, seen, torch.ones_like(seen))
-    return (q * p_opp[:, :, None, :]).sum(dim=3)
+    official code's ``C / (N + 1e-8)``): [..., 2] from q [..., 2, 2] and counts [..., 2] (all
+    states, [B, 5, ...], or one state per match, [B, ...])."""
+    seen = counts[..., 0] + counts[..., 1]
+    seen = torch.where(seen > 0, seen, torch.ones_like(seen)).unsqueeze(-1)
+    p_c, p_d = counts[..., 0:1] / seen, counts[..., 1:2] / seen
+    return q[..., 0] * p_c + q[..., 1] * p_d
 
 
 def joint_action_learning(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
@@ -129,9 +157,10 @@ def joint_action_learning(tables: Tables, tr: Transition, t: int, hp: OnlinePara
     with ``Q'`` of :func:`opponent_weighted`; it acts epsilon-greedily on ``Q'``.
     """
     q, counts = tables["q"], tables["counts"]
-    target = tr.r + hp.gamma * _rows(opponent_weighted(q, counts), tr.s_next).amax(dim=1)
+    q_next = opponent_weighted(_rows(q, tr.s_next), _rows(counts, tr.s_next))  # Q'(s', .)
+    target = tr.r + hp.gamma * _max(q_next)
     alpha_t = decayed(hp.alpha, hp.alpha_decay, t)
-    opp = torch.nn.functional.one_hot(tr.o, N_ACTIONS).to(q.dtype)  # [B, 2]
+    opp = one_hot(tr.o, q)  # [B, 2]
     q_s = _rows(q, tr.s)  # [B, 2 own, 2 opp]
     # Only the entry (a, o) moves: the target stands in for Q(s, a, o) where o was played.
     per_opp = opp[:, None, :] * target[:, None, None] + (1 - opp[:, None, :]) * q_s
@@ -149,20 +178,26 @@ def hill_climb(pi_s: torch.Tensor, q_s: torch.Tensor, delta: torch.Tensor) -> to
         d_a = min(pi(s, a), delta / (A - 1))
 
     The ``min`` clips the step so that pi stays a distribution (no probability below 0, the
-    total unchanged)."""
-    greedy = torch.nn.functional.one_hot(q_s.argmax(dim=1), N_ACTIONS).to(pi_s.dtype)
-    d = torch.minimum(pi_s, delta[:, None] / (N_ACTIONS - 1)) * (1 - greedy)
-    return pi_s - d + greedy * d.sum(dim=1, keepdim=True)
+    total unchanged). With two actions: ``min(pi(s, other), delta)`` moves from the other
+    action to a*."""
+    greedy_c = q_s[:, 0] >= q_s[:, 1]
+    moved = torch.minimum(torch.where(greedy_c, pi_s[:, 1], pi_s[:, 0]), delta)
+    toward_c = torch.where(greedy_c, moved, -moved)
+    return torch.stack([pi_s[:, 0] + toward_c, pi_s[:, 1] - toward_c], dim=1)
 
 
 def policy_hill_climbing(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
     """PHC, policy hill-climbing (Bowling & Veloso 2002; the official ``PolicyHillClimbing``):
     Q-learning (:func:`q_learning`), then pi(s) moves toward the greedy action by
     ``delta_t = 1 / (1 / delta + t * delta_decay)`` (:func:`hill_climb`); it acts from pi."""
-    tables = q_learning(tables, tr, t, hp)
-    q_s, pi_s = _rows(tables["q"], tr.s), _rows(tables["pi"], tr.s)
-    new_pi = hill_climb(pi_s, q_s, decayed(hp.delta, hp.delta_decay, t))
-    return {**tables, "pi": _put_rows(tables["pi"], tr.s, new_pi)}
+    q, q_s = _q_step(tables["q"], tr, t, hp)
+    new_pi = hill_climb(_rows(tables["pi"], tr.s), q_s, decayed(hp.delta, hp.delta_decay, t))
+    return {**tables, "q": q, "pi": _put_rows(tables["pi"], tr.s, new_pi)}
+
+
+def _expected(pi_s: torch.Tensor, q_s: torch.Tensor) -> torch.Tensor:
+    """``sum_a pi(s, a) Q(s, a)``, [B]."""
+    return pi_s[:, 0] * q_s[:, 0] + pi_s[:, 1] * q_s[:, 1]
 
 
 def wolf_policy_hill_climbing(tables: Tables, tr: Transition, t: int, hp: OnlineParams) -> Tables:
@@ -176,16 +211,17 @@ def wolf_policy_hill_climbing(tables: Tables, tr: Transition, t: int, hp: Online
     with ``delta_t = 1 / (1 / delta_win + t * delta_win_decay)`` and pi(s) stepped as PHC
     (:func:`hill_climb`); it acts from pi.
     """
-    tables = q_learning(tables, tr, t, hp)
-    q_s, pi_s = _rows(tables["q"], tr.s), _rows(tables["pi"], tr.s)
+    q, q_s = _q_step(tables["q"], tr, t, hp)
+    pi_s = _rows(tables["pi"], tr.s)
     visits = _rows(tables["visits"], tr.s) + 1  # [B]
     avg_s = _rows(tables["pi_avg"], tr.s)
     avg_s = avg_s + (pi_s - avg_s) / visits[:, None]
-    winning = (pi_s * q_s).sum(dim=1) > (avg_s * q_s).sum(dim=1)
+    winning = _expected(pi_s, q_s) > _expected(avg_s, q_s)
     delta_win = decayed(hp.delta, hp.delta_decay, t)
     delta = torch.where(winning, delta_win, 2 * delta_win)
     return {
         **tables,
+        "q": q,
         "pi": _put_rows(tables["pi"], tr.s, hill_climb(pi_s, q_s, delta)),
         "pi_avg": _put_rows(tables["pi_avg"], tr.s, avg_s),
         "visits": _put_rows(tables["visits"], tr.s, visits),
@@ -193,17 +229,24 @@ def wolf_policy_hill_climbing(tables: Tables, tr: Transition, t: int, hp: Online
 
 
 def epsilon_greedy(values: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:
-    """P(C | s) [B, 5] of acting greedily on ``values`` [B, 5, 2] and flipping the action with
-    probability epsilon (ties to C)."""
-    greedy_c = values[:, :, 0] >= values[:, :, 1]
-    eps = epsilon[:, None]
+    """P(C | s) of acting greedily on ``values`` [..., 2] and flipping the action with
+    probability epsilon (ties to C): [B, 5] for all states, [B] for one state per match."""
+    greedy_c = values[..., 0] >= values[..., 1]
+    eps = _per_match(epsilon, greedy_c)
     return torch.where(greedy_c, 1 - eps, eps)
+
+
+def at(tables: Tables, s: torch.Tensor) -> Tables:
+    """The tables' rows at state ``s[b]`` of each match b (what :attr:`OnlineRule.behaviour`
+    reads to give P(C | s) [B] at those states only)."""
+    return {name: _rows(table, s) for name, table in tables.items()}
 
 
 @dataclass(frozen=True)
 class OnlineRule:
-    """An online learner: its update, its behaviour policy P(C | s) [B, 5] and whether its Q
-    table is over joint actions."""
+    """An online learner: its update; its behaviour policy, P(C | s) [B, 5] from the tables or
+    [B] from their rows at one state per match (:func:`at`); whether its Q table is over joint
+    actions and whether it keeps a policy."""
 
     update: Callable[[Tables, Transition, int, OnlineParams], Tables]
     behaviour: Callable[[Tables, OnlineParams], torch.Tensor]
@@ -220,7 +263,7 @@ def _jal_behaviour(tables: Tables, hp: OnlineParams) -> torch.Tensor:
 
 
 def _policy_behaviour(tables: Tables, hp: OnlineParams) -> torch.Tensor:
-    return tables["pi"][:, :, 0]
+    return tables["pi"][..., 0]
 
 
 ONLINE_RULES: dict[str, OnlineRule] = {

@@ -12,9 +12,12 @@ parameters (simultaneous play), then steps. Two engines play the same rules:
   b's; gradients come from autograd through ``functional_call`` (the reference for the other).
 - ``sampled`` (:mod:`tournament.sampled`): the autograd engine where a side learns from sampled
   episodes (``nl-pg``, ``lola-dice``); it also records a sampled return beside the exact one.
+- ``online`` (:mod:`tournament.online`): episodes played step by step, where a side learns
+  online from each step (``q``, ``jal-q``, ``phc``, ``wolf-phc``); the other side may be any
+  kind; it records the episode's sampled return beside the exact one.
 
-``engine="auto"`` uses the sampled engine when a learner is sampled, else the closed form when
-no learner has a module policy.
+``engine="auto"`` uses the online engine when a learner is online, the sampled engine when a
+learner is sampled, else the closed form when no learner has a module policy.
 
 Seeds: match seed ``s`` initialises side a from ``2 s`` and side b from ``2 s + 1``.
 """
@@ -32,7 +35,7 @@ from tqdm import tqdm
 
 from agents import seeding
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
-from agents.kinds import SAMPLED
+from agents.kinds import ONLINE, SAMPLED
 from agents.optim import OPTIMIZERS
 from agents.options import BY_NAME, flag
 from agents.policies import TabularPolicy, policy_factory
@@ -47,7 +50,7 @@ from tournament.values import TabularObjective, discounted_values, reward_per_st
 ENGINE_VERSION = 2
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
-ENGINES = ("auto", "closed_form", "autograd", "sampled")
+ENGINES = ("auto", "closed_form", "autograd", "sampled", "online")
 
 
 @dataclass
@@ -373,7 +376,12 @@ def play_matches(
         check_players(game, [*specs_a, *specs_b])
     tabular = on_closed_form(game, [*specs_a, *specs_b])
     sampled = any(s.sampled for s in (*specs_a, *specs_b))
-    if sampled and engine not in ("auto", "sampled"):
+    online = any(s.online for s in (*specs_a, *specs_b))
+    if online and engine not in ("auto", "online"):
+        raise ValueError(f"engine: {engine} cannot play online learners; use auto or online")
+    if engine == "online" and not online:
+        raise ValueError(f"engine: online needs an online learner ({', '.join(ONLINE)})")
+    if sampled and not online and engine not in ("auto", "sampled"):
         raise ValueError(f"engine: {engine} cannot play sampled learners; use auto or sampled")
     if engine == "sampled" and not sampled:
         raise ValueError(f"engine: sampled needs a sampled learner ({', '.join(SAMPLED)})")
@@ -385,7 +393,12 @@ def play_matches(
     gamma_t = torch.as_tensor(gamma, **kw).expand(len(seeds)).clone()
 
     started = time.perf_counter()
-    if sampled:
+    if online:
+        from tournament.online import OnlineSides  # builds on this module
+        from tournament.sampled import one_thread
+
+        engine_sides, threads = OnlineSides, one_thread()
+    elif sampled:
         from tournament.sampled import SampledSides, one_thread  # builds on this module
 
         engine_sides, threads = SampledSides, one_thread()
@@ -409,10 +422,10 @@ def play_matches(
 
 def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
     """Whether matches of these agents can share the closed-form engine: every learner tabular
-    and exact (not sampled), in an iterated 2x2 game (any kinds, options and fixed strategies
-    mix)."""
+    and exact (not sampled, not online), in an iterated 2x2 game (any kinds, options and fixed
+    strategies mix)."""
     return isinstance(game, Game) and all(
-        s.policy == "tabular" and not s.sampled for s in specs if s.learner
+        s.policy == "tabular" and not s.sampled and not s.online for s in specs if s.learner
     )
 
 
@@ -424,7 +437,7 @@ def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
                 f"kind: {spec.kind} is a fixed strategy; {game.name} is a differentiable game, "
                 f"played by learners only"
             )
-        if spec.sampled:
+        if spec.sampled or spec.online:
             raise ValueError(
                 f"kind: {spec.kind} learns from sampled episodes of an iterated game; "
                 f"{game.name} is a differentiable game"
