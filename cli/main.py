@@ -18,7 +18,9 @@ import os
 import sys
 from pathlib import Path
 
+from agents.kinds import LEARNERS
 from agents.options import OPTIONS
+from agents.strategies import STRATEGIES
 from sweeps.signals import interrupts, signal_of
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -44,8 +46,8 @@ examples:
 Run `lola-arena COMMAND --help` for a command's options."""
 
 AGENT_HELP = (
-    "a learner (nl, la, lola, lola-taylor, sos), a fixed strategy (allc, alld, tft, stft, gtft, "
-    "grim, wsls, alternator, extort2), random[:P] or memory1:P0,PCC,PCD,PDC,PDD"
+    f"a learner ({', '.join(LEARNERS)}), a fixed strategy ({', '.join(STRATEGIES)}), "
+    "random[:P] or memory1:P0,PCC,PCD,PDC,PDD"
 )
 
 
@@ -109,8 +111,11 @@ def _add_match(sub) -> None:
     p.add_argument("--updates", type=int, default=200, help="learning steps per match")
     p.add_argument("--seeds", type=_positive_int, default=20, help="play seeds 0 .. N-1")
     for option in MATCH_OPTIONS:
+        # No argparse default: an option given is one the user set (it must apply to a side).
         flag = "--" + option.name.replace("_", "-")
-        p.add_argument(flag, type=option.type, default=option.default, help=option.help)
+        shown = option.default not in (None, False)
+        text = f"{option.help} (default: {option.default})" if shown else option.help
+        p.add_argument(flag, type=option.type, default=None, help=text)
     p.add_argument("--dtype", default="float64", help="float32 or float64")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")

@@ -5,9 +5,11 @@ are chosen so the numbers are exact: ``alpha_t = 1 / (1/alpha + t alpha_decay)``
 and alpha_decay 1 is 1/3, 1/4, 1/5 at t = 1, 2, 3; gamma 0.5.
 """
 
+import numpy as np
 import pytest
 import torch
 
+from agents import seeding
 from agents.online import (
     ONLINE_RULES,
     OnlineParams,
@@ -15,6 +17,10 @@ from agents.online import (
     initial_tables,
     next_state,
 )
+from agents.spec import AgentSpec
+from tournament.games import GAMES
+from tournament.match import play_matches
+from tournament.online import ONLINE_STREAM
 
 F64 = torch.float64
 C, D = 0, 1
@@ -145,3 +151,98 @@ def test_initial_tables_depend_on_the_seed_alone(kind):
     for name, table in alone.items():
         assert torch.equal(together[name][1:2], table)
     assert together["q"][0].std() > 0.3 and not torch.equal(together["q"][0], together["q"][1])
+
+
+# --- the online engine -----------------------------------------------------------------------
+
+IPD = GAMES["ipd"]
+
+
+def reference_q_vs_fixed(seed, p_opp, episodes, steps, gamma, alpha, decay, epsilon):
+    """Q-learning against a fixed memory-one opponent, one match, plain Python floats, as the
+    official ``NaiveQLearner`` plays (the same uniforms as the engine). Returns the discounted
+    reward per step of each episode and the final epsilon-greedy P(C | s)."""
+    q = [list(row) for row in seeding.normal([2 * seed], 10)[0].reshape(5, 2)]
+    own = (-1.0, -3.0, 0.0, -2.0)  # IPD payoffs in a player's own view: CC, CD, DC, DD
+    t, per_episode = 0, []
+    for episode in range(episodes):
+        u_self = seeding.uniform([2 * seed], steps, ONLINE_STREAM + episode)[0]
+        u_opp = seeding.uniform([2 * seed + 1], steps, ONLINE_STREAM + episode)[0]
+        s, s_opp, total, norm, discount = 0, 0, 0.0, 0.0, 1.0
+        for k in range(steps):
+            # Epsilon-greedy; a player cooperates when its uniform is below its P(C | s).
+            p_coop = 1 - epsilon if q[s][0] >= q[s][1] else epsilon
+            a = 0 if u_self[k] < p_coop else 1
+            o = 0 if u_opp[k] < p_opp[s_opp] else 1
+            r = own[2 * a + o]
+            t += 1
+            alpha_t = 1 / (1 / alpha + t * decay)
+            s_next = 1 + 2 * a + o
+            q[s][a] = (1 - alpha_t) * q[s][a] + alpha_t * (r + gamma * max(q[s_next]))
+            total, norm, discount = total + discount * r, norm + discount, discount * gamma
+            s, s_opp = s_next, 1 + 2 * o + a
+        per_episode.append(total / norm)
+    p_coop = [1 - epsilon if row[0] >= row[1] else epsilon for row in q]
+    return per_episode, p_coop
+
+
+def test_q_learner_against_tft_matches_a_plain_python_replay():
+    """The engine's episodes (states, rewards, the step counter across episodes, actions from
+    the counter-based uniforms) against a scalar replay of the official algorithm; large
+    step sizes so that Q, and with it the behaviour, changes within the run."""
+    seeds, episodes, steps = [3, 8], 4, 30
+    spec = AgentSpec("q", alpha=0.5, alpha_decay=0.01, epsilon=0.2, steps=steps)
+    tft = AgentSpec("tft")
+    results = play_matches(IPD, [spec] * 2, [tft] * 2, seeds, episodes, gamma=0.9)
+    for i, seed in enumerate(seeds):
+        rewards, p_coop = reference_q_vs_fixed(
+            seed, (1, 1, 0, 1, 0), episodes, steps, 0.9, 0.5, 0.01, 0.2
+        )
+        assert np.isnan(results.sampled_reward_a[i, 0])  # no episode before the first update
+        assert np.allclose(results.sampled_reward_a[i, 1:], rewards, rtol=0, atol=1e-12)
+        assert np.allclose(results.p_coop_a[i, -1], p_coop, rtol=0, atol=0)
+    assert len(set(np.round(results.p_coop_a[:, 1:].reshape(-1, 5).sum(axis=1), 6))) > 1
+
+
+def test_an_exact_learner_takes_one_exact_step_against_the_behaviour_policy():
+    """After one episode, nl's update is its exact gradient step against the online learner's
+    behaviour policy at the end of that episode: the same step as against memory1 with those
+    probabilities (clamped alike), on the closed-form engine."""
+    for kind in ONLINE_RULES:
+        online = AgentSpec(kind, steps=50, alpha=0.3, delta=0.2, delta_win=0.2)
+        results = play_matches(IPD, [AgentSpec("nl", lr=0.7)], [online], [5], 1)
+        behaviour = tuple(float(x) for x in results.p_coop_b[0, 1])
+        against_fixed = play_matches(
+            IPD, [AgentSpec("nl", lr=0.7)], [AgentSpec("memory1", p=behaviour)], [5], 1
+        )
+        assert np.allclose(results.p_coop_a[0, 1], against_fixed.p_coop_a[0, 1], atol=1e-12)
+        assert not np.allclose(results.p_coop_a[0, 1], results.p_coop_a[0, 0], atol=1e-3)
+        assert np.isclose(results.reward_a[0, 1], against_fixed.reward_a[0, 1], atol=1e-12)
+
+
+BATCH_OPPONENTS = {
+    "q-vs-tft": ("q", AgentSpec("tft")),
+    "jal-q-vs-wolf-phc": ("jal-q", AgentSpec("wolf-phc", steps=40)),
+    "phc-vs-lola": ("phc", AgentSpec("lola", lr=1.0, lr_in=1.0)),
+    "wolf-phc-vs-lola-taylor-mlp": ("wolf-phc", AgentSpec("lola-taylor", policy="mlp:4")),
+    "q-vs-nl-pg": ("q", AgentSpec("nl-pg", lr=0.3, episodes=4, steps=20)),
+}
+
+
+@pytest.mark.parametrize("case", list(BATCH_OPPONENTS))
+def test_an_online_match_does_not_depend_on_its_batch(case):
+    """Bit for bit, whatever else shares the batch (each side's options differ per match)."""
+    kind, opponent = BATCH_OPPONENTS[case]
+    specs = [AgentSpec(kind, steps=40, alpha=a, epsilon=0.1) for a in (0.1, 0.5, 0.9)]
+    batched = play_matches(IPD, specs, [opponent] * 3, [0, 7, 9], 4)
+    alone = play_matches(IPD, specs[1:2], [opponent], [7], 4)
+    for name in ("reward_a", "reward_b", "p_coop_a", "p_coop_b", "sampled_reward_a"):
+        assert np.array_equal(getattr(batched, name)[1], getattr(alone, name)[0], equal_nan=True)
+    assert not np.array_equal(batched.p_coop_a[0], batched.p_coop_a[1])
+
+
+def test_two_online_learners_must_share_the_episode_length():
+    with pytest.raises(ValueError, match="steps: two online learners in one match"):
+        play_matches(IPD, [AgentSpec("q", steps=10)], [AgentSpec("phc", steps=20)], [0], 1)
+    with pytest.raises(ValueError, match="engine: closed_form cannot play online learners"):
+        play_matches(IPD, [AgentSpec("q")], [AgentSpec("tft")], [0], 1, engine="closed_form")
