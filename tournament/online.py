@@ -116,7 +116,8 @@ class OnlineSides:
         payoffs = own_payoffs(game)
         self.r_own = [torch.tensor(p, **kw) for p in payoffs]  # [4] each, own view
         self.players = []
-        for specs, side_seeds, own in zip((specs_a, specs_b), self.side_seeds, payoffs, strict=True):
+        sides = zip((specs_a, specs_b), self.side_seeds, payoffs, strict=True)
+        for specs, side_seeds, own in sides:
             if specs[0].online:
                 self.players.append(OnlineLearner(specs, side_seeds, gamma, kw))
             else:
@@ -224,4 +225,3 @@ class OnlineSides:
         else:
             snap.sampled_a, snap.sampled_b = self.last_episode
         return snap
-
