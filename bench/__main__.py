@@ -13,7 +13,11 @@ Rows (IPD self-play, float32, match-updates per second):
   (Python and Ray start, planning, Parquet), effective match-updates per second;
 - with ``--device cuda``: the engine at large B on the GPU;
 - ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) self-play on the sampled engine, one
-  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update).
+  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update);
+- ``online``: each online learner (``q``, ``jal-q``, ``phc``, ``wolf-phc``) in self-play on
+  the online engine, B = 16,384 matches, episodes of T = 200 steps, float64, in agent-steps
+  per second (2 B T per episode, the whole call: initialisation and records included); ratio =
+  rate / 1,000,000, the issue's target on 2 cores (``--online-only``: these rows alone).
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
 shared machine; compare ratios from one run, with nothing else busy.
@@ -33,6 +37,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from agents.kinds import ONLINE
 from agents.spec import AgentSpec
 from bench.loop import play_one_match
 from tournament.games import GAMES
@@ -89,6 +94,39 @@ def sampled_rate(batch: int, updates: int) -> float:
     return steps / (time.perf_counter() - started)
 
 
+ONLINE_TARGET = 1_000_000  # agent-steps per second on 2 cores
+
+
+def online_rate(kind: str, batch: int, episodes: int, steps: int = 200) -> float:
+    """Agent-steps per second of ``kind`` in self-play: 2 B T per episode, the whole call."""
+    spec = AgentSpec(kind, steps=steps)
+    play_matches(GAMES["ipd"], [spec] * 8, [spec] * 8, list(range(8)), 1)  # warm-up
+    started = time.perf_counter()
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), episodes)
+    return 2 * batch * steps * episodes / (time.perf_counter() - started)
+
+
+def online_rows(quick: bool) -> list[dict]:
+    batch = 2048 if quick else 16384
+    rows = []
+    for kind in ONLINE:
+        rate = online_rate(kind, batch, episodes=1 if quick else 2)
+        rows.append(
+            dict(
+                what="online (cpu)",
+                rule=AgentSpec(kind, steps=200).label(),
+                k=0,
+                policy="tabular",
+                batch=batch,
+                rate=rate,
+                rate_no_init=rate,
+                ratio=rate / ONLINE_TARGET,
+            )
+        )
+        print(f"online {kind:<10} B={batch:<8} {rate:>12,.0f} agent-steps/s", file=sys.stderr)
+    return rows
+
+
 def sweep_rate(config: Path) -> tuple[float, float, int]:
     """``lola-arena sweep`` end to end in a fresh process: (match-updates/s, wall s, matches)."""
     sweep = yaml.safe_load(config.read_text())
@@ -113,7 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--out", default="results/bench", help="folder for bench.json, bench.md")
     parser.add_argument("--sweep", help="sweep file (default: bench/grand_37.yaml; --quick: quick)")
+    parser.add_argument("--online-only", action="store_true", help="only the online rows")
     args = parser.parse_args(argv)
+    if args.online_only:
+        return write(online_rows(args.quick), Path(args.out))
 
     updates = 20 if args.quick else 100
     batches = (1, 128, 2048) if args.quick else (1, 128, 16384)
@@ -187,11 +228,15 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
 
+    rows += online_rows(args.quick)
+    write(rows, Path(args.out))
+
+
+def write(rows: list[dict], out: Path) -> None:
     machine = (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, Python {platform.python_version()}"
     )
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
     table = markdown(rows, machine)
@@ -203,7 +248,8 @@ def markdown(rows: list[dict], machine: str) -> str:
     lines = [
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
         f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
-        f"/ one match's.",
+        f"/ one match's. Online rows: agent-steps per second, float64, T = 200, ratio = rate / "
+        f"1,000,000.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",
