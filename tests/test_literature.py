@@ -124,3 +124,18 @@ def test_dice_paper_ipd_nl_pg_defects_and_lola_dice_with_one_lookahead_cooperate
     assert (final_rewards(spec["nl-pg"]) < -1.95).all()
     cooperative = final_rewards(spec["lola-dice-1"])
     assert cooperative.mean() > -1.1 and (cooperative > -1.2).all()
+
+
+@pytest.mark.slow
+def test_lss_in_the_sos_notebook_ipd_protocol_ends_near_its_reported_average_loss():
+    """The SOS authors' notebook (gamma 0.96, lr 1, 100 updates, 50 runs, theta ~ N(0, 1)) plots
+    LSS at about 1.76 average loss per step. With its v = H^-1 xi (lss_lambda 0): -1.74 mean
+    reward over the 48 of 50 runs that stay finite (2 diverge where H is nearly singular); the
+    damped default (lss_lambda 0.1) lets the correction vanish where the policies saturate,
+    and defects like NL (README)."""
+    spec = AgentSpec("lss", lr=1.0, lss_lambda=0.0)
+    results = play_matches(GAMES["ipd"], [spec] * 50, [spec] * 50, list(range(50)), 100)
+    finite = results.diverged_at < 0
+    assert finite.sum() >= 45
+    final = (results.reward_a[finite, -1] + results.reward_b[finite, -1]) / 2
+    assert -1.85 < final.mean() < -1.65

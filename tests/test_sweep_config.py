@@ -254,6 +254,9 @@ def test_auto_task_size_gives_each_worker_large_tasks():
         "sos_paper",
         "sos_paper_tandem",
         "sos_paper_mp",
+        "dice_paper",
+        "lola_tournament",
+        "lola_tournament_imp",
     ],
 )
 def test_example_sweep_files_validate_and_plan(name):
