@@ -27,6 +27,7 @@ engine samples from and hands to exact learners.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -73,17 +74,29 @@ def decayed(rate: torch.Tensor, decay: torch.Tensor, t: int) -> torch.Tensor:
     return 1 / (1 / rate + t * decay)
 
 
+@functools.lru_cache(maxsize=64)
+def _arange(n: int, device: torch.device) -> torch.Tensor:
+    """``arange(n)``, made once per size (a step would otherwise build several)."""
+    return torch.arange(n, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _offsets(batch: int, states: int, device: torch.device) -> torch.Tensor:
+    """Where match b's rows begin in a [B * states, ...] table: ``b * states``, [B]."""
+    return torch.arange(batch, device=device) * states
+
+
 def _flat_index(table: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """Positions of the entries ``table[b, s[b], ...]`` in ``table.reshape(B, -1)``, [B, K]."""
     row = table[0, 0].numel()
-    return s[:, None] * row + torch.arange(row, device=s.device)
+    return s[:, None] * row + _arange(row, s.device)
 
 
 def _rows(table: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """``table[b, s[b]]`` for every match b: [B, *table.shape[2:]] (one row per match
     selected from the [B * 5, ...] table: faster than a gather of its entries)."""
     batch, states = table.shape[:2]
-    rows = torch.arange(batch, device=s.device) * states + s
+    rows = _offsets(batch, states, s.device) + s
     return table.reshape(batch * states, *table.shape[2:]).index_select(0, rows)
 
 
@@ -96,8 +109,7 @@ def _put_rows(table: torch.Tensor, s: torch.Tensor, rows: torch.Tensor) -> torch
 
 def one_hot(action: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """[B, A] in ``like``'s dtype: 1 at ``action``, else 0."""
-    actions = torch.arange(N_ACTIONS, device=action.device)
-    return (action[:, None] == actions).to(like.dtype)
+    return (action[:, None] == _arange(N_ACTIONS, action.device)).to(like.dtype)
 
 
 def _per_match(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
