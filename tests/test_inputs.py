@@ -129,7 +129,7 @@ def _agents(*entries):
         ),
         (
             _agents({"kind": "q", "delta": 0.1}),
-            "agents[0].delta: q does not read delta; accepted: name, kind, steps, alpha, alpha_decay",
+            "agents[0].delta: q does not read delta; accepted: name, kind, steps, alpha",
         ),
         (
             _agents({"kind": "q", "steps": 10}, {"kind": "phc", "steps": 20}),
