@@ -248,20 +248,22 @@ def epsilon_greedy(values: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:
     return torch.where(greedy_c, 1 - eps, eps)
 
 
-def at(tables: Tables, s: torch.Tensor) -> Tables:
-    """The tables' rows at state ``s[b]`` of each match b (what :attr:`OnlineRule.behaviour`
-    reads to give P(C | s) [B] at those states only)."""
-    return {name: _rows(table, s) for name, table in tables.items()}
+def at(tables: Tables, s: torch.Tensor, names: Sequence[str]) -> Tables:
+    """The rows at state ``s[b]`` of each match b of the tables ``names`` (what
+    :attr:`OnlineRule.behaviour` reads, :attr:`OnlineRule.acts_on`, to give P(C | s) [B] at
+    those states only)."""
+    return {name: _rows(tables[name], s) for name in names}
 
 
 @dataclass(frozen=True)
 class OnlineRule:
     """An online learner: its update; its behaviour policy, P(C | s) [B, 5] from the tables or
-    [B] from their rows at one state per match (:func:`at`); whether its Q table is over joint
-    actions and whether it keeps a policy."""
+    [B] from their rows at one state per match (:func:`at`), and the tables it reads;
+    whether its Q table is over joint actions and whether it keeps a policy."""
 
     update: Callable[[Tables, Transition, int, OnlineParams], Tables]
     behaviour: Callable[[Tables, OnlineParams], torch.Tensor]
+    acts_on: tuple[str, ...]
     joint: bool = False
     policy_tables: bool = False
 
@@ -279,10 +281,12 @@ def _policy_behaviour(tables: Tables, hp: OnlineParams) -> torch.Tensor:
 
 
 ONLINE_RULES: dict[str, OnlineRule] = {
-    "q": OnlineRule(q_learning, _greedy_behaviour),
-    "jal-q": OnlineRule(joint_action_learning, _jal_behaviour, joint=True),
-    "phc": OnlineRule(policy_hill_climbing, _policy_behaviour, policy_tables=True),
-    "wolf-phc": OnlineRule(wolf_policy_hill_climbing, _policy_behaviour, policy_tables=True),
+    "q": OnlineRule(q_learning, _greedy_behaviour, ("q",)),
+    "jal-q": OnlineRule(joint_action_learning, _jal_behaviour, ("q", "counts"), joint=True),
+    "phc": OnlineRule(policy_hill_climbing, _policy_behaviour, ("pi",), policy_tables=True),
+    "wolf-phc": OnlineRule(
+        wolf_policy_hill_climbing, _policy_behaviour, ("pi",), policy_tables=True
+    ),
 }
 
 

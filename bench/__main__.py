@@ -257,7 +257,7 @@ def markdown(rows: list[dict], machine: str) -> str:
     for r in rows:
         lines.append(
             f"| {r['what']} | {r['rule']} | {r['policy']} | {r['batch']:,} | {r['rate']:,.0f} | "
-            f"{r['rate_no_init']:,.0f} | {r['ratio']:,.0f}x |"
+            f"{r['rate_no_init']:,.0f} | {r['ratio']:,.{2 if r['ratio'] < 10 else 0}f}x |"
         )
     return "\n".join(lines) + "\n"
 

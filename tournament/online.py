@@ -90,7 +90,7 @@ class OnlineLearner:
 
     def p_at(self, s: torch.Tensor) -> torch.Tensor:
         """The behaviour policy at state ``s[b]`` of each match b, P(C | s) [B]."""
-        return self.rule.behaviour(at(self.tables, s), self.hp)
+        return self.rule.behaviour(at(self.tables, s, self.rule.acts_on), self.hp)
 
     @property
     def theta(self) -> Params:
@@ -170,9 +170,9 @@ class OnlineSides:
         batch = len(self.side_seeds[0])
         stream = ONLINE_STREAM + self.episodes_done
         uniforms = [
-            torch.as_tensor(seeding.uniform(seeds, self.steps, stream), **kw)
+            torch.as_tensor(seeding.uniform(seeds, self.steps, stream).T.copy(), **kw)
             for seeds in self.side_seeds
-        ]  # [B, T] per side
+        ]  # [T, B] per side: step t's row is contiguous
         fixed = [
             None if isinstance(p, OnlineLearner) else p.p_play().detach() for p in self.players
         ]
@@ -186,10 +186,10 @@ class OnlineSides:
                     p_now = player.p_at(state[side])
                 else:
                     p_now = fixed[side].gather(1, state[side][:, None])[:, 0]
-                defect.append((uniforms[side][:, t] >= p_now).long())
+                defect.append((uniforms[side][t] >= p_now).long())
             for side, player in enumerate(self.players):
                 own, opp = defect[side], defect[1 - side]
-                reward = self.r_own[side][2 * own + opp]
+                reward = self.r_own[side].index_select(0, 2 * own + opp)
                 discounted[side] = discounted[side] + discount * reward
                 if isinstance(player, OnlineLearner):
                     player.learn(Transition(state[side], own, opp, reward, next_state(own, opp)))
