@@ -23,6 +23,11 @@ Behaviour: ``q`` and ``jal-q`` act epsilon-greedily as the official code does (t
 action, flipped with probability epsilon: P(greedy) = 1 - epsilon; ties go to C); ``phc`` and
 ``wolf-phc`` act from ``pi``. :func:`behaviour` is that policy as P(C | s) [B, 5], which the
 engine samples from and hands to exact learners.
+
+Not as in the official code: pi is not clipped to [1e-8, 1 - 1e-8] after a step, nor pi_avg
+clipped and renormalised (PHC's clipped step keeps pi a distribution, and pi_avg is a convex
+combination of distributions); an exact learner sees these policies through the clamped
+logits of :data:`agents.strategies.MODEL_EPS` as it sees fixed strategies.
 """
 
 from __future__ import annotations
