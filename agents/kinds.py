@@ -3,7 +3,8 @@
 Torch-free, like :mod:`agents.options`: labels, validation, the ``match`` command's help, the
 sweep schema's accepted keys, the stored option columns (null where a kind does not read an
 option) and the analysis grouping all derive from these records. A learner's update rule is
-``agents.rules.RULES[name]`` (a test checks that both list the same learners); a fixed
+``agents.rules.RULES[name]`` or, for an online learner, ``agents.online.ONLINE_RULES[name]``
+(a test checks that they list the same learners); a fixed
 strategy's probabilities are ``agents.strategies.fixed_p_coop``.
 
 Adding a learner: one :class:`Kind` here, its rule in ``RULES`` (an online learner's in

@@ -67,6 +67,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("eta", float, 1.0, "LOLA-Taylor's shaping step", 0, False, "eta"),
     Option("gamma_co", float, 1.0, "consensus optimisation's weight of |xi|^2 / 2", 0, False, "g"),
+    Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
     Option(
         "lss_lambda",
         float,
@@ -76,7 +77,6 @@ OPTIONS: tuple[Option, ...] = (
         False,
         "lam",
     ),
-    Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
     Option("episodes", int, 64, "E, episodes per sampled rollout (nl-pg, lola-dice)", 1, label="E"),
     Option(
         "steps",

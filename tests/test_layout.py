@@ -97,10 +97,11 @@ def test_agent_spec_fields_are_the_declared_options_with_their_defaults():
 
 def test_kinds_read_declared_options_and_learners_are_the_rules():
     from agents.kinds import KINDS, LEARNERS
+    from agents.online import ONLINE_RULES
     from agents.options import BY_NAME, options_of
     from agents.rules import RULES
 
-    assert tuple(RULES) == LEARNERS
+    assert (*RULES, *ONLINE_RULES) == LEARNERS
     for kind in KINDS.values():
         assert set(kind.options) <= set(BY_NAME), kind.name
     for name in LEARNERS:
