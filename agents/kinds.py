@@ -31,7 +31,8 @@ class Kind:
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
     :class:`agents.rules.SampledObjective`), not through the exact value. ``online``: a tabular
     learner that updates after every step of play from the transitions it sees
-    (:mod:`agents.online`), its rule ``agents.online.ONLINE_RULES[name]``."""
+    (:mod:`agents.online`), its rule ``agents.online.ONLINE_RULES[name]``. ``form``: how the
+    command line names it where its name carries its probabilities ``p``."""
 
     name: str
     learner: bool
@@ -41,6 +42,7 @@ class Kind:
     models_opponent: bool = False
     sampled: bool = False
     online: bool = False
+    form: str | None = None
 
 
 LEARNER_KINDS = (
@@ -177,11 +179,27 @@ LEARNER_KINDS = (
 )
 FIXED_KINDS = (
     *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),
-    Kind("random", False, ("p",), "cooperates with probability p (default 0.5)", "-"),
-    Kind("memory1", False, ("p",), "any memory-one strategy: P(C | start, CC, CD, DC, DD)", "-"),
+    Kind(
+        "random",
+        False,
+        ("p",),
+        "cooperates with probability p (default 0.5)",
+        "-",
+        form="random[:P]",
+    ),
+    Kind(
+        "memory1",
+        False,
+        ("p",),
+        "any memory-one strategy: P(C | start, CC, CD, DC, DD)",
+        "-",
+        form="memory1:P0,PCC,PCD,PDC,PDD",
+    ),
 )
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
 SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sampled)
 ONLINE: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.online)
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)
+# Every agent name the command line and the sweep files accept, for help texts and errors.
+ACCEPTED_NAMES = ", ".join(kind.form or kind.name for kind in KINDS.values())
