@@ -18,9 +18,9 @@ from agents.online import (
     next_state,
 )
 from agents.spec import AgentSpec
+from tournament.engines.online import ONLINE_STREAM
 from tournament.games import GAMES
 from tournament.match import play_matches
-from tournament.online import ONLINE_STREAM
 
 F64 = torch.float64
 C, D = 0, 1

@@ -26,7 +26,7 @@ per step ``sum_t gamma^t r_t / sum_t gamma^t`` of the episode just played (what 
 learned from; NaN before the first episode). The official tournament logs
 ``(1 - gamma) sum_t gamma^t r_t`` of each episode, this times ``1 - gamma^T``.
 
-Threads: one intra-op thread (:func:`tournament.sampled.one_thread`, for the same reason as
+Threads: one intra-op thread (:func:`tournament.engines.sampled.one_thread`, for the same reason as
 the sampled engine: a step is a few dozen operations on [B] tensors, and on a busy machine two
 threads made a step of B = 16,384 matches 15 times slower).
 
@@ -39,16 +39,22 @@ elementwise per match.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import torch
 
 from agents import seeding
 from agents.dice import DiceObjective
 from agents.functional import AutogradObjective, BatchedPolicy, Params, is_finite, per_match
+from agents.kinds import ONLINE
 from agents.online import ONLINE_RULES, OnlineParams, Transition, at, initial_tables, next_state
 from agents.policies import TabularPolicy
 from agents.strategies import MODEL_EPS
-from tournament.games import SWAP_VIEW
-from tournament.match import Side, Snapshot, own_payoffs
+from tournament.engines.autograd import Side
+from tournament.engines.base import Engine, own_payoffs, side_seeds
+from tournament.engines.sampled import one_thread
+from tournament.games import SWAP_VIEW, Game
+from tournament.recorder import Snapshot
 from tournament.values import discounted_values
 
 # The action streams of agents.seeding: far from the parameter streams and the sampled ones.
@@ -107,21 +113,33 @@ class OnlineLearner:
         self.tables = self.rule.update(self.tables, tr, self.steps_done, self.hp)
 
 
-class OnlineSides:
+class OnlineEngine(Engine):
     """Side a and side b of B matches, at least one an online learner (see the module doc)."""
+
+    games = (Game,)
+
+    @classmethod
+    def refusal(cls, game, specs) -> str | None:
+        if not any(s.online for s in specs):
+            return f"needs an online learner ({', '.join(ONLINE)})"
+        return None
+
+    @classmethod
+    def threads(cls) -> AbstractContextManager:
+        return one_thread()
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         self.game, self.gamma, self.kw = game, gamma, kw
-        self.side_seeds = ([2 * s for s in seeds], [2 * s + 1 for s in seeds])
+        self.side_seeds = side_seeds(seeds)
         payoffs = own_payoffs(game)
         self.r_own = [torch.tensor(p, **kw) for p in payoffs]  # [4] each, own view
         self.players = []
         sides = zip((specs_a, specs_b), self.side_seeds, payoffs, strict=True)
-        for specs, side_seeds, own in sides:
+        for specs, seeds_of_side, own in sides:
             if specs[0].online:
-                self.players.append(OnlineLearner(specs, side_seeds, gamma, kw))
+                self.players.append(OnlineLearner(specs, seeds_of_side, gamma, kw))
             else:
-                self.players.append(Side(specs, side_seeds, own, kw, batch_invariant=True))
+                self.players.append(Side(specs, seeds_of_side, own, kw, batch_invariant=True))
         lengths = {p.spec.steps for p in self.players if isinstance(p, OnlineLearner)}
         if len(lengths) > 1:
             raise ValueError(
@@ -221,7 +239,7 @@ class OnlineSides:
         snap = Snapshot.of(self.game, p_a, p_b, self.gamma)
         if self.last_episode is None:
             nan = torch.full_like(snap.reward_a, float("nan"))
-            snap.sampled_a, snap.sampled_b = nan, nan.clone()
+            snap.sampled_reward_a, snap.sampled_reward_b = nan, nan.clone()
         else:
-            snap.sampled_a, snap.sampled_b = self.last_episode
+            snap.sampled_reward_a, snap.sampled_reward_b = self.last_episode
         return snap
