@@ -262,7 +262,7 @@ def test_match_and_sweep_share_one_validation():
     match = parse_match(
         "lola",
         "memory1:1,1,0,1,0",
-        {"lr": 0.5, "lookahead": 2, "eta": 3.0, "policy": "tabular", "lr_in": None},
+        {"lr": 0.5, "lookahead": 2, "policy": "tabular", "lr_in": None},
         game="ipd",
         payoffs=None,
         gamma=0.9,
@@ -285,6 +285,9 @@ def test_match_and_sweep_share_one_validation():
     )
     assert (match.spec_a, match.spec_b) == tuple(v.spec for v in sweep.variants)
     assert match.seeds == sweep.seeds
+    # An option neither side reads is refused (the sweep refuses it for the entry).
+    with pytest.raises(ValueError, match="eta: neither lola nor memory1 reads eta"):
+        parse_match("lola", "memory1:1,1,0,1,0", {"eta": 3.0}, updates=5)
     for bad in ({"payoffs": [float("nan")] * 4}, {"gamma": 2.0}, {"seeds": 0}):
         with pytest.raises(ValueError) as from_match:
             parse_match("nl", "nl", {}, **{**{"updates": 5}, **bad})
