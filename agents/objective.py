@@ -74,10 +74,10 @@ class SampledObjective(Protocol):
 class RuleParams:
     """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
     eta, the lookahead depth k (integers), consensus optimisation's gamma, HOLA's order
-    (integers), LOLA-DiCE's opponent modelling (bools), and POLA's own step ``lr``, KL weights
-    ``beta_in``, ``beta_out`` and steps K, M (integers). SOS's a and b, SGA's epsilon and POLA's
-    tolerance (a match's outer steps stop once its proximal objective changes by less) are
-    constants."""
+    (integers), LOLA-DiCE's opponent modelling (bools), LSS's damping lambda, and POLA's own
+    step ``lr``, KL weights ``beta_in``, ``beta_out`` and steps K, M (integers). SOS's a and b,
+    SGA's epsilon and POLA's tolerance (a match's outer steps stop once its proximal objective
+    changes by less) are constants."""
 
     lr_in: torch.Tensor
     eta: torch.Tensor
@@ -90,6 +90,7 @@ class RuleParams:
     beta_out: torch.Tensor | None = None
     inner_steps: torch.Tensor | None = None
     outer_steps: torch.Tensor | None = None
+    lss_lambda: torch.Tensor | None = None
     sos_a: float = 0.5
     sos_b: float = 0.1
     sga_eps: float = 0.1

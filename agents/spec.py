@@ -42,11 +42,19 @@ class AgentSpec:
     beta_out: float = default("beta_out")
     inner_steps: int = default("inner_steps")
     outer_steps: int = default("outer_steps")
+    lss_lambda: float = default("lss_lambda")
     episodes: int = default("episodes")
     steps: int = default("steps")
     baseline: str = default("baseline")
     opponent_model: bool = default("opponent_model")
     init: float = default("init")
+    alpha: float = default("alpha")
+    alpha_decay: float = default("alpha_decay")
+    epsilon: float = default("epsilon")
+    delta: float = default("delta")
+    delta_decay: float = default("delta_decay")
+    delta_win: float = default("delta_win")
+    delta_win_decay: float = default("delta_win_decay")
     policy: str | Callable[[], nn.Module] = default("policy")
     optimizer: str = default("optimizer")
     p: tuple[float, ...] | None = default("p")
@@ -108,17 +116,24 @@ class AgentSpec:
         return KINDS[self.kind].learner
 
     @property
+    def online(self) -> bool:
+        """Learns online, step by step (:data:`agents.kinds.ONLINE`)."""
+        return KINDS[self.kind].online
+
+    @property
     def sampled(self) -> bool:
         """Learns from sampled episodes (:data:`agents.kinds.SAMPLED`)."""
         return KINDS[self.kind].sampled
 
     def structure(self) -> tuple:
         """What must be equal for agents to share one batched engine call (all but the numbers,
-        which the engines take per match). A sampled learner's rollouts are [B, E, T] tensors,
-        one per lookahead (or POLA inner and outer) step: its episodes, steps, baseline and
-        those steps too (a batch could mix depths, but every match would pay for the deepest
-        one's rollouts)."""
+        which the engines take per match). An online learner's episodes: its steps T. A sampled
+        learner's rollouts are [B, E, T] tensors, one per lookahead (or POLA inner and outer)
+        step: its episodes, steps, baseline and those steps too (a batch could mix depths, but
+        every match would pay for the deepest one's rollouts)."""
         sampling = ()
+        if self.online:
+            sampling = (self.steps,)
         if self.sampled:
             rollouts = ("lookahead", "opponent_model", "inner_steps", "outer_steps")
             sampling = (

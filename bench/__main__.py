@@ -18,7 +18,11 @@ Rows (IPD self-play, float32, match-updates per second):
 - ``proximal``: POLA (exact, tabular, 100 outer steps per update) self-play on the closed-form
   engine, match-updates per second, ratio to one match's;
 - ``coin``: the Coin Game's environment, play and NL-PG training in agent-steps per second and
-  the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only).
+  the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only);
+- ``online``: each online learner (``q``, ``jal-q``, ``phc``, ``wolf-phc``) in self-play on
+  the online engine, B = 16,384 matches, episodes of T = 200 steps, float64, in agent-steps
+  per second (2 B T per episode, the whole call: initialisation and records included); ratio =
+  rate / 1,000,000, the issue's target on 2 cores (``--online-only``: these rows alone).
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
 shared machine; compare ratios from one run, with nothing else busy.
@@ -38,6 +42,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from agents.kinds import ONLINE
 from agents.spec import AgentSpec
 from bench.loop import play_one_match
 from tournament.games import GAMES
@@ -107,6 +112,39 @@ def sampled_rate(batch: int, updates: int, spec: AgentSpec = SAMPLED) -> float:
     return steps / (time.perf_counter() - started)
 
 
+ONLINE_TARGET = 1_000_000  # agent-steps per second on 2 cores
+
+
+def online_rate(kind: str, batch: int, episodes: int, steps: int = 200) -> float:
+    """Agent-steps per second of ``kind`` in self-play: 2 B T per episode, the whole call."""
+    spec = AgentSpec(kind, steps=steps)
+    play_matches(GAMES["ipd"], [spec] * 8, [spec] * 8, list(range(8)), 1)  # warm-up
+    started = time.perf_counter()
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), episodes)
+    return 2 * batch * steps * episodes / (time.perf_counter() - started)
+
+
+def online_rows(quick: bool) -> list[dict]:
+    batch = 2048 if quick else 16384
+    rows = []
+    for kind in ONLINE:
+        rate = online_rate(kind, batch, episodes=1 if quick else 2)
+        rows.append(
+            dict(
+                what="online (cpu)",
+                rule=AgentSpec(kind, steps=200).label(),
+                k=0,
+                policy="tabular",
+                batch=batch,
+                rate=rate,
+                rate_no_init=rate,
+                ratio=rate / ONLINE_TARGET,
+            )
+        )
+        print(f"online {kind:<10} B={batch:<8} {rate:>12,.0f} agent-steps/s", file=sys.stderr)
+    return rows
+
+
 def sweep_rate(config: Path) -> tuple[float, float, int]:
     """``lola-arena sweep`` end to end in a fresh process: (match-updates/s, wall s, matches)."""
     sweep = yaml.safe_load(config.read_text())
@@ -132,9 +170,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="results/bench", help="folder for bench.json, bench.md")
     parser.add_argument("--sweep", help="sweep file (default: bench/grand_37.yaml; --quick: quick)")
     parser.add_argument("--coin", action="store_true", help="only the Coin Game's rows")
+    parser.add_argument("--online-only", action="store_true", help="only the online rows")
     args = parser.parse_args(argv)
     if args.coin:
         write(Path(args.out), [], coin_rows(args.device, args.quick), _machine())
+        return
+    if args.online_only:
+        write(Path(args.out), online_rows(args.quick), [], _machine())
         return
 
     updates = 20 if args.quick else 100
@@ -179,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             row("proximal (cpu)", POLA.label(), 1, "tabular", batch, rate, rate_no_init, ratio)
         )
 
+    rows += online_rows(args.quick)
     write(Path(args.out), rows, coin_rows(args.device, args.quick), _machine())
 
 
@@ -240,7 +283,8 @@ def markdown(rows: list[dict], machine: str) -> str:
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
         f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
         f"/ one match's. Proximal rows: POLA match-updates (of 100 outer steps) per second, "
-        f"float32, ratio = rate / one match's.",
+        f"float32, ratio = rate / one match's. Online rows: agent-steps per second, float64, "
+        f"T = 200, ratio = rate / 1,000,000.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",
@@ -248,7 +292,7 @@ def markdown(rows: list[dict], machine: str) -> str:
     for r in rows:
         lines.append(
             f"| {r['what']} | {r['rule']} | {r['policy']} | {r['batch']:,} | {r['rate']:,.0f} | "
-            f"{r['rate_no_init']:,.0f} | {r['ratio']:,.0f}x |"
+            f"{r['rate_no_init']:,.0f} | {r['ratio']:,.{2 if r['ratio'] < 10 else 0}f}x |"
         )
     return "\n".join(lines) + "\n"
 

@@ -119,8 +119,11 @@ def _add_match(sub) -> None:
     p.add_argument("--updates", type=int, default=200, help="learning steps per match")
     p.add_argument("--seeds", type=_positive_int, default=20, help="play seeds 0 .. N-1")
     for option in MATCH_OPTIONS:
+        # No argparse default: an option given is one the user set (it must apply to a side).
         flag = "--" + option.name.replace("_", "-")
-        p.add_argument(flag, type=option.type, default=option.default, help=option.help)
+        shown = option.default not in (None, False)
+        text = f"{option.help} (default: {option.default})" if shown else option.help
+        p.add_argument(flag, type=option.type, default=None, help=text)
     p.add_argument("--dtype", default="float64", help="float32 or float64")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")

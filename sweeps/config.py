@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.kinds import ACCEPTED_NAMES, FIXED, KINDS, check_family
-from agents.options import OPTION_NAMES, OPTIONS, options_of
+from agents.options import BY_NAME, OPTION_NAMES, OPTIONS, options_of
 from agents.policies import policy_factory
 from agents.spec import AgentSpec
 from sweeps.yamlfile import read_yaml
@@ -199,6 +199,7 @@ def parse_sweep(raw: Any) -> SweepConfig:
         raise ValueError(f"self_play: must be true or false, got {show(self_play)}")
     game, payoffs = settings["game"], settings["payoffs"]
     agents, variants = _parse_agents(raw.get("agents"), game, payoffs)
+    _check_episode_lengths(variants)
     vs = _parse_vs(values["vs"], pairing, [a["name"] for a in agents])
     symmetric = get_game(game, payoffs, settings["grid_size"]).symmetric
     pairings = count_pairings(variants, pairing, self_play, vs, symmetric)
@@ -243,10 +244,17 @@ def parse_match(agent_a: str, agent_b: str, options: dict[str, Any], **settings)
     values["record_every"] = values["updates"]
     parsed = _parse_settings(values)
     game, payoffs = parsed["game"], parsed["payoffs"]
+    entries = [_agent_entry(agent_a), _agent_entry(agent_b)]
+    given = {k: v for k, v in options.items() if v is not None}
+    kinds = [entry["kind"] for entry in entries]
+    for key in given:
+        if not any(key in options_of(kind) for kind in kinds):
+            readers = ", ".join(BY_NAME[key].applies_to) or "no kind"
+            raise ValueError(
+                f"{key}: neither {kinds[0]} nor {kinds[1]} reads {key}; read by {readers}"
+            )
     specs = []
-    for where, name in (("agent_a", agent_a), ("agent_b", agent_b)):
-        entry = _agent_entry(name)
-        given = {k: v for k, v in options.items() if v is not None}
+    for where, entry in (("agent_a", entries[0]), ("agent_b", entries[1])):
         entry.update({k: v for k, v in given.items() if k in options_of(entry["kind"])})
         variants = _expand(where, entry, game, payoffs, budget=1)
         specs.append(variants[0].spec)
@@ -554,6 +562,18 @@ def _check_option(where: str, key: str, value) -> None:
             )
     elif isinstance(value, str) and len(value) > MAX_NAME:
         raise ValueError(f"{where}: unknown {show(value)}")
+
+
+def _check_episode_lengths(variants) -> None:
+    """Two online learners in one match play one episode length: a sweep's online learners
+    share ``steps``."""
+    online = [v for v in variants if v.spec.online]
+    for v in online[1:]:
+        if v.spec.steps != online[0].spec.steps:
+            raise ValueError(
+                f"agents: the online learners of a sweep play episodes of one length; "
+                f"{online[0].entry} has steps {online[0].spec.steps}, {v.entry} {v.spec.steps}"
+            )
 
 
 def _is_list_of_lists(value) -> bool:

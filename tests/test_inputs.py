@@ -121,6 +121,20 @@ def _agents(*entries):
             "agents[0].lookahead: must be an integer in [1, 20], got 1,000,000,000",
         ),
         (_agents({"kind": "hola", "order": 50}), "agents[0].order: must be an integer in [1, 5]"),
+        (_agents({"kind": "q", "epsilon": 1.5}), "agents[0].epsilon: must be finite and in [0, 1]"),
+        (_agents({"kind": "phc", "delta": -0.1}), "agents[0].delta: must be finite and in (0, 1]"),
+        (
+            _agents({"kind": "wolf-phc", "alpha": 0}),
+            "agents[0].alpha: must be finite and in (0, 1]",
+        ),
+        (
+            _agents({"kind": "q", "delta": 0.1}),
+            "agents[0].delta: q does not read delta; accepted: name, kind, steps, alpha",
+        ),
+        (
+            _agents({"kind": "q", "steps": 10}, {"kind": "phc", "steps": 20}),
+            "agents: the online learners of a sweep play episodes of one length; q has steps 10",
+        ),
         (
             _agents({"kind": "nl", "policy": "mlp:10000000000"}),
             "agents[0].policy: mlp:HIDDEN takes at most 1,024 hidden units",
@@ -217,6 +231,8 @@ def test_a_seed_at_the_limit_plays():
         (["--policy", "mlp:10000000000"], "agent_a.policy: mlp:HIDDEN takes at most 1,024"),
         (["--lookahead", "1000000000"], "agent_a.lookahead: must be an integer in [1, 20]"),
         (["--lr", "inf"], "agent_a.lr: must be finite and > 0, got inf"),
+        (["--epsilon", "0.1"], "epsilon: neither lola nor tft reads epsilon; read by q, jal-q"),
+        (["--delta-win", "0.1"], "delta_win: neither lola nor tft reads delta_win"),
     ],
 )
 def test_match_validates_like_the_sweep_schema(argv, message, capsys):
@@ -227,12 +243,26 @@ def test_match_validates_like_the_sweep_schema(argv, message, capsys):
     assert time.perf_counter() - started < 2
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epsilon", "2"], "agent_a.epsilon: must be finite and in [0, 1], got 2.0"),
+        (["--alpha", "-1"], "agent_a.alpha: must be finite and in (0, 1], got -1.0"),
+        (["--alpha-decay", "-1"], "agent_a.alpha_decay: must be finite and >= 0, got -1.0"),
+    ],
+)
+def test_match_refuses_an_online_learners_option_out_of_its_bounds(argv, message, capsys):
+    assert run_cli(["match", "q", "tft", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
 def test_match_and_sweep_share_one_validation():
     """The same values give the same specs; the same bad value the same message."""
     match = parse_match(
         "lola",
         "memory1:1,1,0,1,0",
-        {"lr": 0.5, "lookahead": 2, "eta": 3.0, "policy": "tabular", "lr_in": None},
+        {"lr": 0.5, "lookahead": 2, "policy": "tabular", "lr_in": None},
         game="ipd",
         payoffs=None,
         gamma=0.9,
@@ -255,6 +285,9 @@ def test_match_and_sweep_share_one_validation():
     )
     assert (match.spec_a, match.spec_b) == tuple(v.spec for v in sweep.variants)
     assert match.seeds == sweep.seeds
+    # An option neither side reads is refused (the sweep refuses it for the entry).
+    with pytest.raises(ValueError, match="eta: neither lola nor memory1 reads eta"):
+        parse_match("lola", "memory1:1,1,0,1,0", {"eta": 3.0}, updates=5)
     for bad in ({"payoffs": [float("nan")] * 4}, {"gamma": 2.0}, {"seeds": 0}):
         with pytest.raises(ValueError) as from_match:
             parse_match("nl", "nl", {}, **{**{"updates": 5}, **bad})

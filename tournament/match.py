@@ -7,6 +7,8 @@ module, each an :class:`~tournament.engines.base.Engine`) play the same rules:
 
 - ``closed_form`` (tabular policies and fixed strategies, exact gradients in closed form, any
   mix of kinds and options in one batch);
+- ``online`` (a side learns online from every step of play: ``q``, ``jal-q``, ``phc``,
+  ``wolf-phc``; one update is one episode; it records the episode's sampled return);
 - ``sampled`` (a side learns from sampled episodes, the sampled kinds; it also records a
   sampled return beside the exact one);
 - ``autograd`` (any ``nn.Module`` policy or a differentiable game; the reference for the
@@ -35,6 +37,7 @@ from tournament.engines.autograd import AutogradEngine
 from tournament.engines.base import Engine
 from tournament.engines.closed_form import ClosedFormEngine
 from tournament.engines.coin import CoinEngine
+from tournament.engines.online import OnlineEngine
 from tournament.engines.sampled import SampledEngine
 from tournament.games import CoinGame, Game
 from tournament.recorder import MatchResults, Recorder
@@ -48,6 +51,7 @@ DEVICES = ("cpu", "cuda")
 # refuse the matches plays them.
 ENGINES: dict[str, type[Engine]] = {
     "closed_form": ClosedFormEngine,
+    "online": OnlineEngine,
     "sampled": SampledEngine,
     "autograd": AutogradEngine,
     "coin": CoinEngine,
@@ -131,7 +135,7 @@ def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
                 f"kind: {spec.kind} is a fixed strategy; {game.name} is a differentiable game, "
                 f"played by learners only"
             )
-        if spec.sampled:
+        if spec.sampled or spec.online:
             raise ValueError(
                 f"kind: {spec.kind} learns from sampled episodes of an iterated game; "
                 f"{game.name} is a differentiable game"

@@ -18,7 +18,14 @@ from agents.policies import TabularPolicy, policy_factory
 from agents.rules import RULES
 from agents.strategies import fixed_p_coop, model_logits
 from tournament.differentiable import DifferentiableGame
-from tournament.engines.base import Engine, own_payoffs, refuse_sampled, rule_params, side_seeds
+from tournament.engines.base import (
+    Engine,
+    own_payoffs,
+    refuse_online,
+    refuse_sampled,
+    rule_params,
+    side_seeds,
+)
 from tournament.games import Game
 from tournament.recorder import Snapshot
 from tournament.values import discounted_values
@@ -90,7 +97,7 @@ class AutogradEngine(Engine):
 
     @classmethod
     def refusal(cls, game, specs) -> str | None:
-        return refuse_sampled(specs)
+        return refuse_online(specs) or refuse_sampled(specs)
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         self.game, self.gamma = game, gamma

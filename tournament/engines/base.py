@@ -95,6 +95,13 @@ def refuse_sampled(specs: Sequence[AgentSpec]) -> str | None:
     return None
 
 
+def refuse_online(specs: Sequence[AgentSpec]) -> str | None:
+    """The refusal of an engine that updates once per update, where a side learns online."""
+    if any(s.online for s in specs):
+        return "cannot play online learners; use auto or online"
+    return None
+
+
 def side_seeds(seeds: Sequence[int]) -> tuple[list[int], list[int]]:
     """The seeds of side a (``2 s``) and of side b (``2 s + 1``) of the matches of ``seeds``."""
     return [2 * s for s in seeds], [2 * s + 1 for s in seeds]
