@@ -79,6 +79,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _path(text: str) -> Path:
+    """A path the user names for output: an empty or blank one would mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a file or folder, got {text!r}")
+    return Path(text)
+
+
 def _numbers(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(","))
@@ -108,9 +115,10 @@ def _add_match(sub) -> None:
     p.add_argument("--gamma", type=float, default=0.96, help="discount factor, in (0, 1)")
     p.add_argument("--updates", type=int, default=200, help="learning steps per match")
     p.add_argument("--seeds", type=_positive_int, default=20, help="play seeds 0 .. N-1")
-    for option in MATCH_OPTIONS:
+    for option in MATCH_OPTIONS:  # None: not given, so an option no side reads is refused
         flag = "--" + option.name.replace("_", "-")
-        p.add_argument(flag, type=option.type, default=option.default, help=option.help)
+        shown = "" if option.default is None else f" (default: {option.default})"
+        p.add_argument(flag, type=option.type, help=option.help + shown)
     p.add_argument("--dtype", default="float64", help="float32 or float64")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
@@ -125,7 +133,7 @@ def _add_sweep(sub) -> None:
         "matches already stored. Exit code 1 when some matches failed.",
     )
     p.add_argument("file", help="sweep file, e.g. sweeps/configs/quick.yaml")
-    p.add_argument("--out", type=Path, help=f"output directory (default: {RESULTS}/NAME)")
+    p.add_argument("--out", type=_path, help=f"output directory (default: {RESULTS}/NAME)")
     p.add_argument(
         "--address", help="Ray cluster to connect to (default: RAY_ADDRESS, or a local Ray)"
     )
@@ -172,7 +180,7 @@ def _add_report(sub) -> None:
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
     p.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         help="report directory (default: SWEEP_DIR/report; required for several sweeps)",
     )
     p.add_argument(
@@ -198,8 +206,8 @@ def _add_query(sub) -> None:
         "sql", metavar="SQL", help='e.g. "SELECT kind, avg(reward) FROM sides GROUP BY kind"'
     )
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--csv", type=Path, metavar="FILE", help="write the result as CSV")
-    out.add_argument("--parquet", type=Path, metavar="FILE", help="write the result as Parquet")
+    out.add_argument("--csv", type=_path, metavar="FILE", help="write the result as CSV")
+    out.add_argument("--parquet", type=_path, metavar="FILE", help="write the result as Parquet")
     p.add_argument("--rows", type=_positive_int, default=40, help="rows printed at most")
 
 

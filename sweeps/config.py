@@ -232,7 +232,8 @@ class MatchConfig:
 def parse_match(agent_a: str, agent_b: str, options: dict[str, Any], **settings) -> MatchConfig:
     """Validate ``lola-arena match``'s arguments with the sweep file's checks: ``agent_a`` and
     ``agent_b`` are agent names (``memory1:P0,...``, ``random:P``), ``options`` the agent options
-    (each side takes those its kind reads), ``settings`` the sweep keys ``game``, ``payoffs``,
+    given (None: not given): each side takes those its kind reads, and one that neither side
+    reads is refused as in a sweep file; ``settings`` the sweep keys ``game``, ``payoffs``,
     ``gamma``, ``updates``, ``seeds`` (a count), ``dtype``, ``device``."""
     defaults = SweepConfig(name="match", agents=[])
     values = {k: settings.get(k, getattr(defaults, k)) for k in _SETTINGS}
@@ -241,11 +242,16 @@ def parse_match(agent_a: str, agent_b: str, options: dict[str, Any], **settings)
     values["record_every"] = values["updates"]
     parsed = _parse_settings(values)
     game, payoffs = parsed["game"], parsed["payoffs"]
+    entries = {"agent_a": _agent_entry(agent_a), "agent_b": _agent_entry(agent_b)}
+    given = {k: v for k, v in options.items() if v is not None}
+    read = {k for entry in entries.values() for k in options_of(entry["kind"])}
+    unread = [k for k in given if k not in read]
     specs = []
-    for where, name in (("agent_a", agent_a), ("agent_b", agent_b)):
-        entry = _agent_entry(name)
-        given = {k: v for k, v in options.items() if v is not None}
-        entry.update({k: v for k, v in given.items() if k in options_of(entry["kind"])})
+    for where, entry in entries.items():
+        # each side takes the options its kind reads; one that neither side reads goes to
+        # side a, whose check (the sweep file's) refuses it
+        takes = [*options_of(entry["kind"]), *(unread if where == "agent_a" else ())]
+        entry.update({k: v for k, v in given.items() if k in takes})
         variants = _expand(where, entry, game, payoffs, budget=1)
         specs.append(variants[0].spec)
     _check_size(len(parsed["seeds"]), parsed["updates"], parsed["updates"])

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import cli.main as cli
-from sweeps import config
+from sweeps import config, yamlfile
 from sweeps.config import count_pairings, load_sweep, parse_match, parse_sweep
 from sweeps.plan import plan_matches
 from sweeps.yamlfile import MAX_BYTES, parse_yaml
@@ -127,7 +127,7 @@ def _agents(*entries):
         ),
         (yaml.safe_dump({**GOOD, "seeds": 10_000_000}), "seeds: must be a count in [1, 100,000]"),
         ("name: t\nseeds: [1.0e+30]\nagents: [{kind: nl}]\n", "seeds: must be a count"),
-        ("name: t\nseeds: [1e30]\nagents: [{kind: nl}]\n", "got '1e30'"),
+        ("name: t\nseeds: [1e30]\nagents: [{kind: nl}]\n", "got 1e+30"),
         (
             yaml.safe_dump({**GOOD, "seeds": [10**30]}),
             "distinct integers in [0, 2^62), got 1000000000000000000000000000000",
@@ -232,7 +232,7 @@ def test_match_and_sweep_share_one_validation():
     match = parse_match(
         "lola",
         "memory1:1,1,0,1,0",
-        {"lr": 0.5, "lookahead": 2, "eta": 3.0, "policy": "tabular", "lr_in": None},
+        {"lr": 0.5, "lookahead": 2, "policy": "tabular", "lr_in": None},
         game="ipd",
         payoffs=None,
         gamma=0.9,
@@ -290,3 +290,106 @@ def test_a_valid_file_loads(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(GOOD))
     assert load_sweep(path).matches == 3 * 2
+
+
+# --- numbers as YAML 1.2 and Python write them --------------------------------------------
+
+SPELLINGS = {"1e-3": 1e-3, "1E3": 1e3, "1.0e+308": 1e308, ".5": 0.5, "-.5": -0.5, "+2.5E-1": 0.25}
+
+
+@pytest.mark.parametrize("text, value", SPELLINGS.items())
+def test_every_float_spelling_is_a_number_in_every_numeric_option(text, value):
+    """lr, lr_in, eta, gamma_co (agents), gamma, payoffs and p, spelt as YAML 1.2 or Python
+    writes numbers: the value is the float Python reads, or the option's own bound refuses it."""
+    positive, probability = abs(value), min(abs(value), 1.0)
+    for key in ("lr", "lr_in", "eta", "gamma_co"):
+        kind = {"eta": "lola-taylor", "gamma_co": "co"}.get(key, "lola")
+        number = text.lstrip("-+") if value < 0 else text
+        sweep = load_text(f"name: t\nagents: [{{kind: {kind}, {key}: {number}}}, {{kind: tft}}]\n")
+        assert getattr(sweep.variants[0].spec, key) == positive, key
+    if 0 < value < 1:
+        assert load_text(f"name: t\ngamma: {text}\nagents: [{{kind: nl}}]\n").gamma == value
+    payoffs = load_text(f"name: t\npayoffs: [{text}, -3, 0, -2]\nagents: [{{kind: nl}}]\n")
+    assert payoffs.payoffs == [value, -3.0, 0.0, -2.0]
+    if probability == value:
+        p = load_text(f"name: t\nagents: [{{kind: memory1, p: [{text}, 1, 0, 1, 0]}}]\n")
+        assert p.variants[0].spec.p == (value, 1.0, 0.0, 1.0, 0.0)
+
+
+def test_negative_zero_and_infinity_reach_the_options_bounds(tmp_path, capsys):
+    assert parse_yaml("x: -0.0", "f")["x"] == 0.0 and str(parse_yaml("x: -0.0", "f")["x"]) == "-0.0"
+    for text, message in (
+        ("-0.0", "agents[0].lr: must be finite and > 0, got -0.0"),
+        ("inf", "agents[0].lr: must be finite and > 0, got 'inf'"),  # a string in YAML
+        (".inf", "agents[0].lr: must be finite and > 0, got inf"),
+        ("1e309", "agents[0].lr: must be finite and > 0, got inf"),
+    ):
+        code, err = sweep_cli(tmp_path, f"name: t\nagents: [{{kind: nl, lr: {text}}}]\n", capsys)
+        assert_one_line_bad_input(code, err, message, tmp_path)
+    code, err = sweep_cli(tmp_path, "name: t\ngamma: 1e0\nagents: [{kind: nl}]\n", capsys)
+    assert_one_line_bad_input(code, err, "gamma: must be a number in (0, 1), got 1.0", tmp_path)
+
+
+def test_integers_stay_integers_and_a_stored_sweep_reads_back_equal(tmp_path):
+    raw = parse_yaml("a: 1\nb: 0x10\nc: 1_000\nd: 1e3\ne: '1e3'", "f")
+    assert raw == {"a": 1, "b": 16, "c": 1000, "d": 1000.0, "e": "1e3"}
+    assert isinstance(raw["d"], float)
+    content = {"name": "1e3", "lr": 1e-3, "texts": ["1e-3", ".5", "-0.0", "1E3"]}
+    assert parse_yaml(yamlfile.dump_yaml(content), "f") == content
+
+
+def load_text(text: str):
+    return config.parse_sweep(parse_yaml(text, "sweep file"))
+
+
+# --- match: options that no side reads --------------------------------------------------
+
+
+def test_match_refuses_an_option_that_neither_side_reads(capsys):
+    started = time.perf_counter()
+    argv = ["match", "nl", "tft", "--eta", "7", "--lookahead", "3", "--opponent-model", "true"]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "lola-arena: error: agent_a.lookahead: nl does not read lookahead; accepted: name, kind, "
+        "lr, policy, optimizer\n"
+    )
+    assert time.perf_counter() - started < 2
+    for option, value in (("--eta", "7"), ("--opponent-model", "true"), ("--episodes", "3")):
+        assert run_cli(["match", "nl", "tft", option, value]) == 2
+        assert f"does not read {option[2:].replace('-', '_')}" in capsys.readouterr().err
+
+
+def test_match_and_sweep_refuse_an_unread_option_with_one_message():
+    """From both sides: the sweep entry {kind: nl, eta: 7} and `match nl tft --eta 7`."""
+    with pytest.raises(ValueError) as from_sweep:
+        parse_sweep({**GOOD, "agents": [{"kind": "nl", "eta": 7.0}, {"kind": "tft"}]})
+    with pytest.raises(ValueError) as from_match:
+        parse_match("nl", "tft", {"eta": 7.0}, updates=5)
+    assert str(from_sweep.value).removeprefix("agents[0]") == str(from_match.value).removeprefix(
+        "agent_a"
+    )
+    # read by one side: that side takes it, the other plays without it
+    match = parse_match("lola-taylor", "nl", {"eta": 7.0, "lr": 0.5}, updates=5)
+    assert (match.spec_a.eta, match.spec_a.lr, match.spec_b.lr) == (7.0, 0.5, 0.5)
+    assert parse_match("nl", "tft", {"eta": None}, updates=5).spec_a.kind == "nl"
+
+
+# --- output paths ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("out", ["", " ", "\t"])
+@pytest.mark.parametrize("command", ["sweep", "report", "query-csv", "query-parquet"])
+def test_an_empty_or_blank_output_path_is_refused(out, command, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(GOOD))
+    argv = {
+        "sweep": ["sweep", "s.yaml", "--out", out],
+        "report": ["report", "results/t", "--out", out],
+        "query-csv": ["query", "results/t", "SELECT 1", "--csv", out],
+        "query-parquet": ["query", "results/t", "SELECT 1", "--parquet", out],
+    }[command]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"must name a file or folder, got {out!r}" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]

@@ -57,7 +57,8 @@ class MatchResults:
     reward_a/reward_b: [B, R] per-step rewards (a differentiable game: the values, -loss);
     p_coop_a/p_coop_b: [B, R, 5] P(C | state) in each side's own view (NaN in a differentiable
     game); params_a/params_b: [B, R, dims] a differentiable game's parameters (else None);
-    diverged_at: [B] first update with non-finite parameters or values (-1 where none; the
+    diverged_at: [B] first update with non-finite parameters or values, or a differentiable
+    game's parameters beyond its ``param_bound`` (-1 where none; the
     match's later records are NaN); sampled_reward_a/sampled_reward_b: [B, R] the sampled
     discounted reward per step of the recorded policies (the sampled engine only, else None).
     """
@@ -299,11 +300,15 @@ class AutogradSides:
         return self._step(self.objective_a, self.objective_b)
 
     def _step(self, objective_a, objective_b) -> torch.Tensor:
-        """Both sides' proposals from the same parameters; a match that went non-finite keeps
-        its previous parameters. Returns the per-match flag [B] that it stayed finite."""
+        """Both sides' proposals from the same parameters; a match that went non-finite (or, in
+        a differentiable game, beyond its ``param_bound``) keeps its previous parameters.
+        Returns the per-match flag [B] that it stayed finite (and bounded)."""
         new_a = self.a.proposal(objective_a, self.b)
         new_b = self.b.proposal(objective_b, self.a)
         finite = is_finite(new_a) & is_finite(new_b)
+        if isinstance(self.game, DifferentiableGame):  # and within the game's bound
+            for new in (new_a, new_b):
+                finite &= (new["theta"].abs() <= self.game.param_bound).all(dim=1)
         for side, new in ((self.a, new_a), (self.b, new_b)):
             side.theta = {
                 n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()
