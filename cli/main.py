@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import importlib.metadata
 import json
 import os
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 from agents.options import OPTIONS
-from sweeps.signals import interrupts, signal_of
+from sweeps.signals import deferred, interrupts, signal_of
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 MEMORY_HINT = "use fewer seeds or agents, a smaller task_size or a smaller policy"
@@ -330,6 +331,16 @@ def _query(args) -> int:
     return EXIT_OK
 
 
+# The module each command runs, imported before it with interrupts held back (see
+# sweeps.signals.deferred: torch's and numpy's imports swallow an interrupt raised inside).
+MODULES = {
+    "match": "tournament.run_match",
+    "sweep": "sweeps.runner",
+    "verify": "sweeps.verify",
+    "summary": "analysis.report",
+    "report": "analysis.report",
+    "query": "analysis.query",
+}
 COMMANDS = {
     "match": _match,
     "sweep": _sweep,
@@ -363,11 +374,13 @@ def _error(message: str, code: int) -> int:
     return code
 
 
-def _run(command, args) -> int:
+def _run(command: str, args) -> int:
     """Run a command; every fault ends in one line on stderr and its exit code (set
     LOLA_ARENA_TRACEBACK=1 to see the traceback of an unexpected one)."""
     try:
-        return command(args)
+        with deferred():
+            importlib.import_module(MODULES[command])
+        return COMMANDS[command](args)
     except KeyboardInterrupt as error:
         signum = signal_of(error)
         print(f"lola-arena: {_one_line(str(error) or 'interrupted')}", file=sys.stderr)
@@ -407,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     with interrupts():
-        return _run(COMMANDS[args.command], args)
+        return _run(args.command, args)
 
 
 if __name__ == "__main__":

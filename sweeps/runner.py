@@ -246,8 +246,9 @@ def _git_commit() -> str | None:
 def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) -> None:
     """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, storing
     each task's tables as it finishes: driver memory is bounded whatever the sweep's size."""
-    import ray
-    from tqdm import tqdm
+    with signals.deferred():  # an interrupt inside Ray's import is swallowed
+        import ray
+        from tqdm import tqdm
 
     started_here, watchdog = _init_ray(address)
     pending = {}
@@ -291,7 +292,8 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
                 submit(1)
     finally:
         if started_here:
-            ray.shutdown()
+            with signals.deferred():
+                ray.shutdown()
         if watchdog:
             watchdog.close()
 
@@ -306,10 +308,13 @@ def _init_ray(address: str | None) -> tuple[bool, reaper.Watchdog | None]:
     address = address or os.environ.get("RAY_ADDRESS")
     watchdog = None if address else reaper.start()
     try:
-        with _keep_sigterm_handler():
+        # an interrupt is raised once Ray has started (not inside ray.init, which it can leave
+        # half built: the driver then hangs or crashes at exit), and then stops it
+        with signals.deferred(), _keep_sigterm_handler(ray):
             _start_ray(ray, address)
     except BaseException:  # e.g. interrupted while starting: stop what did start
-        ray.shutdown()
+        with signals.deferred():
+            ray.shutdown()
         if watchdog:
             watchdog.update()
             watchdog.close()
@@ -320,11 +325,19 @@ def _init_ray(address: str | None) -> tuple[bool, reaper.Watchdog | None]:
 
 
 @contextlib.contextmanager
-def _keep_sigterm_handler():
-    """``ray.init`` replaces the SIGTERM handler with ``sys.exit``: put the caller's back (the
-    command line's raises an interrupt, so that a sweep stops cleanly)."""
+def _keep_sigterm_handler(ray):
+    """``ray.init`` replaces the SIGTERM handler with one that calls ``sys.exit`` wherever
+    ``ray.init`` is: keep the caller's (the command line's defers the interrupt until Ray has
+    started, :func:`sweeps.signals.deferred`). Ray 2.x installs it through
+    ``ray._private.utils.set_sigterm_handler``, made a no-op here; should another Ray install
+    it otherwise, its ``SystemExit`` is turned into the caller's handling and the caller's
+    handler put back."""
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    install = getattr(utils, "set_sigterm_handler", None)
+    if install is not None:
+        utils.set_sigterm_handler = lambda handler: None
     try:
         yield
     except SystemExit as error:  # Ray's handler, from a SIGTERM during ray.init
@@ -332,6 +345,8 @@ def _keep_sigterm_handler():
             raise
         previous(signal.SIGTERM, None)
     finally:
+        if install is not None:
+            utils.set_sigterm_handler = install
         if main and previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

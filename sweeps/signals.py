@@ -8,10 +8,12 @@ interrupt came from. The signal is also recorded here, because Ray's waits turn 
 raised inside them into a plain ``KeyboardInterrupt``. SIGKILL cannot be caught (exit 137, no
 line); what it leaves is resumed like any interrupt.
 
-:func:`deferred` holds interrupts back while code that an exception must not cut runs
-(starting and stopping Ray: an interrupt raised inside ``ray.init`` can leave Ray's core
-worker half built, and the interpreter then crashes at exit); the interrupt is raised when
-the block ends. Standard library only: the command line installs it for every command.
+:func:`deferred` holds interrupts back while code that an exception must not cut runs, and
+raises the interrupt when the block ends: importing torch, numpy or Ray (their import machinery
+swallows an interrupt raised inside it, so the run went on as if no signal had come, or left a
+half-imported extension that crashed at exit) and starting and stopping Ray (an interrupt
+inside ``ray.init`` left the driver hanging or dropped the signal). Standard library only: the
+command line installs it for every command, before it imports anything else.
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ def _on_signal(signum, frame):
 @contextlib.contextmanager
 def interrupts():
     """While inside, each of :data:`SIGNALS` raises an interrupt (main thread only; elsewhere
-    a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    a no-op; inside another ``interrupts()``, the outer one's)."""
+    installed = all(signal.getsignal(s) is _on_signal for s in SIGNALS)
+    if installed or threading.current_thread() is not threading.main_thread():
+        yield  # already installed by an outer call (or not the main thread)
         return
     previous = {s: signal.signal(s, _on_signal) for s in SIGNALS}
     del _received[:], _held[:]
