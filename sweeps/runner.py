@@ -2,10 +2,10 @@
 
 Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
 ``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
-``lola-arena`` installed; a Ray already initialised in this process (e.g. by a test fixture) is
-reused. Each Ray task plays one :class:`sweeps.plan.Task` (one batched engine call) and
-returns its two Arrow tables (built by :mod:`sweeps.schema`), so workers need no shared disk;
-the driver writes them.
+``lola-arena`` installed (first checked to answer, within :data:`sweeps.address.TIMEOUT_S`); a
+Ray already initialised in this process (e.g. by a test fixture) is reused. Each Ray task
+plays one :class:`sweeps.plan.Task` (one batched engine call) and returns its two Arrow tables
+(built by :mod:`sweeps.schema`), so workers need no shared disk; the driver writes them.
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
 with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
@@ -56,6 +56,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from sweeps import reaper, schema, signals, store
+from sweeps.address import check_address
 from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_tables, match_tables
@@ -116,6 +117,9 @@ def run_sweep(
 
         if not torch.cuda.is_available():
             raise ValueError("device: cuda requested but this machine has no CUDA device")
+    cluster = address or os.environ.get("RAY_ADDRESS")
+    if cluster:
+        check_address(cluster)  # in bounded time, before anything is written
     resolved = {**config.resolved(), "engine": ENGINE_VERSION}
     if resume:
         store.check_same_sweep(out, resolved, ignore=RUN_SETTINGS + GROWING)

@@ -16,6 +16,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -350,6 +351,82 @@ def test_the_watchdog_ends_the_descendants_of_a_killed_driver(tmp_path):
     driver.kill()
     driver.wait()
     assert gone({child: started}, timeout=5)
+
+
+# --- a cluster address where no Ray head answers -------------------------------------------
+
+
+@contextlib.contextmanager
+def listener(answer: bytes | None):
+    """A local TCP server that accepts connections and sends ``answer`` (None: stays silent);
+    yields its address and a list of the connections it accepted."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve():
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = server.accept()
+                accepted.append(connection)
+                if answer is not None:
+                    connection.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("127.0.0.1:1", "cannot reach '127.0.0.1:1' (Connection refused); check that `ray start"),
+        ("not-a-host:99999", "'not-a-host:99999' is not HOST:PORT with a port in 1..65535"),
+        ("not-a-host.invalid:6379", "cannot resolve the host of 'not-a-host.invalid:6379'"),
+        ("6379", "'6379' is not HOST:PORT"),
+        ("http", "something other than a Ray head answers at '127.0.0.1:"),
+        ("silent", "no Ray head answered at '127.0.0.1:"),
+    ],
+)
+def test_an_address_where_no_ray_head_answers_is_one_line_in_bounded_time(
+    address, expected, tmp_path, capsys, monkeypatch
+):
+    """ray.init waited over 400 s on each of these; the check answers within TIMEOUT_S (1 s
+    here), names the address and what to check, and writes nothing."""
+    from sweeps import address as address_module
+
+    monkeypatch.setattr(address_module, "TIMEOUT_S", 1.0)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    answers = {"http": b"HTTP/1.0 400 Bad Request\r\n\r\n", "silent": None}
+    with contextlib.ExitStack() as stack:
+        if address in answers:
+            address, _ = stack.enter_context(listener(answers[address]))
+        argv = ["sweep", str(write_sweep_file(tmp_path)), "--out", str(tmp_path / "out")]
+        code, err = sweep_cli([*argv, "--address", address], capsys)
+    assert code == cli.EXIT_BAD_INPUT, err
+    assert err.count("\n") == 1 and err.startswith("lola-arena: error: address: "), err
+    assert expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_while_waiting_for_a_silent_address_is_one_line_exit_143(tmp_path):
+    with listener(None) as (address, accepted):
+        command = [sys.executable, "-m", "cli", "sweep", str(write_sweep_file(tmp_path)),
+                   "--out", str(tmp_path / "out"), "--address", address]  # fmt: skip
+        driver = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not accepted:  # the driver is inside the check, waiting for an answer
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        driver.send_signal(signal.SIGTERM)
+        _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signal.SIGTERM, err
+    assert one_line(err) == "lola-arena: interrupted", err
+    assert not (tmp_path / "out").exists()
 
 
 # --- the output directory -------------------------------------------------------------------
