@@ -57,7 +57,7 @@ import pyarrow as pa
 
 from sweeps import reaper, schema, signals, store
 from sweeps.address import check_address
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, machine_memory, side_bytes
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_tables, match_tables
 from tournament.differentiable import DifferentiableGame
@@ -264,6 +264,10 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
         task_size = config.task_size
         if task_size == "auto":
             task_size = auto_task_size(len(todo), workers)
+            # every worker's task in memory at once: capped by this machine's memory
+            largest = 2 * max(side_bytes(v.spec) for v in config.variants)
+            if largest:
+                task_size = max(1, min(task_size, machine_memory() // (workers * largest)))
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
         options = {"num_gpus": 1} if config.device == "cuda" else {}
         hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}

@@ -393,3 +393,45 @@ def test_an_empty_or_blank_output_path_is_refused(out, command, tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"must name a file or folder, got {out!r}" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+# --- memory, estimated before anything runs ----------------------------------------------
+
+
+def test_a_sweep_whose_rollouts_exceed_the_memory_is_one_line_with_estimate_and_limit(
+    tmp_path, capsys
+):
+    """The issue's sweep tried to allocate 149 GiB, retried 3 times and exited 1."""
+    content = "name: t\nagents: [{kind: nl}, {kind: lola-dice, episodes: 100000, steps: 100000}]\n"
+    started = time.perf_counter()
+    code, err = sweep_cli(tmp_path, content, capsys)
+    assert time.perf_counter() - started < 2
+    limit = config._bytes(config.machine_memory())
+    expected = (
+        "agents[1].episodes: lola-dice(lr=1,lr_in=1,k=1,E=100000,T=100000) needs about 3.6 TiB "
+        f"(100,000 episodes x 100,000 steps x 100 B x 2 rollouts x 2 sides); this machine has "
+        f"{limit}: fewer episodes or steps"
+    )
+    assert_one_line_bad_input(code, err, expected, tmp_path)
+    argv = ["match", "lola-dice", "nl", "--episodes", "100000", "--steps", "100000"]
+    assert run_cli(argv) == 2
+    assert "needs about 72.8 TiB" in capsys.readouterr().err  # x 20 seeds in one engine call
+
+
+@pytest.mark.parametrize("kind, rollouts", [("lola-dice", 3 + 1), ("nl-pg", 1)])
+def test_the_memory_bound_is_the_estimate_of_one_engine_call(kind, rollouts, monkeypatch):
+    """episodes x steps x 100 B x rollouts x 2 sides x matches per call, against the limit:
+    accepted at the limit, refused one step beyond."""
+    options = {"episodes": 10, "steps": 20, **({"lookahead": 3} if kind == "lola-dice" else {})}
+    estimate = 10 * 20 * config.BYTES_PER_STEP * rollouts * 2 * 7  # 7 matches per call
+    monkeypatch.setattr(config, "machine_memory", lambda: estimate)
+    agents = [{"kind": kind, **options}, {"kind": "tft"}]
+    assert parse_sweep({**GOOD, "task_size": 7, "agents": agents}).matches == 3 * 2
+    assert parse_match(kind, "tft", options, seeds=7).seeds == list(range(7))
+    longer = [{**agents[0], "steps": 21}, agents[1]]
+    with pytest.raises(ValueError, match=r"^agents\[0\]\.episodes: .* this machine has"):
+        parse_sweep({**GOOD, "task_size": 7, "agents": longer})
+    with pytest.raises(ValueError, match=r"^agent_a\.episodes: .* or fewer seeds$"):
+        parse_match(kind, "tft", {**options, "steps": 21}, seeds=7)
+    # exact learners and fixed strategies hold no rollouts
+    assert parse_sweep({**GOOD, "task_size": 7}).matches == 3 * 2
