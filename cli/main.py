@@ -4,8 +4,9 @@ Each subcommand maps its arguments to typed functions of ``agents``, ``tournamen
 or ``analysis`` and prints what they return; no package imports this module. Packages are
 imported when a subcommand runs, so ``--help`` is quick and ``match`` runs without Ray.
 Bad input: one line on stderr naming the field and the accepted values, exit code 2. Every
-other fault is one line too, naming the cause and the way out, exit code 1; SIGINT and SIGTERM
-stop a command cleanly, exit code 130 and 143.
+other fault is one line too, naming the cause and the way out, exit code 1; SIGINT, SIGTERM
+and SIGHUP stop a command cleanly in one line, exit code 128 + the signal's number (130, 143,
+129; the handlers are installed by ``cli.__main__.run`` before this module is imported).
 """
 
 from __future__ import annotations
@@ -402,7 +403,7 @@ def _run(command: str, args) -> int:
         text = _one_line(str(error) or type(error).__name__)
         if isinstance(error, RuntimeError) and any(m in text.lower() for m in _OUT_OF_MEMORY):
             return _error(f"out of memory ({text}); {MEMORY_HINT}", EXIT_FAILED)
-        if type(error).__name__ == "StoreError":  # sweeps.store: one line with the way out
+        if type(error).__name__ in ("StoreError", "ClusterLost"):  # one line with the way out
             return _error(text, EXIT_FAILED)
         if type(error).__module__.startswith("yaml"):  # a damaged YAML file of a sweep
             return _error(f"damaged YAML ({text}); restore the file", EXIT_FAILED)

@@ -25,9 +25,9 @@ HINT = (
 )
 
 
-def check_address(address: str) -> None:
+def check_address(address: str, timeout_s: float | None = None) -> None:
     """Raise a one-line ``ValueError`` unless a Ray head (an HTTP/2 server) answers at
-    ``address`` (``HOST:PORT``) within :data:`TIMEOUT_S` seconds."""
+    ``address`` (``HOST:PORT``) within ``timeout_s`` seconds (default :data:`TIMEOUT_S`)."""
     if "://" in address or address in ("auto", "local"):
         return
     host, _, port_text = address.rpartition(":")
@@ -37,7 +37,8 @@ def check_address(address: str) -> None:
             f"address: {address!r} is not HOST:PORT with a port in 1..65535 (e.g. "
             f"10.0.0.5:6379, the head's GCS port)"
         )
-    port, deadline = int(port_text), time.monotonic() + TIMEOUT_S
+    timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
+    port, deadline = int(port_text), time.monotonic() + timeout_s
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
@@ -46,12 +47,12 @@ def check_address(address: str) -> None:
             f"head's name or IP address"
         ) from None
     try:
-        with socket.create_connection((host, port), timeout=TIMEOUT_S) as connection:
+        with socket.create_connection((host, port), timeout=timeout_s) as connection:
             connection.sendall(_PREFACE)
             header = _read(connection, 9, deadline)
     except TimeoutError:
         raise ValueError(
-            f"address: no Ray head answered at {address!r} within {TIMEOUT_S:g} s; {HINT}"
+            f"address: no Ray head answered at {address!r} within {timeout_s:g} s; {HINT}"
         ) from None
     except OSError as error:
         cause = error.strerror or type(error).__name__

@@ -67,6 +67,9 @@ TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
 WAIT_S = 0.5  # the longest the driver waits for Ray without handling signals
 WATCH_EVERY_S = 2.0  # how often the reaper's watchdog learns of new Ray processes
+HEALTH_EVERY_S = 5.0  # how often a waiting driver checks that the cluster can run its tasks
+HEAD_TIMEOUT_S = 5.0  # a cluster's head that does not answer within this is lost
+NO_WORKER_S = 30.0  # a cluster without a node that can run a task for this long is lost
 # Keys of the sweep file that change how, not what, is run: a rerun may change them.
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
@@ -99,6 +102,49 @@ class SweepInterrupted(KeyboardInterrupt):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.signum = signum
+
+
+class ClusterLost(RuntimeError):
+    """The Ray cluster can no longer run the sweep: its head stopped answering, or no node
+    that can run a task (with a CPU, or a GPU for ``device: cuda``) is left. One line; what was
+    stored is resumed by a rerun."""
+
+
+@dataclass
+class _ClusterHealth:
+    """Checked while the driver waits for tasks, every ``HEALTH_EVERY_S``: the head answers
+    within ``HEAD_TIMEOUT_S`` (a cluster's address; Ray itself would wait 60 s, then end the
+    driver with its own message), and a node with ``resource`` has been in the cluster within
+    the last ``NO_WORKER_S`` (Ray itself waits for one without end)."""
+
+    address: str | None
+    resource: str
+    checked: float = 0.0
+    without_since: float | None = None
+
+    def check(self, ray) -> None:
+        now = time.monotonic()
+        if now - self.checked < HEALTH_EVERY_S:
+            return
+        self.checked = now
+        if self.address:
+            try:
+                check_address(self.address, timeout_s=HEAD_TIMEOUT_S)
+            except ValueError:
+                raise ClusterLost(
+                    f"the Ray head at {self.address!r} stopped answering (killed, or its "
+                    f"machine or network is down); restart the cluster, then"
+                ) from None
+        if ray.cluster_resources().get(self.resource, 0) > 0:
+            self.without_since = None
+        elif self.without_since is None:
+            self.without_since = now
+        elif now - self.without_since > NO_WORKER_S:
+            start = f"`ray start --address {self.address}`" if self.address else "Ray"
+            raise ClusterLost(
+                f"no Ray node with a {self.resource} has been in the cluster for "
+                f"{NO_WORKER_S:g} s (the last one left or died); start one ({start}), then"
+            )
 
 
 def run_sweep(
@@ -146,6 +192,11 @@ def run_sweep(
             summary.wall_s = time.perf_counter() - started
             run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
             store.record_run(out, game_payoffs(config), run, update=True)
+    except ClusterLost as error:
+        stored = _count_stored(out, summary)
+        raise ClusterLost(
+            f"cluster: {error} {store.RESUME_HINT}; {stored} of {summary.planned} matches stored"
+        ) from None
     except KeyboardInterrupt as error:
         signum = signals.signal_of(error)
         stored = _count_stored(out, summary)
@@ -257,10 +308,12 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
     started_here, watchdog = _init_ray(address)
     pending = {}
     watched = 0.0
+    resource = "GPU" if config.device == "cuda" else "CPU"
+    health = _ClusterHealth(address or os.environ.get("RAY_ADDRESS"), resource)
     try:
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
-        workers = int(ray.cluster_resources().get("GPU" if config.device == "cuda" else "CPU", 1))
+        workers = int(ray.cluster_resources().get(resource, 1))
         task_size = config.task_size
         if task_size == "auto":
             task_size = auto_task_size(len(todo), workers)
@@ -289,6 +342,7 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
                 # a timeout, so that a signal is handled while tasks run
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
                 if not ready:
+                    health.check(ray)
                     continue
                 task = pending.pop(ready[0])
                 try:
