@@ -119,7 +119,8 @@ def _add_match(sub) -> None:
     p.add_argument("--seeds", type=_positive_int, default=20, help="play seeds 0 .. N-1")
     for option in MATCH_OPTIONS:  # None: not given, so an option no side reads is refused
         flag = "--" + option.name.replace("_", "-")
-        shown = "" if option.default is None else f" (default: {option.default})"
+        hidden = option.default is None or option.default is False  # as _HelpFormatter does
+        shown = "" if hidden else f" (default: {option.default})"
         p.add_argument(flag, type=option.type, help=option.help + shown)
     p.add_argument("--dtype", default="float64", help="float32 or float64")
     p.add_argument("--device", default="cpu", help="cpu or cuda")

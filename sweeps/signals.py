@@ -9,10 +9,13 @@ raised inside them into a plain ``KeyboardInterrupt``. SIGKILL cannot be caught 
 line); what it leaves is resumed like any interrupt.
 
 :func:`deferred` holds interrupts back while code that an exception must not cut runs, and
-raises the interrupt when the block ends: importing torch, numpy or Ray (their import machinery
-swallows an interrupt raised inside it, so the run went on as if no signal had come, or left a
-half-imported extension that crashed at exit) and starting and stopping Ray (an interrupt
-inside ``ray.init`` left the driver hanging or dropped the signal). Standard library only: the
+raises the interrupt when the block ends: importing torch, numpy or Ray (an interrupt raised
+inside their imports was swallowed, and the sweep ran to its end with exit code 0) and
+starting and stopping Ray (an interrupt inside ``ray.init`` hung the driver, or was dropped).
+Cutting a C extension's import or Ray's start half way is also the likely source of the
+reported crash at exit (SIGSEGV after the line was printed), which
+:func:`cli.__main__.run` guards against too by leaving without the interpreter's finalisers
+once the interrupted command has cleaned up. Standard library only: the
 command line installs it for every command, before it imports anything else.
 """
 
