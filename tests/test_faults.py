@@ -252,7 +252,7 @@ def test_a_signal_stops_the_sweep_in_one_line_and_it_resumes(
 # Seconds after the start at which a signal comes: importing the packages (torch, numpy, Ray),
 # reading the sweep file, starting Ray, the first tasks (an unloaded 2-core machine starts in
 # about 3 s; a loaded one later, where the same delays fall earlier in start-up).
-START_UP_POINTS_S = (0.25, 0.5, 0.8, 1.2, 1.7, 2.3, 3.0, 4.0, 5.5)
+START_UP_POINTS_S = (0.3, 0.7, 1.2, 2.0, 3.0, 4.5)
 
 
 @pytest.mark.slow
