@@ -49,6 +49,10 @@ ALL_MATCHES = "(all matches)"
 GROUPS = ("self-play", "vs learners", "vs fixed")
 ALL_OPPONENTS = "all opponents"
 BOOTSTRAP_DRAWS = 1000
+# Tables shown inline (in the terminal, on the report's page) show at most this many rows.
+INLINE_ROWS = 20
+# Payoff matrices up to this many agents are printed and shown inline in full.
+INLINE_MATRIX = 8
 
 
 def _t_two_sided(t: float, dof: int) -> float:
@@ -527,6 +531,16 @@ def to_markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
+    """The ranking's columns as shown, the bootstrap rank interval as ``lo-hi``."""
+    table = ranking[["rank", "agent", "kind", "score", "ci95", "seeds"]].copy()
+    if {"rank_low", "rank_high"} <= set(ranking.columns):
+        table["rank 95%"] = [
+            f"{lo}-{hi}" for lo, hi in zip(ranking["rank_low"], ranking["rank_high"], strict=True)
+        ]
+    return table
 
 
 def numbered_matrix(summary: TournamentSummary, with_ci: bool = True) -> pd.DataFrame:

@@ -31,9 +31,8 @@ A local Ray's processes do not outlive the driver, even one killed with SIGKILL:
 Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema.PROVENANCE`)
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
 
-Test hooks, read from the driver's environment and passed to the tasks:
-``LOLA_ARENA_FAIL_MATCH`` (comma-separated match ids: a task holding one raises) and
-``LOLA_ARENA_TASK_DELAY_S`` (seconds each task sleeps first).
+Faults for tests: ``run_sweep(..., faults=TaskFaults(...))`` passes them to every task as data
+(a task holding a match of ``fail`` raises; each task first sleeps ``delay_s`` seconds).
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ from sweeps import reaper, schema, signals, store
 from sweeps.address import check_address
 from sweeps.config import SweepConfig, machine_memory, side_bytes
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
-from sweeps.schema import failed_tables, match_tables
+from sweeps.schema import failed_matches_table, match_tables
 from tournament.differentiable import DifferentiableGame
 from tournament.match import ENGINE_VERSION
 
@@ -74,7 +73,18 @@ NO_WORKER_S = 30.0  # a cluster without a node that can run a task for this long
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
 GROWING = ("seeds",)
-FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
+
+
+@dataclass(frozen=True)
+class TaskFaults:
+    """Faults a test injects into the tasks: the ids of matches whose task raises, and the
+    seconds each task sleeps before it plays."""
+
+    fail: frozenset[str] = frozenset()
+    delay_s: float = 0.0
+
+
+NO_FAULTS = TaskFaults()
 
 
 @dataclass
@@ -148,7 +158,11 @@ class _ClusterHealth:
 
 
 def run_sweep(
-    config: SweepConfig, out: Path, address: str | None = None, resume: bool = True
+    config: SweepConfig,
+    out: Path,
+    address: str | None = None,
+    resume: bool = True,
+    faults: TaskFaults = NO_FAULTS,
 ) -> SweepSummary:
     """Run every planned match not yet stored in ``out``; validation errors are ValueErrors
     raised before anything is written or Ray is started. SIGINT and SIGTERM, raised as
@@ -188,7 +202,7 @@ def run_sweep(
             run = provenance(config, address, len(todo))
             store.record_run(out, game_payoffs(config), run)
             if todo:
-                _run_tasks(config, out, todo, address, summary)
+                _run_tasks(config, out, todo, address, summary, faults)
             summary.wall_s = time.perf_counter() - started
             run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
             store.record_run(out, game_payoffs(config), run, update=True)
@@ -298,7 +312,9 @@ def _git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) -> None:
+def _run_tasks(
+    config, out: Path, todo: list, address, summary: SweepSummary, faults: TaskFaults = NO_FAULTS
+) -> None:
     """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, storing
     each task's tables as it finishes: driver memory is bounded whatever the sweep's size."""
     with signals.deferred():  # an interrupt inside Ray's import is swallowed
@@ -323,13 +339,12 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
                 task_size = max(1, min(task_size, machine_memory() // (workers * largest)))
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
         options = {"num_gpus": 1} if config.device == "cuda" else {}
-        hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
         settings = _task_settings(config)
         tasks = iter(plan_tasks(todo, task_size, config.game_obj()))
 
         def submit(count: int) -> None:
             for task in itertools.islice(tasks, count):
-                pending[remote.options(**options).remote(task, settings, hooks)] = task
+                pending[remote.options(**options).remote(task, settings, faults)] = task
 
         submit(WINDOW_PER_WORKER * workers)
         with tqdm(
@@ -348,7 +363,7 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
                 try:
                     matches, curves = ray.get(ready[0])
                 except ray.exceptions.RayError as error:
-                    matches, curves = failed_tables(task, settings, _one_line(error)), None
+                    matches, curves = failed_matches_table(task, settings, _one_line(error)), None
                 _store_task(out, config.game, task, matches, curves, summary)
                 bar.update(len(task.matches))
                 submit(1)
@@ -454,17 +469,18 @@ def _task_settings(config: SweepConfig) -> dict:
     }
 
 
-def play_task(task: Task, settings: dict, hooks: dict) -> tuple[pa.Table, pa.Table]:
+def play_task(
+    task: Task, settings: dict, faults: TaskFaults = NO_FAULTS
+) -> tuple[pa.Table, pa.Table]:
     """One Ray task: play the task's matches in one batched engine call, return both tables."""
     from tournament.games import get_game
     from tournament.match import play_matches
 
-    if hooks.get("delay_s"):
-        time.sleep(float(hooks["delay_s"]))
-    forced = set(filter(None, hooks.get("fail", "").split(",")))
+    if faults.delay_s:
+        time.sleep(faults.delay_s)
     for m in task.matches:
-        if m.match_id in forced:
-            raise RuntimeError(f"forced failure of match {m.match_id} ({FAIL_HOOK})")
+        if m.match_id in faults.fail:
+            raise RuntimeError(f"forced failure of match {m.match_id} (TaskFaults)")
     results = play_matches(
         get_game(settings["game"], settings["payoffs"]),
         [m.a.spec for m in task.matches],

@@ -20,6 +20,20 @@ import pyarrow.parquet as pq
 KILLED = 137
 
 
+def cli_with_faults(delay_s: float) -> list[str]:
+    """The start of a command line that runs ``lola-arena`` in a new process whose sweeps'
+    tasks each sleep ``delay_s`` seconds first."""
+    code = (
+        "import functools, sys\n"
+        "from cli.main import main\n"
+        "from sweeps import runner\n"
+        "faults = runner.TaskFaults(delay_s=float(sys.argv[1]))\n"
+        "runner.run_sweep = functools.partial(runner.run_sweep, faults=faults)\n"
+        "sys.exit(main(sys.argv[2:]))"
+    )
+    return [sys.executable, "-c", code, str(delay_s)]
+
+
 class InlineRay(types.ModuleType):
     """Enough of Ray for ``sweeps.runner``: each task is played when its result is asked for,
     in this process (``play_task`` itself, so results are the engine's)."""

@@ -30,11 +30,11 @@ from PIL import Image
 from analysis.curves import curve_samples
 from analysis.ecology import replicator
 from analysis.figures import hyperparameter_maps
-from analysis.game import SWAP_VIEW, GameInfo, discounted_play, load_game
+from analysis.game import GameInfo, discounted_play, load_game
 from analysis.load import load_curves, load_matches
-from analysis.report import INLINE_ROWS
 from analysis.summary import (
     ALL_OPPONENTS,
+    INLINE_ROWS,
     bootstrap_ranks,
     sides,
     summarize,
@@ -197,9 +197,7 @@ def test_discounted_play_gives_the_closed_form_values_of_fixed_pairs():
 
 def test_game_wording_follows_the_payoffs():
     from tournament.games import GAMES
-    from tournament.games import SWAP_VIEW as ENGINE_SWAP_VIEW
 
-    assert SWAP_VIEW == ENGINE_SWAP_VIEW
     info = {name: GameInfo(name, g.payoffs_row, g.payoffs_col) for name, g in GAMES.items()}
     assert info["ipd"].has_cooperation and info["ipd"].references() == [
         ("mutual cooperation", -1.0),
@@ -491,3 +489,15 @@ def test_zero_sum_report_speaks_of_actions_and_nash_not_cooperation(tmp_path):
     assert "TFT" not in page and "P(C" not in page and "tft_like" not in page
     assert "distance to Nash" in page and "P(action 1 | state)" in page
     assert "nash_distance" in pd.read_csv(out / "tables" / "cooperation_by_group.csv").columns
+
+
+@pytest.mark.parametrize("kinds", [1, 12, 13, 30])
+def test_learner_hues_stay_distinct_for_any_number_of_kinds(kinds):
+    from analysis.figures import learner_hues
+
+    hues = np.array(learner_hues(kinds))  # [kinds, 3] RGB
+    assert hues.shape == (kinds, 3)
+    gaps = np.abs(hues[:, None, :] - hues[None, :, :]).max(axis=2) + np.eye(kinds)
+    assert gaps.min() > 0.02  # no two kinds share a colour
+    greys = np.abs(hues - hues.mean(axis=1, keepdims=True)).max(axis=1)
+    assert greys.min() > 0.15  # apart from the fixed strategies' greys

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from fault_tools import KILLED, InlineRay, fork_server, hold_lock, run_killed
+from fault_tools import KILLED, InlineRay, cli_with_faults, fork_server, hold_lock, run_killed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -174,7 +174,6 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
     ray_session, reference, tmp_path, monkeypatch
 ):
     """A worker SIGKILLed while it plays a task: Ray retries the task; nothing is lost."""
-    monkeypatch.setenv(runner.DELAY_HOOK, "1.0")
     killed = []
 
     def kill_a_worker():
@@ -193,7 +192,8 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
 
     thread = threading.Thread(target=kill_a_worker)
     thread.start()
-    summary = run_sweep(parse_sweep(SWEEP), tmp_path / "out")
+    faults = runner.TaskFaults(delay_s=1.0)
+    summary = run_sweep(parse_sweep(SWEEP), tmp_path / "out", faults=faults)
     thread.join()
     assert killed and summary.failed == 0 and summary.ok == N
     assert_same_results(reference, tmp_path / "out")
@@ -202,8 +202,10 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
 # --- signals: the real command line ---------------------------------------------------------
 
 
-def start_driver(sweep_file: Path, out: Path, env: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "cli", "sweep", str(sweep_file), "--out", str(out)]
+def start_driver(sweep_file: Path, out: Path, env: dict, delay_s: float) -> subprocess.Popen:
+    """``lola-arena sweep`` in a new process, each task sleeping ``delay_s`` seconds first."""
+    cli = cli_with_faults(delay_s) if delay_s else [sys.executable, "-m", "cli"]
+    command = [*cli, "sweep", str(sweep_file), "--out", str(out)]
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
 
@@ -220,7 +222,6 @@ def session_env(ray_session) -> dict:
         **os.environ,
         "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
         "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
-        runner.DELAY_HOOK: "0.5",
     }
 
 
@@ -232,7 +233,7 @@ def test_a_signal_stops_the_sweep_in_one_line_and_it_resumes(
     signum, ray_session, reference, inline_ray, tmp_path
 ):
     out = tmp_path / "out"
-    driver = start_driver(write_sweep_file(tmp_path), out, session_env(ray_session))
+    driver = start_driver(write_sweep_file(tmp_path), out, session_env(ray_session), 0.5)
     wait_for_a_part(driver, out)
     driver.send_signal(signum)
     _, err = driver.communicate(timeout=60)
@@ -265,7 +266,7 @@ def test_a_signal_at_any_point_of_start_up_is_one_line_and_its_exit_code(tmp_pat
     signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     for i, delay in enumerate(START_UP_POINTS_S):
         signum, out = signums[i % len(signums)], tmp_path / f"out{i}"
-        driver = start_driver(sweep_file, out, env)
+        driver = start_driver(sweep_file, out, env, 0.0)
         time.sleep(delay)
         driver.send_signal(signum)
         _, err = driver.communicate(timeout=120)
@@ -292,9 +293,9 @@ def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
     """An embedded Ray: shut down on SIGINT; its processes reaped by the watchdog after
     SIGKILL (Ray's agents otherwise live on for a minute or more)."""
     out = tmp_path / "out"
-    env = {**os.environ, runner.DELAY_HOOK: "0.5"}
+    env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
-    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.5)
     wait_for_a_part(driver, out)
     started_ray = reaper.descendants(driver.pid)
     assert len(started_ray) >= 4  # GCS, raylet, agents, workers, the watchdog
@@ -314,7 +315,7 @@ def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum,
     out = tmp_path / "out"
     env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
-    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.0)
     deadline = time.monotonic() + 60
     while not any(
         b"sweeps.reaper" in Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fault_tools import cli_with_faults
 
 from sweeps import runner, schema, store
 from sweeps.config import parse_sweep
@@ -147,8 +148,8 @@ def test_sweep_on_a_cluster_equals_the_embedded_run(ray_head, ray_session, tmp_p
 def start_driver(sweep_file: Path, out: Path, address: str) -> subprocess.Popen:
     """The sweep's driver on the cluster, each task held 1 s so that a node dies mid-run."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(RAY_AUTH_MODE="token", LOLA_ARENA_TASK_DELAY_S="1")
-    command = [sys.executable, "-m", "cli", "sweep", str(sweep_file), "--out", str(out),
+    env.update(RAY_AUTH_MODE="token")
+    command = [*cli_with_faults(1.0), "sweep", str(sweep_file), "--out", str(out),
                "--address", address, "--task-size", "2"]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 

@@ -6,17 +6,20 @@ values) apply unchanged; the engine reports the losses. Initial parameters: N(0,
 per coordinate, from the match seed as everywhere else (:mod:`agents.seeding`). Fixed strategies
 are not defined for these games. A match whose parameters leave the game's ``param_bound``
 (default 10^6, some orders beyond the games' fixed points, which lie within |theta| <= 10) is
-marked diverged.
+marked diverged. Torch-free, as :mod:`tournament.games` (the losses use only the methods of
+the tensors they get).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    from torch import Tensor
 
-Losses = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Losses = Callable[["Tensor", "Tensor"], tuple["Tensor", "Tensor"]]
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class DifferentiableGame:
     symmetric: bool
     param_bound: float = 1e6
 
-    def values(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def values(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         loss_x, loss_y = self.losses(x, y)
         return -loss_x, -loss_y
 
@@ -46,7 +49,7 @@ def _tandem(x, y):
 
 
 def _matching_pennies(x, y):
-    p, q = torch.sigmoid(x[:, 0]), torch.sigmoid(y[:, 0])
+    p, q = x[:, 0].sigmoid(), y[:, 0].sigmoid()
     loss = p * q - p * (1 - q) - (1 - p) * q + (1 - p) * (1 - q)  # x^T [[1, -1], [-1, 1]] y
     return loss, -loss
 
