@@ -9,7 +9,10 @@ plays one :class:`sweeps.plan.Task` (one batched engine call) and returns its tw
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
 with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
-matches are run again by the next run on the same directory.
+matches are run again by the next run on the same directory. A cluster that can no longer run
+tasks (its head stopped answering, or no node with a CPU, or GPU, for ``NO_WORKER_S``; checked
+every ``HEALTH_EVERY_S`` while the driver waits) ends the run in :class:`ClusterLost`, one line
+that says what happened, how many matches are stored and that a rerun resumes.
 
 Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
 cleaned (see :func:`sweeps.store.prepare_resume`); a damaged part stops the run with the repair
