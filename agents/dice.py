@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from agents import seeding
-from agents.functional import Params
+from agents.objective import Params
 
 BASELINES = ("mean", "none")
 # Rollout streams of agents.seeding: far above the parameter streams of the initialisation.

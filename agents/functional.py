@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-Params = dict[str, torch.Tensor]  # each tensor [B, *shape of the module's parameter]
+from agents.objective import Grads, Params
 
 # The five egocentric states as one-hot rows: start, CC, CD, DC, DD.
 N_STATES = 5
@@ -147,8 +147,6 @@ class AutogradObjective:
         return AutogradObjective(lambda theta, theta_opp: self.values(theta_opp, theta)[::-1])
 
     def grads(self, theta: Params, theta_opp: Params, of: str = "both"):
-        from agents.rules import Grads
-
         differentiable = any(t.requires_grad for t in (*theta.values(), *theta_opp.values()))
         theta, theta_opp = _leaves(theta), _leaves(theta_opp)
         v_self, v_opp = self.values(theta, theta_opp)

@@ -2,17 +2,18 @@
 
 Every rule has the signature ``rule(theta, theta_opp, objective, hp) -> direction``; ``direction``
 is an ascent direction for ``theta`` (a Params dict) and the optimiser applies the own learning
-rate: SGD ``theta <- theta + lr * direction``. The ``objective`` (:class:`Objective`) gives both
+rate: SGD ``theta <- theta + lr * direction``. The ``objective`` (:class:`agents.objective.
+Objective`) gives both
 players' unnormalised discounted values and their first derivatives, as differentiable
 expressions: from autograd for any ``nn.Module`` policy (:class:`agents.functional.
 AutogradObjective`), or in closed form for tabular policies (``tournament.values``). Rules
 differentiate those first derivatives once more with autograd where they need second-order terms.
 Nothing is updated in place, so every rule is differentiable and batched over B matches.
 
-The sampled rules (``nl-pg``, ``lola-dice``) see no exact value: their ``objective`` is a
-:class:`SampledObjective`, which plays fresh episodes at the given parameters and returns both
-players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`), whose derivatives of any order
-estimate those of ``V1, V2``.
+The sampled rules (``nl-pg``, ``lola-dice``) see no exact value: their ``objective`` is an
+:class:`agents.objective.SampledObjective`, which plays fresh episodes at the given parameters
+and returns both players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`), whose derivatives
+of any order estimate those of ``V1, V2``.
 
 Symbols: ``V1 = V(theta1, theta2)`` own value, ``V2`` the opponent's, ``alpha`` = ``hp.lr_in``
 (the opponent's step that the learner assumes), ``eta`` = ``hp.eta``, ``k`` = ``hp.lookahead``
@@ -22,13 +23,10 @@ Symbols: ``V1 = V(theta1, theta2)`` own value, ``V2`` the opponent's, ``alpha`` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 
 from agents.functional import (
-    Params,
     axpy,
     detach,
     dot,
@@ -37,65 +35,7 @@ from agents.functional import (
     requires_grad,
     vjp,
 )
-
-
-@dataclass
-class Grads:
-    """Both values [B] and the four gradient blocks: ``d_opp_v_self`` = grad_2 V1, and so on."""
-
-    v_self: torch.Tensor | None
-    v_opp: torch.Tensor | None
-    d_self_v_self: Params | None
-    d_opp_v_self: Params | None
-    d_self_v_opp: Params | None
-    d_opp_v_opp: Params | None
-
-
-class Objective(Protocol):
-    """A two-player game seen from one player. ``grads`` gives the gradients of ``of`` = ``self``
-    (V1), ``opp`` (V2) or ``both`` (the others' fields are None), differentiable w.r.t.
-    whichever of its inputs require grad (so rules can take second derivatives)."""
-
-    def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-    def grads(self, theta: Params, theta_opp: Params, of: str = "both") -> Grads: ...
-
-    def swapped(self) -> Objective:
-        """The same game seen from the opponent's seat."""
-
-
-class SampledObjective(Protocol):
-    """A two-player game known from sampled episodes, seen from one player (:class:`agents.dice.
-    DiceObjective`). ``surrogates`` plays rollout ``rollout`` of this update (its own random
-    stream: fresh episodes) at the given parameters and returns both players' DiCE objectives
-    ``(L1, L2)`` [B], differentiable to any order w.r.t. both parameter dicts (``of`` = ``self``
-    or ``opp``: only that one, the other None)."""
-
-    def surrogates(
-        self, theta: Params, theta_opp: Params, rollout: int, of: str = "both"
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]: ...
-
-    def model_opponent(self, theta: Params, theta_opp: Params) -> tuple[Params, SampledObjective]:
-        """A tabular model of the opponent fitted to its actions in episodes played at the
-        given parameters, and the objective in which the opponent is that model."""
-
-
-@dataclass
-class RuleParams:
-    """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
-    eta, the lookahead depth k (integers), consensus optimisation's gamma, HOLA's order
-    (integers) and LOLA-DiCE's opponent modelling (bools). SOS's a and b and SGA's epsilon are
-    the papers' constants."""
-
-    lr_in: torch.Tensor
-    eta: torch.Tensor
-    lookahead: torch.Tensor
-    gamma_co: torch.Tensor | None = None
-    order: torch.Tensor | None = None
-    opponent_model: torch.Tensor | None = None
-    sos_a: float = 0.5
-    sos_b: float = 0.1
-    sga_eps: float = 0.1
+from agents.objective import Objective, Params, RuleParams, SampledObjective
 
 
 def naive(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:

@@ -30,8 +30,9 @@ from itertools import combinations
 from agents.spec import AgentSpec
 from sweeps.config import SweepConfig, Variant
 from tournament.differentiable import DifferentiableGame
+from tournament.engines.closed_form import on_closed_form
 from tournament.games import Game
-from tournament.match import ENGINE_VERSION, on_closed_form
+from tournament.match import ENGINE_VERSION
 
 # Auto task size: one task per worker, up to a cap. The engine's cost per update is mostly fixed
 # at sweep sizes (grand.yaml: 3,515 matches take 3.3 s, 7,030 take 3.9 s), so fewer, larger

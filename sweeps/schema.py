@@ -40,7 +40,7 @@ from agents.options import STORED_OPTIONS, applies, flag
 
 if TYPE_CHECKING:
     from sweeps.plan import Task
-    from tournament.match import MatchResults
+    from tournament.recorder import MatchResults
 
 STATES = ("start", "cc", "cd", "dc", "dd")
 PROVENANCE = "provenance.yaml"

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from agents.dice import DiceObjective, fit_tabular, sample_rollouts
-from agents.rules import RULES, RuleParams
+from agents.objective import RuleParams
+from agents.rules import RULES
 from agents.spec import AgentSpec
 from tournament.games import GAMES, get_game
 from tournament.match import play_matches

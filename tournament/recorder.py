@@ -1,0 +1,110 @@
+"""Learning curves: what an engine reports at a recorded update (:class:`Snapshot`), collected
+over the updates of a run into :class:`MatchResults`.
+
+A measure is one field, named the same in both: a new measure (say a grid game's coins picked
+up per step) is a field of each, None where an engine does not produce it, and a column of
+``sweeps/schema.py``. A match whose update or recorded rewards went non-finite is marked
+diverged at that update; its later records are NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from agents.functional import per_match
+from tournament.games import Game
+from tournament.values import reward_per_step
+
+
+@dataclass
+class Snapshot:
+    """What is recorded at one update: rewards per step [B] (values V = -L for a
+    differentiable game), P(C | state) [B, 5] (NaN where it does not apply), a differentiable
+    game's parameters [B, dims] and the sampled engine's sampled rewards per step [B]."""
+
+    reward_a: torch.Tensor
+    reward_b: torch.Tensor
+    p_coop_a: torch.Tensor
+    p_coop_b: torch.Tensor
+    params_a: torch.Tensor | None = None
+    params_b: torch.Tensor | None = None
+    sampled_reward_a: torch.Tensor | None = None
+    sampled_reward_b: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, game: Game, p_a, p_b, gamma) -> Snapshot:
+        """The exact rewards per step of memory-one policies ``p_a``, ``p_b`` [B, 5]."""
+        return cls(*reward_per_step(game, p_a, p_b, gamma), p_a, p_b)
+
+
+# The recorded measures: a Snapshot's fields, each a curve [B, R, ...] of MatchResults.
+CURVES = tuple(f.name for f in fields(Snapshot))
+
+
+@dataclass
+class MatchResults:
+    """Learning curves of B matches, recorded at ``updates`` (0 = before learning).
+
+    reward_a/reward_b: [B, R] per-step rewards (a differentiable game: the values, -loss);
+    p_coop_a/p_coop_b: [B, R, 5] P(C | state) in each side's own view (NaN in a differentiable
+    game); params_a/params_b: [B, R, dims] a differentiable game's parameters (else None);
+    diverged_at: [B] first update with non-finite parameters or values, or a differentiable
+    game's parameters beyond its ``param_bound`` (-1 where none; the match's later records are
+    NaN); sampled_reward_a/sampled_reward_b: [B, R] the sampled
+    discounted reward per step of the recorded policies (the sampled engine only, else None).
+    """
+
+    updates: np.ndarray
+    reward_a: np.ndarray
+    reward_b: np.ndarray
+    p_coop_a: np.ndarray
+    p_coop_b: np.ndarray
+    diverged_at: np.ndarray
+    elapsed_s: float
+    params_a: np.ndarray | None = None
+    params_b: np.ndarray | None = None
+    sampled_reward_a: np.ndarray | None = None
+    sampled_reward_b: np.ndarray | None = None
+
+    @property
+    def status(self) -> list[str]:
+        return ["diverged" if d >= 0 else "ok" for d in self.diverged_at]
+
+
+class Recorder:
+    """Collects the snapshots of B matches, measure by measure, and marks divergence."""
+
+    def __init__(self, batch: int, device: torch.device):
+        self.diverged_at = torch.full((batch,), -1, dtype=torch.long, device=device)  # [B]
+        self.updates: list[int] = []
+        self.curves: dict[str, list[torch.Tensor | None]] = {name: [] for name in CURVES}
+
+    def record(self, update: int, snap: Snapshot) -> None:
+        """Store ``snap`` as the record of ``update``, NaN for the matches diverged so far."""
+        self.mark(~(snap.reward_a.isfinite() & snap.reward_b.isfinite()), update)
+        gone = self.diverged_at >= 0
+        self.updates.append(update)
+        for name, values in self.curves.items():
+            t = getattr(snap, name)
+            values.append(None if t is None else torch.where(per_match(gone, t), torch.nan, t))
+
+    def mark(self, diverged: torch.Tensor, update: int) -> None:
+        """Record ``update`` as the divergence point of newly diverged matches."""
+        first = diverged & (self.diverged_at < 0)
+        self.diverged_at = torch.where(first, update, self.diverged_at)
+
+    def results(self, elapsed_s: float) -> MatchResults:
+        def curve(values: list[torch.Tensor | None]) -> np.ndarray | None:
+            if values[0] is None:
+                return None
+            return torch.stack(values, dim=1).cpu().numpy()  # [B, R, ...]
+
+        return MatchResults(
+            updates=np.array(self.updates),
+            diverged_at=self.diverged_at.cpu().numpy(),
+            elapsed_s=elapsed_s,
+            **{name: curve(values) for name, values in self.curves.items()},
+        )
