@@ -139,11 +139,15 @@ class AutogradEngine(Engine):
         return self._step(self.objective_a, self.objective_b)
 
     def _step(self, objective_a, objective_b) -> torch.Tensor:
-        """Both sides' proposals from the same parameters; a match that went non-finite keeps
-        its previous parameters. Returns the per-match flag [B] that it stayed finite."""
+        """Both sides' proposals from the same parameters; a match that went non-finite (or, in
+        a differentiable game, beyond its ``param_bound``) keeps its previous parameters.
+        Returns the per-match flag [B] that it stayed finite (and bounded)."""
         new_a = self.a.proposal(objective_a, self.b)
         new_b = self.b.proposal(objective_b, self.a)
         finite = is_finite(new_a) & is_finite(new_b)
+        if isinstance(self.game, DifferentiableGame):  # and within the game's bound
+            for new in (new_a, new_b):
+                finite &= (new["theta"].abs() <= self.game.param_bound).all(dim=1)
         for side, new in ((self.a, new_a), (self.b, new_b)):
             side.theta = {
                 n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()
