@@ -33,6 +33,7 @@ import yaml
 from fault_tools import KILLED, InlineRay, cli_with_faults, run_killed
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sweep_data import ROUND_ROBIN, ROUND_ROBIN_MATCHES
 
 import cli.main as cli
 from analysis.load import load_matches
@@ -45,22 +46,9 @@ from sweeps.verify import verify
 pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parent.parent
-# 6 variants -> 21 pairings x 2 seeds = 42 matches, in 11 tasks of at most 4.
-SWEEP = {
-    "name": "faults",
-    "updates": 20,
-    "record_every": 5,
-    "seeds": 2,
-    "task_size": 4,
-    "agents": [
-        {"kind": "lola", "lr": [0.5, 1.0]},
-        {"kind": "nl"},
-        {"kind": "tft"},
-        {"kind": "alld"},
-        {"kind": "allc"},
-    ],
-}
-N = 42
+# 42 matches, in 11 tasks of at most 4.
+SWEEP = {**ROUND_ROBIN, "name": "faults", "task_size": 4}
+N = ROUND_ROBIN_MATCHES
 RESULTS = schema.RESULT_COLUMNS
 
 

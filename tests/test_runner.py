@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from sweep_data import ROUND_ROBIN, ROUND_ROBIN_MATCHES
 
 import cli.main as cli
 from agents.spec import AgentSpec
@@ -31,22 +32,8 @@ from tournament.recorder import MatchResults
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A quick.yaml-like round robin, short: 6 variants -> 21 pairings x 2 seeds = 42 matches.
-SMALL = {
-    "name": "small",
-    "updates": 20,
-    "record_every": 5,
-    "seeds": 2,
-    "task_size": 8,
-    "agents": [
-        {"kind": "lola", "lr": [0.5, 1.0]},
-        {"kind": "nl"},
-        {"kind": "tft"},
-        {"kind": "alld"},
-        {"kind": "allc"},
-    ],
-}
-N_SMALL = 21 * 2
+SMALL = {**ROUND_ROBIN, "name": "small", "task_size": 8}
+N_SMALL = ROUND_ROBIN_MATCHES
 
 
 def _sorted(df: pd.DataFrame, *keys) -> pd.DataFrame:
@@ -102,25 +89,25 @@ COIN_TYPES = {
     "own_coin_share_a": "double", "own_coin_share_b": "double",
     "pickups_a": "double", "pickups_b": "double", "total_reward": "double",
 }  # fmt: skip
+
+
+def per_side(types: dict[str, str]) -> dict[str, str]:
+    """Each ``name: type`` as the columns ``name_a`` and ``name_b`` of that type."""
+    return {f"{name}_{side}": arrow_type for name, arrow_type in types.items() for side in "ab"}
+
+
 MATCHES_TYPES = {
     "sweep": "string", "match_id": "string", "gamma": "double",
     "agent_a": "string", "agent_b": "string", "kind_a": "string", "kind_b": "string",
-    "lr_a": "double", "lr_b": "double", "lr_in_a": "double", "lr_in_b": "double",
-    "lookahead_a": "int64", "lookahead_b": "int64", "eta_a": "double", "eta_b": "double",
-    "gamma_co_a": "double", "gamma_co_b": "double", "order_a": "int64", "order_b": "int64",
-    "beta_in_a": "double", "beta_in_b": "double", "beta_out_a": "double", "beta_out_b": "double",
-    "inner_steps_a": "int64", "inner_steps_b": "int64",
-    "outer_steps_a": "int64", "outer_steps_b": "int64",
-    "lss_lambda_a": "double", "lss_lambda_b": "double",
-    "episodes_a": "int64", "episodes_b": "int64", "steps_a": "int64", "steps_b": "int64",
-    "baseline_a": "string", "baseline_b": "string",
-    "opponent_model_a": "bool", "opponent_model_b": "bool", "init_a": "double", "init_b": "double",
-    "alpha_a": "double", "alpha_b": "double", "alpha_decay_a": "double", "alpha_decay_b": "double",
-    "epsilon_a": "double", "epsilon_b": "double", "delta_a": "double", "delta_b": "double",
-    "delta_decay_a": "double", "delta_decay_b": "double",
-    "delta_win_a": "double", "delta_win_b": "double",
-    "delta_win_decay_a": "double", "delta_win_decay_b": "double",
-    "policy_a": "string", "policy_b": "string", "optimizer_a": "string", "optimizer_b": "string",
+    **per_side({
+        "lr": "double", "lr_in": "double", "lookahead": "int64", "eta": "double",
+        "gamma_co": "double", "order": "int64", "beta_in": "double", "beta_out": "double",
+        "inner_steps": "int64", "outer_steps": "int64", "lss_lambda": "double",
+        "episodes": "int64", "steps": "int64", "baseline": "string", "opponent_model": "bool",
+        "init": "double", "alpha": "double", "alpha_decay": "double", "epsilon": "double",
+        "delta": "double", "delta_decay": "double", "delta_win": "double",
+        "delta_win_decay": "double", "policy": "string", "optimizer": "string",
+    }),
     "seed": "int64", "updates": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES,
     "params_a": "list<element: double>", "params_b": "list<element: double>",

@@ -167,6 +167,16 @@ def last_line(err: str) -> str:
     return [line for line in err.replace("\r", "\n").splitlines() if line.strip()][-1]
 
 
+def fails_when_killed(driver, out: Path, nodes, node, timeout: float) -> tuple[str, int]:
+    """Kills ``node`` once the driver has stored a part; the driver's last line when it exits
+    with code 1, and how many matches were stored by then."""
+    wait_for_a_part(driver, out)
+    nodes.kill(node)
+    _, err = driver.communicate(timeout=timeout)
+    assert driver.returncode == 1, err[-3000:]
+    return last_line(err), len(store.stored_match_ids(out))
+
+
 def rerun_equals_the_embedded_run(sweep_file, out, address, tmp_path, stored: int) -> None:
     rerun = start_driver(sweep_file, out, address)
     _, err = rerun.communicate(timeout=300)
@@ -189,12 +199,8 @@ def test_a_killed_head_is_one_line_and_a_rerun_on_a_new_cluster_resumes(
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     address = nodes.head(cpus=2)
     driver = start_driver(sweep_file, out, address)
-    wait_for_a_part(driver, out)
-    nodes.kill(nodes.nodes[0])
-    _, err = driver.communicate(timeout=120)
-    assert driver.returncode == 1, err[-3000:]
-    stored = len(store.stored_match_ids(out))
-    assert last_line(err) == (
+    message, stored = fails_when_killed(driver, out, nodes, nodes.nodes[0], timeout=120)
+    assert message == (
         f"lola-arena: error: cluster: the Ray head at {address!r} stopped answering (killed, "
         f"or its machine or network is down); restart the cluster, then rerun the same command "
         f"to resume; {stored} of 20 matches stored"
@@ -210,12 +216,8 @@ def test_no_node_with_cpus_left_is_one_line_and_a_new_node_resumes(nodes, ray_se
     address = nodes.head(cpus=0)
     worker = nodes.worker(address, cpus=2)
     driver = start_driver(sweep_file, out, address)
-    wait_for_a_part(driver, out)
-    nodes.kill(worker)
-    _, err = driver.communicate(timeout=240)
-    assert driver.returncode == 1, err[-3000:]
-    stored = len(store.stored_match_ids(out))
-    assert last_line(err) == (
+    message, stored = fails_when_killed(driver, out, nodes, worker, timeout=240)
+    assert message == (
         f"lola-arena: error: cluster: no Ray node with a CPU has been in the cluster for "
         f"{runner.NO_WORKER_S:g} s (the last one left or died); start one (`ray start --address "
         f"{address}`), then rerun the same command to resume; {stored} of 20 matches stored"
