@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -129,17 +130,9 @@ def online_rows(quick: bool) -> list[dict]:
     rows = []
     for kind in ONLINE:
         rate = online_rate(kind, batch, episodes=1 if quick else 2)
+        label = AgentSpec(kind, steps=200).label()
         rows.append(
-            dict(
-                what="online (cpu)",
-                rule=AgentSpec(kind, steps=200).label(),
-                k=0,
-                policy="tabular",
-                batch=batch,
-                rate=rate,
-                rate_no_init=rate,
-                ratio=rate / ONLINE_TARGET,
-            )
+            row("online (cpu)", label, 0, "tabular", batch, rate, rate, rate / ONLINE_TARGET)
         )
         print(f"online {kind:<10} B={batch:<8} {rate:>12,.0f} agent-steps/s", file=sys.stderr)
     return rows
@@ -251,18 +244,23 @@ def write(out: Path, rows: list[dict], coin: list[dict], machine: str) -> None:
     print(table)
 
 
-def row(what, rule, k, policy, batch, rate, rate_no_init, ratio) -> dict:
+@dataclass(frozen=True)
+class Row:
     """One row of the benchmark table (bench.json, README)."""
-    return dict(
-        what=what,
-        rule=rule,
-        k=k,
-        policy=policy,
-        batch=batch,
-        rate=rate,
-        rate_no_init=rate_no_init,
-        ratio=ratio,
-    )
+
+    what: str
+    rule: str
+    k: int
+    policy: str
+    batch: int
+    rate: float
+    rate_no_init: float
+    ratio: float
+
+
+def row(*values) -> dict:
+    """A :class:`Row` of ``values``, as the mapping bench.json and the table read."""
+    return asdict(Row(*values))
 
 
 def coin_markdown(rows: list[dict]) -> str:

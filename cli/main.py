@@ -160,10 +160,16 @@ def _add_sweep(sub) -> None:
     p.add_argument("--task-size", type=int, help="matches per Ray task (default: the sweep file's)")
 
 
-def _add_reader(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    """A command that reads one or several sweep directories (its first arguments)."""
+def _add_reader(
+    sub, name: str, help: str, description: str, several: bool = True
+) -> argparse.ArgumentParser:
+    """A command that reads several sweep directories (its first arguments: ``sweep_dirs``), or
+    exactly one (``sweep_dir``)."""
     p = sub.add_parser(name, help=help, description=description)
-    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    if several:
+        p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    else:
+        p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="output of a sweep")
     return p
 
 
@@ -232,15 +238,16 @@ def _add_query(sub) -> None:
 
 
 def _add_verify(sub) -> None:
-    p = sub.add_parser(
+    p = _add_reader(
+        sub,
         "verify",
-        help="check every file of a sweep directory; --repair removes damaged parts",
-        description="Check a sweep directory: sweep.yaml, every part file readable with the "
-        "declared schema, each match's curve, no match stored twice, the stored matches "
-        "against the plan. Exit code 1 when a file is damaged. --repair removes damaged "
-        "parts (and temporary files), so that rerunning the sweep runs exactly their matches.",
+        "check every file of a sweep directory; --repair removes damaged parts",
+        "Check a sweep directory: sweep.yaml, every part file readable with the declared "
+        "schema, each match's curve, no match stored twice, the stored matches against the "
+        "plan. Exit code 1 when a file is damaged. --repair removes damaged parts (and "
+        "temporary files), so that rerunning the sweep runs exactly their matches.",
+        several=False,
     )
-    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="output of a sweep")
     p.add_argument(
         "--repair", action="store_true", help="remove damaged parts so a resume reruns them"
     )

@@ -173,16 +173,12 @@ COIN_SWEEP = {
 
 @pytest.mark.slow
 def test_a_coin_sweep_stores_the_same_bits_whatever_the_task_size_and_reports_shares(
-    ray_session, tmp_path
+    run_at_task_sizes, tmp_path
 ):
     """3 variants, round robin with self-play: 6 pairings x 2 seeds. The Coin Game's columns
     are filled and P(C | state) is null; task sizes 1 and 20 store the same bits, equal to a
     direct engine call; verify finds nothing; the report shows own-coin shares."""
-    import pandas as pd
-
     from analysis.report import summary_text, write_report
-    from sweeps.config import parse_sweep
-    from sweeps.runner import run_sweep
     from sweeps.schema import COIN_COLUMNS, P_COOP_COLUMNS
     from sweeps.verify import verify
 
@@ -190,15 +186,7 @@ def test_a_coin_sweep_stores_the_same_bits_whatever_the_task_size_and_reports_sh
         **COIN_SWEEP,
         "agents": [{**COIN_SWEEP["agents"][0], "steps": 8}, *COIN_SWEEP["agents"][1:]],
     }
-    tables = []
-    for task_size in (1, 20):
-        out = tmp_path / f"tasks{task_size}"
-        summary = run_sweep(parse_sweep({**sweep, "task_size": task_size}), out)
-        assert (summary.planned, summary.ok, summary.failed) == (12, 12, 0)
-        matches = pd.read_parquet(out / "matches").sort_values("match_id", ignore_index=True)
-        curves = pd.read_parquet(out / "curves").sort_values(["match_id", "update"])
-        tables.append((matches, curves.reset_index(drop=True)))
-    (matches, curves), (other, other_curves) = tables
+    (matches, curves), (other, other_curves) = run_at_task_sizes(sweep, planned=12)
     columns = ["reward_a", "reward_b", *COIN_COLUMNS]
     np.testing.assert_array_equal(matches[columns], other[columns])
     np.testing.assert_array_equal(curves[columns], other_curves[columns])

@@ -215,39 +215,30 @@ def test_a_seed_at_the_limit_plays():
 
 
 @pytest.mark.parametrize(
-    "kind, argv, message",
+    "command, message",
     [
         (
-            "lola",
-            ["--payoffs", "nan,0,0,0"],
+            "lola tft --payoffs nan,0,0,0",
             "payoffs: must be a list of 4 or 8 finite numbers, got [nan",
         ),
-        ("lola", ["--payoffs", "inf,0,0,0"], "payoffs: must be a list of 4 or 8 finite numbers"),
-        ("lola", ["--gamma", "nan"], "gamma: must be a number in (0, 1), got nan"),
-        ("lola", ["--seeds", "1000000000"], "seeds: must be a count in [1, 100,000]"),
-        ("lola", ["--updates", "0"], "updates: must be an integer in [1, 1,000,000], got 0"),
-        (
-            "lola",
-            ["--updates", "1000000", "--seeds", "20000"],
-            "updates: 1,000,000 updates x 20,000",
-        ),
-        ("lola", ["--policy", "mlp:10000000000"], "agent_a.policy: mlp:HIDDEN takes at most 1,024"),
-        ("lola", ["--lookahead", "1000000000"], "agent_a.lookahead: must be an integer in [1, 20]"),
-        ("lola", ["--lr", "inf"], "agent_a.lr: must be finite and > 0, got inf"),
-        (
-            "lola",
-            ["--epsilon", "0.1"],
-            "agent_a.epsilon: lola does not read epsilon; accepted: name",
-        ),
-        ("lola", ["--delta-win", "0.1"], "agent_a.delta_win: lola does not read delta_win"),
-        ("q", ["--epsilon", "2"], "agent_a.epsilon: must be finite and in [0, 1], got 2.0"),
-        ("q", ["--alpha", "-1"], "agent_a.alpha: must be finite and in (0, 1], got -1.0"),
-        ("q", ["--alpha-decay", "-1"], "agent_a.alpha_decay: must be finite and >= 0, got -1.0"),
+        ("lola tft --payoffs inf,0,0,0", "payoffs: must be a list of 4 or 8 finite numbers"),
+        ("lola tft --gamma nan", "gamma: must be a number in (0, 1), got nan"),
+        ("lola tft --seeds 1000000000", "seeds: must be a count in [1, 100,000]"),
+        ("lola tft --updates 0", "updates: must be an integer in [1, 1,000,000], got 0"),
+        ("lola tft --updates 1000000 --seeds 20000", "updates: 1,000,000 updates x 20,000"),
+        ("lola tft --policy mlp:10000000000", "agent_a.policy: mlp:HIDDEN takes at most 1,024"),
+        ("lola tft --lookahead 1000000000", "agent_a.lookahead: must be an integer in [1, 20]"),
+        ("lola tft --lr inf", "agent_a.lr: must be finite and > 0, got inf"),
+        ("lola tft --epsilon 0.1", "agent_a.epsilon: lola does not read epsilon; accepted: name"),
+        ("lola tft --delta-win 0.1", "agent_a.delta_win: lola does not read delta_win"),
+        ("q tft --epsilon 2", "agent_a.epsilon: must be finite and in [0, 1], got 2.0"),
+        ("q tft --alpha -1", "agent_a.alpha: must be finite and in (0, 1], got -1.0"),
+        ("q tft --alpha-decay -1", "agent_a.alpha_decay: must be finite and >= 0, got -1.0"),
     ],
 )
-def test_match_validates_like_the_sweep_schema(kind, argv, message, capsys):
+def test_match_validates_like_the_sweep_schema(command, message, capsys):
     """The sweep schema's checks, and an online learner's bounds, as one line of the CLI."""
-    assert run_cli(["match", kind, "tft", *argv]) == 2
+    assert run_cli(["match", *command.split()]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
 

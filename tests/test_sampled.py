@@ -374,25 +374,12 @@ MIXED = {
 
 @pytest.mark.slow
 def test_a_sweep_mixing_lola_dice_lola_and_tft_runs_end_to_end_whatever_the_task_size(
-    ray_session, tmp_path
+    run_at_task_sizes,
 ):
     """4 variants, a round robin with self-play: 10 pairings x 2 seeds. Matches with a
     sampled learner store a sampled reward beside the exact one, the others null; task sizes
     1 and 20 store the same bits, and the stored values are those of a direct engine call."""
-    import pandas as pd
-
-    from sweeps.config import parse_sweep
-    from sweeps.runner import run_sweep
-
-    tables = []
-    for task_size in (1, 20):
-        out = tmp_path / f"tasks{task_size}"
-        summary = run_sweep(parse_sweep({**MIXED, "task_size": task_size}), out)
-        assert (summary.planned, summary.ok, summary.failed) == (20, 20, 0)
-        matches = pd.read_parquet(out / "matches").sort_values("match_id", ignore_index=True)
-        curves = pd.read_parquet(out / "curves").sort_values(["match_id", "update"])
-        tables.append((matches, curves.reset_index(drop=True)))
-    (matches, curves), (other, other_curves) = tables
+    (matches, curves), (other, other_curves) = run_at_task_sizes(MIXED, planned=20)
     columns = ["reward_a", "reward_b", "sampled_reward_a", "sampled_reward_b", "p_coop_a_cc"]
     np.testing.assert_array_equal(matches[columns], other[columns])
     np.testing.assert_array_equal(curves[columns[:4]], other_curves[columns[:4]])
