@@ -90,22 +90,24 @@ OPTION_COLUMNS = [
     for side in SIDES
 ]
 
+# What a match (at its end) and a curve point (at its update) measure, in both schemas.
+MEASURED_FIELDS = [
+    *[(c, pa.float64()) for c in RESULT_COLUMNS],
+    *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
+    *[(c, pa.float64()) for c in SAMPLED_COLUMNS],
+    *[(c, pa.float64()) for c in COIN_COLUMNS],
+]
+
 MATCHES_SCHEMA = pa.schema(
     [
         ("sweep", pa.string()),
         ("match_id", pa.string()),
         ("gamma", pa.float64()),
-        ("agent_a", pa.string()),
-        ("agent_b", pa.string()),
-        ("kind_a", pa.string()),
-        ("kind_b", pa.string()),
+        *[(f"{column}_{side}", pa.string()) for column in ("agent", "kind") for side in SIDES],
         *OPTION_COLUMNS,
         ("seed", pa.int64()),
         ("updates", pa.int64()),
-        *[(c, pa.float64()) for c in RESULT_COLUMNS],
-        *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
-        *[(c, pa.float64()) for c in SAMPLED_COLUMNS],
-        *[(c, pa.float64()) for c in COIN_COLUMNS],
+        *MEASURED_FIELDS,
         ("status", pa.string()),
         ("error", pa.string()),
         ("elapsed_s", pa.float64()),
@@ -117,10 +119,7 @@ CURVES_SCHEMA = pa.schema(
     [
         ("match_id", pa.string()),
         ("update", pa.int64()),
-        *[(c, pa.float64()) for c in RESULT_COLUMNS],
-        *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
-        *[(c, pa.float64()) for c in SAMPLED_COLUMNS],
-        *[(c, pa.float64()) for c in COIN_COLUMNS],
+        *MEASURED_FIELDS,
     ]
 )
 
