@@ -30,6 +30,26 @@ SCHEMAS = {"matches": MATCHES_SCHEMA.append(GAME), "curves": CURVES_SCHEMA.appen
 SweepDirs = str | Path | Sequence[str | Path]
 
 
+# The checkout that holds this package: relative sweep paths such as the notebooks' default
+# ``results/quick`` are also looked up from here.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def find_sweep_dir(sweep_dir: str | Path) -> Path:
+    """``sweep_dir`` as given when it exists, else a relative path taken from the lola-arena
+    checkout (where ``make run`` writes ``results/``), so a notebook finds its default
+    wherever it runs; a one-line ``ValueError`` when neither exists."""
+    path = Path(sweep_dir)
+    if path.is_dir() or path.is_absolute():
+        return path
+    if (CHECKOUT / path).is_dir():
+        return CHECKOUT / path
+    raise ValueError(
+        f"sweep_dir: {str(path)!r} is neither in {str(Path.cwd())!r} nor in the checkout "
+        f"{str(CHECKOUT)!r}; run `make run` (it writes results/quick) or give a sweep directory"
+    )
+
+
 def as_dirs(sweep_dirs: SweepDirs) -> list[Path]:
     if isinstance(sweep_dirs, str | Path):
         return [Path(sweep_dirs)]

@@ -32,6 +32,7 @@ from analysis.summary import (
     ALL_MATCHES,
     TournamentSummary,
     numbered_matrix,
+    rank_intervals,
     summarize,
     to_markdown,
     write_table,
@@ -150,9 +151,7 @@ def compare_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = Fal
 def _ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
     table = ranking[["rank", "agent", "kind", "score", "ci95", "seeds"]].copy()
     if {"rank_low", "rank_high"} <= set(ranking.columns):
-        table["rank 95%"] = [
-            f"{lo}-{hi}" for lo, hi in zip(ranking["rank_low"], ranking["rank_high"], strict=True)
-        ]
+        table["rank 95%"] = rank_intervals(ranking)
     return table
 
 
@@ -184,9 +183,29 @@ def summary_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = Fal
             f"kind\nand the fixed strategies (--all: the full matrix of {n} agents)\n"
             + to_markdown(_kind_columns(summary))
         )
-    parts.append(f"Diverged: {overall['diverged']:.1%} of matches, failed: {overall['failed']:.1%}")
+    parts.append(_troubled_text(summary, overall, top))
     text = "\n\n".join(parts)
     return text if full else _fit(text)
+
+
+def _troubled_text(summary: TournamentSummary, overall: pd.Series, top: int) -> str:
+    """The shares of diverged and failed matches, then the agents with any match not ok (the
+    most troubled first, ``top`` of them): an agent whose matches all diverged or failed is
+    named here, never dropped."""
+    text = (
+        f"Diverged and failed: {overall['diverged']:.1%} of matches diverged, "
+        f"{overall['failed']:.1%} failed"
+    )
+    status = summary.status
+    troubled = status[(status["agent"] != ALL_MATCHES) & (status["ok"] < 1)]
+    if troubled.empty:
+        return text
+    troubled = troubled.sort_values("ok", kind="stable")
+    shown = troubled.head(top)
+    more = f", the {top} with the fewest ok" if len(shown) < len(troubled) else ""
+    return f"{text}; agents with matches not ok ({len(troubled)}{more}):\n" + to_markdown(
+        shown.reset_index(drop=True)
+    )
 
 
 def _kind_columns(summary: TournamentSummary) -> pd.DataFrame:

@@ -5,10 +5,12 @@ bounded size at 200 agents, the page, the CLI, DuckDB and Polars."""
 from __future__ import annotations
 
 import math
+import os
 import re
 import statistics
 import warnings
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -356,7 +358,7 @@ def test_summary_cli_prints_ranking_in_order(sweep_dir, summary, capsys):
     assert "Ranking" in out and "Payoff matrix" in out
     positions = [out.index(f"| {i} | {agent} |") for i, agent in enumerate(summary.agents, 1)]
     assert positions == sorted(positions)
-    assert "Diverged: 1.2% of matches" in out
+    assert "Diverged and failed: 1.2% of matches diverged, 0.0% failed" in out
 
 
 def test_summary_of_two_sweep_dirs_reads_both(sweep_dir, tmp_path, capsys):
@@ -491,3 +493,85 @@ def test_zero_sum_report_speaks_of_actions_and_nash_not_cooperation(tmp_path):
     assert "TFT" not in page and "P(C" not in page and "tft_like" not in page
     assert "distance to Nash" in page and "P(action 1 | state)" in page
     assert "nash_distance" in pd.read_csv(out / "tables" / "cooperation_by_group.csv").columns
+
+
+# An agent of a swept kind whose every match diverged (a learning rate far too large).
+GONE = "lola(lr=1,lr_in=1,k=2)"
+
+
+def all_diverged_rows(agent: str = GONE) -> list[dict]:
+    """The made-up matches with every match of ``agent`` diverged (NaN rewards and policies)."""
+    rows = match_rows()
+    for row in rows:
+        if agent in (row["agent_a"], row["agent_b"]):
+            row.update(status="diverged", error="non-finite parameters at update 3")
+            for column in row:
+                if column.startswith(("reward_", "p_coop_")):
+                    row[column] = float("nan")
+    return rows
+
+
+def test_agent_whose_matches_all_diverged_is_ranked_last_without_a_score(tmp_path, capsys):
+    """Never dropped: the ranking, the payoff matrix and the hyperparameter table keep the
+    agent, without values; the summary names it under "Diverged and failed"."""
+    sweep_dir = tmp_path / "diverged"
+    write_synthetic_sweep(sweep_dir, rows=all_diverged_rows())
+    summary = summarize(load_matches(sweep_dir), load_game(sweep_dir))
+    assert summary.agents[-1] == GONE and len(summary.agents) == len(AGENTS)
+    last = summary.ranking.iloc[-1]
+    assert math.isnan(last["score"]) and last["seeds"] == 0 and last["rank"] == len(AGENTS)
+    assert summary.payoff_matrix.loc[GONE].isna().all()
+    assert summary.kind_matrix().loc["lola"].notna().any()  # its kind's other agents remain
+    hyper = summary.hyperparameters.set_index(["agent", "opponents"])
+    assert hyper.loc[(GONE, ALL_OPPONENTS), "seeds"] == 0
+    assert math.isnan(hyper.loc[(GONE, ALL_OPPONENTS), "reward"])
+
+    assert main(["summary", str(sweep_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"| {len(AGENTS)} | {GONE} | lola | – | – | 0 | all diverged or failed |" in out
+    troubled = out[out.index("Diverged and failed") :]
+    assert f"| {GONE} | {len(AGENTS) * len(SEEDS)} | 0.000 | 1.000 |" in troubled
+
+
+@pytest.mark.slow
+def test_report_of_a_sweep_with_an_all_diverged_agent_shows_it(tmp_path):
+    sweep_dir = tmp_path / "diverged"
+    write_synthetic_sweep(sweep_dir, rows=all_diverged_rows())
+    out = tmp_path / "report"
+    assert main(["report", str(sweep_dir), "--out", str(out), "--no-progress"]) == 0
+    ranking = pd.read_csv(out / "tables" / "ranking.csv")
+    assert ranking["agent"].iloc[-1] == GONE and ranking["seeds"].iloc[-1] == 0
+    page = (out / "report.md").read_text()
+    assert f"| {GONE} | lola | – | – | 0 | all diverged or failed |" in page
+    status = page[page.index("## Diverged and failed") :]
+    assert f"| {GONE} |" in status
+    for name in FIGURES:
+        assert_valid_figure([out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", ["tournament_overview", "hyperparameter_sensitivity"])
+def test_notebook_runs_from_its_own_folder_on_a_sweep_with_an_all_diverged_agent(
+    tmp_path, notebook
+):
+    """Run where it lies (analysis/notebooks/) with a sweep path relative to the checkout, as
+    its default ``results/quick`` is: the path is found, and the all-diverged agent is shown."""
+    papermill = pytest.importorskip("papermill")
+    checkout = Path(__file__).resolve().parents[1]
+    sweep_dir = tmp_path / "diverged"
+    write_synthetic_sweep(sweep_dir, rows=all_diverged_rows())
+    relative = os.path.relpath(sweep_dir, checkout)
+    folder = checkout / "analysis" / "notebooks"
+    assert not (folder / relative).is_dir()  # relative to the checkout, not to the notebook
+    executed = papermill.execute_notebook(
+        str(folder / f"{notebook}.ipynb"),
+        str(tmp_path / f"{notebook}.ipynb"),
+        parameters={"sweep_dir": relative},
+        kernel_name="python3",
+        cwd=str(folder),
+        progress_bar=False,
+    )
+    outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    shown = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert GONE in shown
