@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from sweeps.schema import CURVES_SCHEMA, GAME, MATCHES_SCHEMA, PARTITION_SCHEMA, PROVENANCE
+from sweeps.store import part_files, stored_parts
 from sweeps.yamlfile import read_yaml
 
 PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
@@ -64,21 +65,21 @@ def _as_list(value) -> list | None:
     return list(value)
 
 
-def _files(sweep_dir: str | Path, table: str) -> list[Path]:
-    """The Parquet files of ``table`` in its ``game=<game>/`` folders; other files (hidden,
-    temporary, stray) are not read."""
-    path = Path(sweep_dir) / table
-    return sorted(f for f in path.glob("game=*/*.parquet") if not f.name.startswith("."))
+def stored_files(sweep_dir: str | Path, table: str) -> list[Path]:
+    """The part files of ``table`` in its ``game=<game>/`` folders that belong to the sweep
+    (:func:`sweeps.store.stored_parts`: declared columns, matches of its plan, each match once,
+    with their curves); other files (hidden, temporary, stray, foreign) are not read."""
+    return stored_parts(Path(sweep_dir), table)
 
 
 def has_table(sweep_dir: str | Path, table: str) -> bool:
     """Whether ``sweep_dir/table`` (``matches`` or ``curves``) holds any Parquet file."""
-    return bool(_files(sweep_dir, table))
+    return bool(stored_files(sweep_dir, table))
 
 
 def _dataset(sweep_dir: Path, table: str) -> ds.Dataset:
     path = sweep_dir / table
-    files = _files(sweep_dir, table)
+    files = stored_files(sweep_dir, table)
     if not files:
         raise ValueError(
             f"sweep_dir: no {table} dataset at {path} (expected Parquet files under "
@@ -243,10 +244,17 @@ def load_curves(
 
 
 def check_sweep_dirs(sweep_dirs: SweepDirs) -> None:
-    """Read each directory's YAML files (``sweep.yaml``, ``provenance.yaml``) first, so that a
-    damaged one is a one-line ``ValueError`` before any work."""
+    """Read each directory's YAML files (``sweep.yaml``, ``provenance.yaml``) first, and look
+    for its ``curves/``, so that a damaged or missing one is a one-line ``ValueError`` before
+    any work."""
     for sweep_dir in as_dirs(sweep_dirs):
         load_sweep_config(sweep_dir)
+        if part_files(sweep_dir, "matches") and not part_files(sweep_dir, "curves"):
+            raise ValueError(
+                f"sweep_dir: {str(Path(sweep_dir) / 'curves')!r} is missing (the learning "
+                f"curves), so no match counts as stored; run `lola-arena verify {sweep_dir} "
+                f"--repair`, then the sweep's command with --out {sweep_dir} to play them again"
+            )
         provenance = Path(sweep_dir) / PROVENANCE
         if provenance.is_file():
             read_yaml(provenance, "sweep_dir")

@@ -43,6 +43,7 @@ INLINE_ROWS = 20
 SUMMARY_WIDTH = 100
 # Payoff matrices up to this many agents are printed and shown inline in full.
 INLINE_MATRIX = 8
+PROVENANCE_RUNS = 3  # runs shown in the provenance table (all are in provenance.yaml)
 PROVENANCE_COLUMNS = (
     "started",
     "finished",
@@ -143,9 +144,26 @@ def compare_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = Fal
     title = f"Side by side: {len(table)} agents in {len(as_dirs(sweep_dirs))} sweeps"
     if len(shown) < len(table):
         title += f", top {top} by mean score (--all: every agent)"
-    text = title + "\nscore: mean reward per step over opponents; ci95: over seeds\n"
-    text += to_markdown(shown.drop(columns=[c for c in shown.columns if c.endswith("ci95")]))
+    text = title + "\nscore: mean reward per step over opponents ± its 95% CI over seeds\n"
+    text += to_markdown(_with_ci(shown, [c.removesuffix(" score") for c in _score_columns(shown)]))
     return text if full else _fit(text)
+
+
+def _score_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.endswith(" score") and c != "mean score"]
+
+
+def _with_ci(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Each sweep's ``score`` and ``ci95`` columns as one column of "score ± ci95" cells."""
+    table = table.copy()
+    for name in names:
+        score, ci = table.pop(f"{name} score"), table.pop(f"{name} ci95")
+        cells = [
+            "–" if pd.isna(s) else f"{s:.3f}" + ("" if pd.isna(c) else f" ± {c:.3f}")
+            for s, c in zip(score, ci, strict=True)
+        ]
+        table.insert(table.columns.get_loc(f"{name} rank"), f"{name} score", cells)
+    return table
 
 
 def _ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
@@ -297,7 +315,8 @@ def _sections(
             f"Game {game.name}"
             + (f", payoffs (CC, CD, DC, DD) row {game.payoffs_row}" if game.known else "")
             + (f", column {game.payoffs_col}" if game.known and not game.symmetric else "")
-            + "; the runs that wrote the results below (provenance.yaml).",
+            + f"; the runs that wrote the results below (the last {PROVENANCE_RUNS} of each "
+            "sweep; all in provenance.yaml).",
             tables=[_inline(runs, None)] if not runs.empty else [],
             details=yaml.safe_dump(settings, sort_keys=False, default_flow_style=None)
             if settings
@@ -410,13 +429,22 @@ def _settings(dirs: list[Path]) -> dict:
 
 
 def _provenance(dirs: list[Path]) -> pd.DataFrame:
-    rows = []
+    """The runs of ``provenance.yaml``, one column per run (the last
+    :data:`PROVENANCE_RUNS`, of each sweep), one row per recorded field: a narrow table
+    however long its values (a 40-digit commit, timestamps)."""
+    columns = {}
     for d in dirs:
-        for run in load_provenance(d):
-            row = {"sweep_dir": str(d)} if len(dirs) > 1 else {}
-            row.update({c: run.get(c) for c in PROVENANCE_COLUMNS})
-            rows.append(row)
-    return pd.DataFrame(rows)
+        runs = load_provenance(d)
+        for number, run in list(enumerate(runs, start=1))[-PROVENANCE_RUNS:]:
+            name = f"run {number}" if len(dirs) == 1 else f"{d.name} run {number}"
+            columns[name] = [_text(run.get(c)) for c in PROVENANCE_COLUMNS]
+    if not columns:
+        return pd.DataFrame()
+    return pd.DataFrame({"field": list(PROVENANCE_COLUMNS), **columns})
+
+
+def _text(value) -> str:
+    return "–" if value is None else str(value)
 
 
 def ecosystem_table(shares: pd.DataFrame) -> pd.DataFrame:

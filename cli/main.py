@@ -5,7 +5,8 @@ or ``analysis`` and prints what they return; no package imports this module. Pac
 imported when a subcommand runs, so ``--help`` is quick and ``match`` runs without Ray.
 Bad input: one line on stderr naming the field and the accepted values, exit code 2. Every
 other fault is one line too, naming the cause and the way out, exit code 1; SIGINT and SIGTERM
-stop a command cleanly, exit code 130 and 143.
+stop a command cleanly, exit code 130 and 143; a closed stdout (``| head``) ends it quietly,
+exit code 141, as SIGPIPE ends a Unix tool.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from agents.options import OPTIONS
 from sweeps.signals import interrupts, signal_of
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a Unix tool killed by SIGPIPE
 MEMORY_HINT = "use fewer seeds or agents, a smaller task_size or a smaller policy"
 RESULTS = Path("results")
 # The agent options that `match` takes as --flags (p comes with the agent's name).
@@ -366,6 +368,9 @@ def _run(command, args) -> int:
         return 128 + signum
     except ValueError as error:  # bad input, named by its field
         return _error(str(error), EXIT_BAD_INPUT)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        return EXIT_BROKEN_PIPE
     except MemoryError:
         return _error(f"out of memory; {MEMORY_HINT}", EXIT_FAILED)
     except OSError as error:

@@ -39,6 +39,7 @@ Test hooks, read from the driver's environment and passed to the tasks:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import itertools
 import logging
@@ -70,6 +71,7 @@ WATCH_EVERY_S = 2.0  # how often the reaper's watchdog learns of new Ray process
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
 GROWING = ("seeds",)
+AUTH_MODE = "RAY_AUTH_MODE"
 FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
 
 
@@ -131,9 +133,14 @@ def run_sweep(
             done = store.stored_match_ids(out) if resume else set()
             todo = [m for m in matches if m.match_id not in done]
             summary.skipped = len(matches) - len(todo)
+            planned = {m.match_id for m in matches}
             if resume and done:  # seeds stored before, then the new ones
                 before = store.stored_seeds(out) or []
                 resolved["seeds"] = [*before, *(s for s in config.seeds if s not in before)]
+                if resolved["seeds"] != config.seeds:
+                    stored_sweep = dataclasses.replace(config, seeds=resolved["seeds"])
+                    planned = {m.match_id for m in plan_matches(stored_sweep)}
+            store.write_plan(out, planned)
             store.write_resolved_sweep(out, resolved)
             run = provenance(config, address, len(todo))
             store.record_run(out, game_payoffs(config), run)
@@ -164,11 +171,12 @@ def _count_stored(out: Path, summary: SweepSummary) -> int:
 def _check_stored(out: Path, config: SweepConfig) -> None:
     """The cheap part of ``lola-arena verify``: a damaged part is not counted as stored."""
     points = store.curve_points(config.updates, config.record_every)
-    problems = store.check_parts(out, points)
+    problems = store.check_parts(out, points, plan=store.read_plan(out))
     if problems:
         first = problems[0]
         raise store.StoreError(
-            f"out: {len(problems)} damaged part file(s) ({first.path} {first.problem}); run "
+            f"out: {len(problems)} damaged or foreign part file(s) ({first.path} "
+            f"{first.problem}); run "
             f"`lola-arena verify {out} --repair` to remove them, then {store.RESUME_HINT}"
         )
 
@@ -343,10 +351,13 @@ def _start_ray(ray, address: str | None) -> None:
         except ConnectionError as error:
             raise ValueError(
                 f"address: cannot connect to Ray at {address!r} ({error}); a cluster with token "
-                f"authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or "
+                f"authentication needs {AUTH_MODE}=token and its token (RAY_AUTH_TOKEN or "
                 f"~/.ray/auth_token)"
             ) from None
     else:
+        # Token authentication, chosen explicitly: Ray would choose it too, with a WARNING on
+        # every run (a user who set RAY_AUTH_MODE keeps their choice).
+        os.environ.setdefault(AUTH_MODE, "token")
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
 
 

@@ -133,6 +133,14 @@ def curve_rows(matches: list[dict]) -> list[dict]:
     return rows
 
 
+def write_parts(sweep_dir: Path, table: str, rows: pa.Table) -> None:
+    """``rows`` as ``table/game=<game>/part-0.parquet``, named as the store names its parts (a
+    matches part and its curves part share the name)."""
+    pq.write_to_dataset(
+        rows, Path(sweep_dir) / table, ["game"], basename_template="part-{i}.parquet"
+    )
+
+
 def write_provenance(sweep_dir: Path, game: dict) -> None:
     """A provenance.yaml as ``lola-arena sweep`` writes it: the game and one run."""
     Path(sweep_dir).mkdir(parents=True, exist_ok=True)
@@ -154,14 +162,8 @@ def write_synthetic_sweep(
         for row in matches:
             row["game"] = game["name"]
         write_provenance(sweep_dir, game)
-    pq.write_to_dataset(
-        pa.Table.from_pylist(matches, schema=MATCH_SCHEMA), sweep_dir / "matches", ["game"]
-    )
-    pq.write_to_dataset(
-        pa.Table.from_pylist(curve_rows(matches), schema=CURVE_SCHEMA),
-        sweep_dir / "curves",
-        ["game"],
-    )
+    write_parts(sweep_dir, "matches", pa.Table.from_pylist(matches, schema=MATCH_SCHEMA))
+    write_parts(sweep_dir, "curves", pa.Table.from_pylist(curve_rows(matches), schema=CURVE_SCHEMA))
     config = {
         "name": "synthetic",
         "game": matches[0]["game"],
@@ -250,7 +252,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
     )
     columns["game"] = np.full(n, "ipd")
     matches = pa.Table.from_pydict(columns, schema=MATCH_SCHEMA)
-    pq.write_to_dataset(matches, sweep_dir / "matches", ["game"])
+    write_parts(sweep_dir, "matches", matches)
     records = len(updates)
     curves = {"match_id": np.repeat(columns["match_id"], records), "update": np.tile(updates, n)}
     curves.update(dict.fromkeys(schema.SAMPLED_COLUMNS, [None] * (n * records)))
@@ -264,9 +266,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
             )
     curves.update(dict.fromkeys(schema.PARAMS_COLUMNS, [None] * (n * records)))
     curves["game"] = np.full(n * records, "ipd")
-    pq.write_to_dataset(
-        pa.Table.from_pydict(curves, schema=CURVE_SCHEMA), sweep_dir / "curves", ["game"]
-    )
+    write_parts(sweep_dir, "curves", pa.Table.from_pydict(curves, schema=CURVE_SCHEMA))
     config = {"name": "large", "game": "ipd", "seeds": seeds, "agents": len(agents)}
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(config))
     write_provenance(sweep_dir, IPD)

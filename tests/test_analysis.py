@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from analysis_data import (
     AGENTS,
     DIVERGED,
@@ -297,7 +298,12 @@ def test_side_by_side_gives_each_sweeps_own_scores_and_ranks(tmp_path, sweep_dir
     assert (table.loc[own.index, f"{name} rank"] == own["rank"]).all()
     assert pd.isna(table.loc[best, "other score"])
     assert table["other rank"].dropna().sort_values().tolist() == list(range(1, len(own)))
-    assert all(len(line) <= 100 for line in compare_text([sweep_dir, other]).splitlines())
+    text = compare_text([sweep_dir, other])
+    assert all(len(line) <= 100 for line in text.splitlines())
+    # ci95 is named in the caption, so each score is printed with it
+    assert "± its 95% CI over seeds" in text
+    ci = own.loc[own.index[0], "ci95"]
+    assert f"| {own.loc[own.index[0], 'score']:.3f} ± {ci:.3f} |" in text
 
 
 def test_missing_sweep_dir_is_a_one_line_error(tmp_path, capsys):
@@ -575,3 +581,20 @@ def test_notebook_runs_from_its_own_folder_on_a_sweep_with_an_all_diverged_agent
     assert not [o for o in outputs if o.output_type == "error"]
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert GONE in shown
+
+
+def test_provenance_table_is_one_narrow_column_per_run_whatever_the_runs(tmp_path):
+    """Fields as rows, the last three runs as columns: long values (a commit, timestamps) no
+    longer make a row wider than the page."""
+    from analysis.report import PROVENANCE_COLUMNS, _provenance
+
+    sweep_dir = tmp_path / "runs"
+    write_synthetic_sweep(sweep_dir)
+    record = yaml.safe_load((sweep_dir / "provenance.yaml").read_text())
+    run = {**record["runs"][0], "git_commit": "f" * 40 + "-dirty"}
+    record["runs"] = [{**run, "matches": i} for i in range(10)]
+    (sweep_dir / "provenance.yaml").write_text(yaml.safe_dump(record))
+    table = _provenance([sweep_dir])
+    assert list(table.columns) == ["field", "run 8", "run 9", "run 10"]
+    assert list(table["field"]) == list(PROVENANCE_COLUMNS)
+    assert table.set_index("field").loc["matches"].tolist() == ["7", "8", "9"]

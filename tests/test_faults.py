@@ -475,7 +475,7 @@ def test_a_damaged_sweep_yaml_is_one_line(command, stored, tmp_path, capsys):
     code, err = sweep_cli(argv, capsys) if command != "verify" else (None, None)
     if command == "verify":
         report = verify(stored)
-        assert not report.ok and "invalid YAML at line 3" in report.problems[0]
+        assert not report.ok and "invalid YAML at line 3" in report.unrepairable[0]
         return
     line = one_line(err)
     assert code == 2 and "invalid YAML at line 3" in line and err.count("\n") == 1, err
@@ -537,11 +537,91 @@ def test_a_part_storing_matches_twice_is_found_and_repaired(stored, reference, i
     shutil.copy(
         stored / "curves" / "game=ipd" / first.name, stored / "curves/game=ipd/part-copy.parquet"
     )
+    assert len(load_matches(stored)) == N  # readers take each match once
     report = verify(stored)
     assert not report.ok and "stored in another part" in " ".join(report.problems)
     repaired = verify(stored, repair=True)
     assert repaired.ok and len(repaired.removed) == 2
     assert run_sweep(parse_sweep(SWEEP), stored).skipped == N
+    assert_same_results(reference, stored)
+
+
+def copy_part(source: Path, target: Path, name: str) -> None:
+    """A matches part of ``source`` and its curves part into ``target``, as ``name``."""
+    for table in ("matches", "curves"):
+        part = sorted((source / table / "game=ipd").glob("part-*.parquet"))[0]
+        shutil.copy(part, target / table / "game=ipd" / name)
+
+
+def test_a_part_another_tool_wrote_is_not_read_and_repair_removes_it(stored, capsys):
+    """``COPY ... TO`` a part-*.parquet inside matches/: readers skip it (its columns are not
+    the declared ones), verify names it, --repair removes it."""
+    duckdb = pytest.importorskip("duckdb")
+    written = stored / "matches" / "game=ipd" / "part-0.parquet"
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_parquet('{stored}/matches/*/*.parquet', hive_partitioning = "
+        f"true) LIMIT 5) TO '{written}' (FORMAT parquet)"
+    )
+    assert len(load_matches(stored)) == N
+    code, _ = sweep_cli(["summary", str(stored)], capsys)
+    assert code == 0 and f"6 agents, {N} matches" in capsys.readouterr().out
+    report = verify(stored)
+    assert not report.ok and "part-0.parquet: written with another schema (has game)" in " ".join(
+        report.problems
+    )
+    assert verify(stored, repair=True).ok and not written.exists()
+
+
+def test_a_part_of_another_sweep_is_foreign_readers_skip_it_repair_removes_it(
+    stored, reference, inline_ray, tmp_path
+):
+    other = tmp_path / "other"
+    run_sweep(parse_sweep({**SWEEP, "seeds": [7]}), other)
+    copy_part(other, stored, "part-from-other.parquet")
+    assert len(load_matches(stored)) == N
+    report = verify(stored)
+    assert not report.ok and report.stored == N
+    assert "part-from-other.parquet: stores" in report.problems[0]
+    assert "not in the sweep's plan" in report.problems[0]
+    repaired = verify(stored, repair=True)
+    assert repaired.ok and len(repaired.removed) == 2
+    assert run_sweep(parse_sweep(SWEEP), stored).skipped == N
+    assert_same_results(reference, stored)
+
+
+def test_a_part_of_another_sweep_stops_a_resume_with_the_repair_to_run(stored, tmp_path, capsys):
+    other = tmp_path / "other"
+    run_sweep(parse_sweep({**SWEEP, "seeds": [7]}), other)
+    copy_part(other, stored, "part-from-other.parquet")
+    code, err = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)], capsys)
+    line = one_line(err)
+    assert code == 1 and "part-from-other.parquet stores" in line, err
+    assert f"run `lola-arena verify {stored} --repair`" in line
+
+
+@pytest.mark.parametrize("command", ["report", "summary"])
+def test_deleted_curves_are_one_line_naming_them_and_the_way_back(command, stored, capsys):
+    shutil.rmtree(stored / "curves")
+    argv = [command, str(stored), *(["--no-progress"] if command == "report" else [])]
+    code, err = sweep_cli(argv, capsys)
+    line = one_line(err)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{stored / 'curves'}' is missing" in line
+    assert f"lola-arena verify {stored} --repair" in line and "the sweep's command" in line
+    assert not (stored / "report").exists()
+
+
+def test_deleted_sweep_yaml_is_one_line_that_repair_does_not_repeat(
+    stored, reference, tmp_path, capsys
+):
+    (stored / "sweep.yaml").unlink()
+    for _ in range(2):  # a second --repair says the same: it is not the way out
+        code, _ = sweep_cli(["verify", str(stored), "--repair"], capsys)
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        assert code == 1 and last.startswith("damaged: sweep.yaml is missing"), last
+        assert "--repair" not in last and f"rerun the sweep's command with --out {stored}" in last
+    code, _ = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)], capsys)
+    assert code == 0 and verify(stored).ok
     assert_same_results(reference, stored)
 
 
