@@ -56,12 +56,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sweeps import reaper, schema, signals, store
+from sweeps import checkpoint, reaper, schema, signals, store
 from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_tables, match_tables
 from tournament.differentiable import DifferentiableGame
-from tournament.match import ENGINE_VERSION
+from tournament.match import ENGINE_VERSION, BatchState, MatchResults, join_results
 
 TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
@@ -73,6 +73,10 @@ RUN_SETTINGS = ("device", "task_size")
 GROWING = ("seeds",)
 AUTH_MODE = "RAY_AUTH_MODE"
 FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
+# A task plays in pieces of about PIECE_S seconds; its progress is saved when CHECKPOINT_S
+# have passed since its last save (sweeps.checkpoint): a fault loses at most their sum.
+PIECE_S, CHECKPOINT_S = 10.0, 20.0
+PIECE_HOOK, CHECKPOINT_HOOK = "LOLA_ARENA_PIECE_S", "LOLA_ARENA_CHECKPOINT_S"
 
 
 @dataclass
@@ -84,11 +88,13 @@ class SweepSummary:
     diverged: int = 0
     failed: int = 0
     wall_s: float = 0.0
+    resumed: int = 0  # matches continued from a checkpoint
 
     def __str__(self) -> str:
+        resumed = f", {self.resumed} continued from checkpoints" if self.resumed else ""
         return (
-            f"sweep: {self.planned} matches ({self.skipped} already stored), ok {self.ok}, "
-            f"diverged {self.diverged}, failed {self.failed}; {self.wall_s:.1f} s; "
+            f"sweep: {self.planned} matches ({self.skipped} already stored{resumed}), "
+            f"ok {self.ok}, diverged {self.diverged}, failed {self.failed}; {self.wall_s:.1f} s; "
             f"results in {self.out}"
         )
 
@@ -252,8 +258,10 @@ def _git_commit() -> str | None:
 
 
 def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) -> None:
-    """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, storing
-    each task's tables as it finishes: driver memory is bounded whatever the sweep's size."""
+    """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, each in
+    pieces checkpointed now and then (:mod:`sweeps.checkpoint`), storing each task's tables
+    as it finishes: driver memory is bounded whatever the sweep's size. The progress bar
+    counts match-updates, so it moves with every piece."""
     import ray
     from tqdm import tqdm
 
@@ -264,22 +272,38 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
         workers = int(ray.cluster_resources().get("GPU" if config.device == "cuda" else "CPU", 1))
+        resumed = checkpoint.load(out, {m.match_id: m for m in todo})
+        summary.resumed = sum(len(p.task.matches) for p in resumed)
+        continued = {m.match_id for p in resumed for m in p.task.matches}
+        fresh = [m for m in todo if m.match_id not in continued]
         task_size = config.task_size
         if task_size == "auto":
-            task_size = auto_task_size(len(todo), workers)
+            task_size = auto_task_size(len(fresh), workers)
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
         options = {"num_gpus": 1} if config.device == "cuda" else {}
         hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
-        settings = _task_settings(config)
-        tasks = iter(plan_tasks(todo, task_size, config.game_obj()))
+        settings = {**_task_settings(config), "piece_s": _hook(PIECE_HOOK, PIECE_S)}
+        checkpoint_s = _hook(CHECKPOINT_HOOK, CHECKPOINT_S)
+        planned = plan_tasks(fresh, task_size, config.game_obj()) if fresh else []
+        tasks = itertools.chain(resumed, (checkpoint.TaskProgress(t) for t in planned))
+
+        def play(progress: checkpoint.TaskProgress) -> None:
+            args = (progress.task, settings, hooks, progress.state)
+            pending[remote.options(**options).remote(*args)] = progress
 
         def submit(count: int) -> None:
-            for task in itertools.islice(tasks, count):
-                pending[remote.options(**options).remote(task, settings, hooks)] = task
+            for progress in itertools.islice(tasks, count):
+                play(progress)
 
         submit(WINDOW_PER_WORKER * workers)
+        updates = config.updates
+        done = summary.skipped * updates + sum(p.update * len(p.task.matches) for p in resumed)
         with tqdm(
-            total=summary.planned, initial=summary.skipped, unit="match", desc=config.name
+            total=summary.planned * updates,
+            initial=done,
+            unit="update",
+            unit_scale=summary.planned * updates >= 10_000,  # 1.2M, not 1234567
+            desc=config.name,
         ) as bar:
             while pending:
                 if watchdog and time.monotonic() - watched > WATCH_EVERY_S:
@@ -289,14 +313,34 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
                 if not ready:
                     continue
-                task = pending.pop(ready[0])
+                progress = pending[ready[0]]  # in pending until its piece is in hand
+                task, before = progress.task, progress.update
                 try:
-                    matches, curves = ray.get(ready[0])
+                    piece = ray.get(ready[0])
                 except ray.exceptions.RayError as error:
-                    matches, curves = failed_tables(task, settings, _one_line(error)), None
+                    del pending[ready[0]]
+                    matches = failed_tables(task, settings, _one_line(error))
+                    _store_task(out, config.game, task, matches, None, summary)
+                    checkpoint.remove(out, task)
+                    bar.update((updates - before) * len(task.matches))
+                    submit(1)
+                    continue
+                del pending[ready[0]]
+                progress.pieces.append(piece)
+                bar.update((progress.update - before) * len(task.matches))
+                if progress.update < updates:
+                    if time.monotonic() - progress.saved_at >= checkpoint_s:
+                        checkpoint.save(out, progress)
+                    play(progress)
+                    continue
+                matches, curves = match_tables(task, settings, join_results(progress.pieces))
                 _store_task(out, config.game, task, matches, curves, summary)
-                bar.update(len(task.matches))
+                checkpoint.remove(out, task)
                 submit(1)
+    except KeyboardInterrupt:  # keep what the tasks in flight have played so far
+        for progress in pending.values():
+            checkpoint.save(out, progress)
+        raise
     finally:
         if started_here:
             ray.shutdown()
@@ -388,18 +432,21 @@ def _task_settings(config: SweepConfig) -> dict:
     }
 
 
-def play_task(task: Task, settings: dict, hooks: dict) -> tuple[pa.Table, pa.Table]:
-    """One Ray task: play the task's matches in one batched engine call, return both tables."""
+def play_task(
+    task: Task, settings: dict, hooks: dict, state: BatchState | None = None
+) -> MatchResults:
+    """One Ray task: one piece of the task's batched play, from ``state`` (None: the start)
+    for about ``settings["piece_s"]`` seconds; its curves and end state (on the CPU)."""
     from tournament.games import get_game
     from tournament.match import play_matches
 
-    if hooks.get("delay_s"):
+    if hooks.get("delay_s") and state is None:
         time.sleep(float(hooks["delay_s"]))
     forced = set(filter(None, hooks.get("fail", "").split(",")))
     for m in task.matches:
         if m.match_id in forced:
             raise RuntimeError(f"forced failure of match {m.match_id} ({FAIL_HOOK})")
-    results = play_matches(
+    piece = play_matches(
         get_game(settings["game"], settings["payoffs"]),
         [m.a.spec for m in task.matches],
         [m.b.spec for m in task.matches],
@@ -409,5 +456,16 @@ def play_task(task: Task, settings: dict, hooks: dict) -> tuple[pa.Table, pa.Tab
         record_every=settings["record_every"],
         dtype=settings["dtype"],
         device=settings["device"],
+        state=state,
+        deadline=time.monotonic() + settings["piece_s"],
     )
-    return match_tables(task, settings, results)
+    end = piece.state
+    piece.state = BatchState(
+        end.update, {k: t.cpu() for k, t in end.tensors.items()}, end.diverged_at.cpu()
+    )
+    return piece
+
+
+def _hook(name: str, default: float) -> float:
+    """A number of seconds from the driver's environment (a test hook), else ``default``."""
+    return float(os.environ.get(name, default))

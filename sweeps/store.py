@@ -96,11 +96,11 @@ def check_out(out: Path) -> None:
 def write_task(out: Path, game: str, task_id: str, matches: pa.Table, curves: pa.Table) -> None:
     """Write one task's curves, then its matches, each atomically and durably."""
     name = f"part-{task_id}.parquet"
-    _write_atomic(lambda tmp: pq.write_table(curves, tmp), out / "curves" / f"game={game}" / name)
-    _write_atomic(lambda tmp: pq.write_table(matches, tmp), out / "matches" / f"game={game}" / name)
+    write_atomic(lambda tmp: pq.write_table(curves, tmp), out / "curves" / f"game={game}" / name)
+    write_atomic(lambda tmp: pq.write_table(matches, tmp), out / "matches" / f"game={game}" / name)
 
 
-def _write_atomic(write, path: Path) -> None:
+def write_atomic(write, path: Path) -> None:
     """``write(tmp)``, fsync, rename to ``path``, fsync the folder; no ``tmp`` left on error."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -321,7 +321,7 @@ def write_plan(out: Path, match_ids) -> None:
     """``OUT/plan.parquet``: the match ids of the sweep in ``sweep.yaml`` (sorted), written
     with it, so that readers without the engine know which rows belong to the sweep."""
     ids = pa.table({"match_id": pa.array(sorted(match_ids), pa.string())})
-    _write_atomic(lambda tmp: pq.write_table(ids, tmp), Path(out) / PLAN_FILE)
+    write_atomic(lambda tmp: pq.write_table(ids, tmp), Path(out) / PLAN_FILE)
 
 
 def read_plan(out: Path) -> set[str] | None:
@@ -439,7 +439,7 @@ def record_run(out: Path, game: dict, run: dict, update: bool = False) -> None:
 
 def _write_yaml(path: Path, content: dict) -> None:
     text = yaml.safe_dump(content, sort_keys=False, default_flow_style=None)
-    _write_atomic(lambda tmp: tmp.write_text(text), path)
+    write_atomic(lambda tmp: tmp.write_text(text), path)
 
 
 class DirLock:

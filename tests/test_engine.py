@@ -8,8 +8,8 @@ import torch
 from agents.functional import BatchedPolicy
 from agents.policies import MLPPolicy, TabularPolicy
 from agents.spec import AgentSpec
-from tournament.games import GAMES
-from tournament.match import play_matches
+from tournament.games import GAMES, get_game
+from tournament.match import CURVE_FIELDS, BatchState, join_results, play_matches
 
 IPD, IMP = GAMES["ipd"], GAMES["imp"]
 
@@ -130,3 +130,64 @@ def test_mlp_initial_weights_follow_pytorchs_default_bounds():
         draws = theta[name]
         assert float(draws.abs().max()) <= bound
         assert abs(float(draws.var()) - bound**2 / 3) < 0.03 * bound**2  # variance of U(-b, b)
+
+
+def _round_trip(state):
+    """A state through bytes, as a checkpoint file stores it."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"update": state.update, "tensors": state.tensors, "d": state.diverged_at}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    return BatchState(saved["update"], saved["tensors"], saved["d"])
+
+
+RESUMED = {
+    "closed form, SGD and Adam": (
+        IPD,
+        [AgentSpec("lola", lookahead=2), AgentSpec("nl", optimizer="adam", lr=0.1)] * 2,
+        [AgentSpec("sos"), AgentSpec("tft"), AgentSpec("la", optimizer="adam"), AgentSpec("nl")],
+    ),
+    "autograd, MLP and Adam": (
+        IPD,
+        [AgentSpec("lola", policy="mlp:4", optimizer="adam", lr=0.1)] * 3,
+        [AgentSpec("nl", policy="mlp:4")] * 3,
+    ),
+    "sampled": (
+        IPD,
+        [AgentSpec("lola-dice", episodes=4, steps=5, lr=0.3)] * 2,
+        [AgentSpec("nl-pg", episodes=4, steps=5, optimizer="adam", lr=0.1)] * 2,
+    ),
+    "differentiable, diverging": (
+        get_game("tandem"),
+        [AgentSpec("lola", lr=float(lr)) for lr in (0.1, 1e6)],
+        [AgentSpec("nl", lr=0.1)] * 2,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RESUMED))
+def test_play_resumed_update_by_update_from_saved_states_equals_uninterrupted_play(case):
+    """The engine's checkpoint hook: stopped after every update (a deadline already past), its
+    state through bytes, resumed: the joined curves, divergence marks and final state are bit
+    for bit those of one uninterrupted call."""
+    game, specs_a, specs_b = RESUMED[case]
+    run = dict(seeds=list(range(len(specs_a))), updates=7, record_every=3)
+    whole = play_matches(game, specs_a, specs_b, **run)
+    pieces = [play_matches(game, specs_a, specs_b, deadline=0.0, **run)]
+    while pieces[-1].state.update < run["updates"]:
+        state = _round_trip(pieces[-1].state)
+        pieces.append(play_matches(game, specs_a, specs_b, state=state, deadline=0.0, **run))
+    assert len(pieces) == run["updates"]
+    joined = join_results(pieces)
+    np.testing.assert_array_equal(joined.updates, [0, 3, 6, 7])
+    for name in CURVE_FIELDS:
+        want, got = getattr(whole, name), getattr(joined, name)
+        assert (want is None) == (got is None), name
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(joined.diverged_at, whole.diverged_at)
+    assert joined.state.tensors.keys() == whole.state.tensors.keys()
+    for name, tensor in whole.state.tensors.items():
+        assert torch.equal(joined.state.tensors[name], tensor), name

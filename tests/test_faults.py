@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 import cli.main as cli
 from analysis.load import load_matches
-from sweeps import reaper, runner, schema, store
+from sweeps import checkpoint, reaper, runner, schema, store
 from sweeps.config import load_sweep, parse_sweep
 from sweeps.plan import plan_matches
 from sweeps.runner import run_sweep
@@ -151,6 +151,101 @@ def test_sigkill_twice_and_other_task_sizes_then_resume_equals_the_uninterrupted
     assert run_killed(out, {**SWEEP, "task_size": 3}, ("write", "curves", 3)) == KILLED
     run_sweep(parse_sweep({**SWEEP, "task_size": 7}), out)
     assert_same_results(reference, out)
+
+
+# Pieces of one update each, each saved: a checkpoint after every update of every task.
+EVERY_UPDATE = {runner.PIECE_HOOK: "0", runner.CHECKPOINT_HOOK: "0"}
+
+
+def started_at(monkeypatch) -> dict[str, list[int]]:
+    """Task id -> the update each of its pieces started from, as the runner asks for them."""
+    starts: dict[str, list[int]] = {}
+    play_task = runner.play_task
+
+    def recording(task, settings, hooks, state=None):
+        starts.setdefault(task.task_id, []).append(0 if state is None else state.update)
+        return play_task(task, settings, hooks, state)
+
+    monkeypatch.setattr(runner, "play_task", recording)
+    return starts
+
+
+def test_sigkill_mid_task_then_resume_continues_from_its_checkpoint_bit_for_bit(
+    reference, inline_ray, tmp_path, monkeypatch
+):
+    """A driver killed after the 9th checkpoint file, before any task finished: the resumed
+    run plays each checkpointed task on from its saved update (not from 0), and stores bit
+    for bit what the uninterrupted run stores."""
+    out = tmp_path / "out"
+    point = ("replace", "checkpoints", 9, "after")
+    assert run_killed(out, SWEEP, point, environ=EVERY_UPDATE) == KILLED
+    assert not store.stored_match_ids(out)  # no task had finished
+    saved = {
+        folder.name: int(max(folder.glob("update-*.pt")).stem.split("-")[1])
+        for folder in (out / checkpoint.FOLDER).iterdir()
+    }
+    assert saved and all(update > 0 for update in saved.values())
+    for name, value in EVERY_UPDATE.items():
+        monkeypatch.setenv(name, value)
+    starts = started_at(monkeypatch)
+    summary = run_sweep(parse_sweep(SWEEP), out)
+    assert summary.resumed == 4 * len(saved) and summary.ok == N
+    for task_id, update in saved.items():
+        assert starts[task_id] == list(range(update, SWEEP["updates"]))
+    assert not (out / checkpoint.FOLDER).exists() or not any((out / checkpoint.FOLDER).iterdir())
+    assert_same_results(reference, out)
+
+
+def test_an_interrupt_keeps_the_pieces_played_and_the_resume_continues_them(
+    reference, inline_ray, tmp_path, monkeypatch
+):
+    """SIGINT (here: the interrupt it raises) while four tasks are in flight, long before
+    their first periodic checkpoint: each keeps the updates it played."""
+    monkeypatch.setenv(runner.PIECE_HOOK, "0")
+    play_task, calls = runner.play_task, []
+
+    def interrupted(task, settings, hooks, state=None):
+        calls.append(task.task_id)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        return play_task(task, settings, hooks, state)
+
+    monkeypatch.setattr(runner, "play_task", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(runner.SweepInterrupted, match="interrupted: 0 of 42 matches stored"):
+        run_sweep(parse_sweep(SWEEP), out)
+    monkeypatch.setattr(runner, "play_task", play_task)
+    starts = started_at(monkeypatch)
+    summary = run_sweep(parse_sweep(SWEEP), out)
+    assert summary.resumed == 16  # four tasks of four matches
+    assert sorted(s[0] for s in starts.values() if s[0]) == [2, 2, 2, 3]
+    assert_same_results(reference, out)
+
+
+def test_a_damaged_checkpoint_reruns_its_task_from_the_start(
+    reference, inline_ray, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    point = ("replace", "checkpoints", 6, "after")
+    assert run_killed(out, SWEEP, point, environ=EVERY_UPDATE) == KILLED
+    damaged = sorted((out / checkpoint.FOLDER).glob("*/update-*.pt"))[0]
+    os.truncate(damaged, damaged.stat().st_size // 2)
+    starts = started_at(monkeypatch)
+    run_sweep(parse_sweep(SWEEP), out)
+    assert starts[damaged.parent.name] == [0]
+    assert_same_results(reference, out)
+
+
+def test_the_progress_bar_moves_with_every_piece_of_a_task(inline_ray, tmp_path, monkeypatch):
+    """One task of all 42 matches, in pieces of one update: the bar counts match-updates
+    and moves 20 times before the task is stored, not once when it is."""
+    moves = []
+    tqdm = pytest.importorskip("tqdm")
+    update = tqdm.tqdm.update
+    monkeypatch.setattr(tqdm.tqdm, "update", lambda bar, n=1: moves.append(n) or update(bar, n))
+    monkeypatch.setenv(runner.PIECE_HOOK, "0")
+    run_sweep(parse_sweep({**SWEEP, "task_size": N}), tmp_path / "out")
+    assert moves == [N] * SWEEP["updates"]
 
 
 @pytest.mark.slow

@@ -73,10 +73,57 @@ class MatchResults:
     params_b: np.ndarray | None = None
     sampled_reward_a: np.ndarray | None = None
     sampled_reward_b: np.ndarray | None = None
+    state: BatchState | None = None
 
     @property
     def status(self) -> list[str]:
         return ["diverged" if d >= 0 else "ok" for d in self.diverged_at]
+
+
+def join_results(pieces: Sequence[MatchResults]) -> MatchResults:
+    """The results of play in pieces (each resumed from the previous one's state) as one:
+    the curves one after the other, the last divergence marks and state, the summed time."""
+    recorded = [p for p in pieces if len(p.updates)] or [pieces[0]]
+    last = pieces[-1]
+
+    def curve(name: str):
+        arrays = [getattr(p, name) for p in recorded]
+        return None if arrays[0] is None else np.concatenate(arrays, axis=1)
+
+    joined = {f.name: curve(f.name) for f in fields(MatchResults) if f.name in CURVE_FIELDS}
+    return MatchResults(
+        updates=np.concatenate([p.updates for p in recorded]),
+        diverged_at=last.diverged_at,
+        elapsed_s=sum(p.elapsed_s for p in pieces),
+        state=last.state,
+        **joined,
+    )
+
+
+@dataclass
+class BatchState:
+    """Where B matches stand after ``update`` updates: all that the next update reads. The
+    counter-based seeding (:mod:`agents.seeding`) makes that the sides' parameters, their
+    optimisers' state and the count, so play resumed from a state gives, bit for bit, what
+    uninterrupted play gives. ``tensors``: the engine's own names (its ``state_dict``);
+    ``diverged_at``: [B] as in :class:`MatchResults`."""
+
+    update: int
+    tensors: dict[str, torch.Tensor]
+    diverged_at: torch.Tensor
+
+
+# The fields of MatchResults that are curves [B, R, ...].
+CURVE_FIELDS = (
+    "reward_a",
+    "reward_b",
+    "p_coop_a",
+    "p_coop_b",
+    "params_a",
+    "params_b",
+    "sampled_reward_a",
+    "sampled_reward_b",
+)
 
 
 def own_payoffs(game: Game) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -192,9 +239,25 @@ class ClosedFormSides:
         self.theta = torch.where(torch.cat([finite, finite])[self.order, None], new, theta)
         return finite
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {"theta": self.theta}
+        for i, (_, optimizer) in enumerate(self.optimizers):
+            state.update({f"optimizer{i}.{k}": t for k, t in optimizer.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        self.theta = state["theta"].to(self.theta.device)
+        for i, (_, optimizer) in enumerate(self.optimizers):
+            optimizer.load_state_dict(_prefixed(state, f"optimizer{i}.", self.theta.device))
+
     def snapshot(self) -> Snapshot:
         p = torch.where(self.fixed[:, None], self.p_fixed, sigmoid(self.theta))[self.unsort]
         return Snapshot.of(self.game, p[: self.n], p[self.n :], self.gamma_match)
+
+
+def _prefixed(state: dict[str, torch.Tensor], prefix: str, device) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` under ``prefix``, without it, on ``device``."""
+    return {k[len(prefix) :]: t.to(device) for k, t in state.items() if k.startswith(prefix)}
 
 
 def _runs(keys: list) -> list[tuple[object, slice]]:
@@ -310,6 +373,22 @@ class AutogradSides:
             }
         return finite
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {}
+        for name, side in (("a", self.a), ("b", self.b)):
+            if side.fixed_p is None:
+                state.update({f"{name}.theta.{n}": t for n, t in side.theta.items()})
+                optimizer = side.optimizer.state_dict()
+                state.update({f"{name}.optimizer.{k}": t for k, t in optimizer.items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        for name, side in (("a", self.a), ("b", self.b)):
+            if side.fixed_p is None:
+                device = next(iter(side.theta.values())).device
+                side.theta = _prefixed(state, f"{name}.theta.", device)
+                side.optimizer.load_state_dict(_prefixed(state, f"{name}.optimizer.", device))
+
     def snapshot(self) -> Snapshot:
         if isinstance(self.game, DifferentiableGame):
             with torch.no_grad():
@@ -355,11 +434,17 @@ def play_matches(
     device: str = "cpu",
     progress: bool = False,
     engine: str = "auto",
+    state: BatchState | None = None,
+    deadline: float | None = None,
 ) -> MatchResults:
     """Play B = len(seeds) matches of a vs b for ``updates`` learning steps, batched.
 
     ``progress`` shows a progress bar over the updates on stderr (when it is a terminal);
     ``engine``: ``auto``, ``closed_form`` (tabular only) or ``autograd`` (see the module doc).
+    Play in pieces: ``state`` (a result's :attr:`MatchResults.state`, same arguments
+    otherwise) resumes where that play stopped; ``deadline`` (a ``time.monotonic()`` value)
+    stops after the update during which it passes. The results hold the updates recorded by
+    this call (update 0 only when starting), and ``state``, where the play stands.
     """
     if not (len(specs_a) == len(specs_b) == len(seeds)) or not seeds:
         raise ValueError("specs_a, specs_b and seeds: need the same non-zero length")
@@ -396,15 +481,30 @@ def play_matches(
     with threads:
         sides = engine_sides(game, specs_a, specs_b, seeds, gamma_t, kw)
         recorder = _Recorder(len(seeds), kw["device"])
-        recorder.record(0, sides.snapshot())
+        done = 0
+        if state is None:
+            recorder.record(0, sides.snapshot())
+        else:
+            done = state.update
+            sides.load_state_dict(state.tensors, done)
+            recorder.diverged_at = state.diverged_at.to(kw["device"])
         bar = tqdm(
-            range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
+            range(done + 1, updates + 1),
+            unit="update",
+            disable=None if progress else True,
+            leave=False,
         )
         for update in bar:
             recorder.mark(~sides.step(), update)
             if update % record_every == 0 or update == updates:
                 recorder.record(update, sides.snapshot())
-    return recorder.results(time.perf_counter() - started)
+            done = update
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        bar.close()
+    results = recorder.results(time.perf_counter() - started)
+    results.state = BatchState(done, sides.state_dict(), recorder.diverged_at)
+    return results
 
 
 def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
@@ -466,6 +566,18 @@ class _Recorder:
         self.diverged_at = torch.where(first, update, self.diverged_at)
 
     def results(self, elapsed_s: float) -> MatchResults:
+        if not self.rows:  # a piece of play that ended between two recorded updates
+            batch = len(self.diverged_at)
+            return MatchResults(
+                updates=np.zeros(0, dtype=np.int64),
+                reward_a=np.zeros((batch, 0)),
+                reward_b=np.zeros((batch, 0)),
+                p_coop_a=np.zeros((batch, 0, 5)),
+                p_coop_b=np.zeros((batch, 0, 5)),
+                diverged_at=self.diverged_at.cpu().numpy(),
+                elapsed_s=elapsed_s,
+            )
+
         def stack(i, dim=1):
             return torch.stack([row[i] for row in self.rows], dim=dim).cpu().numpy()
 
