@@ -6,7 +6,9 @@ Layout (the tables' schema, the contract with ``analysis/``, is :mod:`sweeps.sch
                                                 ``schema`` (:data:`sweeps.schema.SCHEMA_VERSION`)
     OUT/matches/game=<game>/part-<task>.parquet one row per match  (schema.MATCHES_SCHEMA)
     OUT/curves/game=<game>/part-<task>.parquet  learning curves    (schema.CURVES_SCHEMA)
+    OUT/plan.parquet                            the match ids of sweep.yaml's plan
     OUT/provenance.yaml                         the game's payoffs and one entry per run
+    OUT/checkpoints/<task>/update-<u>.pt        long tasks under way (sweeps.checkpoint)
     OUT/.lock                                   flock-ed by the run writing OUT, while it runs
 
 Each task's files are written whole: to ``.<name>.tmp`` in the same folder (readers skip names
@@ -18,9 +20,12 @@ failed tasks (those matches are run again); :func:`check_parts` then reads every
 (the cheap part of ``lola-arena verify``): a damaged or foreign part stops the run with the
 repair to run, so it is never counted as stored.
 
-Readers (:func:`read_matches`, ``analysis.load``) read the part files only, with the declared
-schema: a stray file is ignored, and a part written before a column was added reads that
-column as null.
+Readers (:func:`read_matches`, ``analysis.load``, ``analysis.query``) read only the parts
+that belong to the sweep (:func:`stored_parts`), with the declared schema: a stray file, a
+part of other columns (another tool's), of matches outside ``plan.parquet`` (another sweep's)
+or of matches an earlier part holds (surplus) is not read; a part written before a column was
+added reads that column as null. ``plan.parquet`` is written with ``sweep.yaml``, so readers
+without the engine know the plan.
 
 The lock is the kernel's (``flock`` through ``filelock``): held while the run's process lives,
 released by the kernel when it dies, so a ``.lock`` left by a killed run never blocks and two

@@ -7,7 +7,8 @@ file read whole); each matches part beside its curves part, holding each played 
 points; no part holding a match not in the plan (foreign: another sweep's part, a file another
 tool wrote) or a match that another part holds (surplus); the stored matches against the plan
 (missing, failed). What an interrupted run leaves (temporary files, curves without their
-matches) and files that readers ignore are listed as notes: they are no damage.
+matches, checkpoints of tasks under way) and files that readers ignore are listed as notes:
+they are no damage.
 
 ``repair`` removes what cannot be counted as stored: damaged, foreign and surplus parts with
 their pair, temporary files, curves without their matches file, and writes ``plan.parquet``
@@ -104,6 +105,14 @@ def verify(out: str | Path, repair: bool = False) -> VerifyReport:
     if planned is not None:
         report.missing = len(planned - set(ids))
     report.notes += [f"{s}: not a part file; readers ignore it" for s in store.stray_files(out)]
+    for folder in sorted((out / "checkpoints").glob("*")):
+        saved = sorted(folder.glob("update-*.pt"))
+        if saved:
+            update = int(saved[-1].stem.split("-")[1])
+            report.notes.append(
+                f"{folder.relative_to(out)}: a task under way, saved at update {update:,}; "
+                f"a resume continues it"
+            )
     if repair and (removable or rewrite_plan):
         removed = []
         for rel in dict.fromkeys(removable):
