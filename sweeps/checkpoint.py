@@ -37,7 +37,7 @@ from sweeps import store
 from sweeps.plan import PlannedMatch, Task
 from tournament.match import CURVE_FIELDS, BatchState, MatchResults, join_results
 
-FOLDER = "checkpoints"
+FOLDER = store.CHECKPOINTS
 
 
 @dataclass

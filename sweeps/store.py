@@ -62,6 +62,7 @@ from sweeps.yamlfile import read_yaml
 LOCK_NAME = ".lock"
 SWEEP_FILE = "sweep.yaml"
 PLAN_FILE = "plan.parquet"
+CHECKPOINTS = "checkpoints"  # long tasks under way (sweeps.checkpoint)
 TABLES = {"matches": MATCHES_SCHEMA, "curves": CURVES_SCHEMA}
 PART = re.compile(r"part-[0-9A-Za-z_-]+\.parquet")
 RESUME_HINT = "rerun the same command to resume"

@@ -105,7 +105,7 @@ def verify(out: str | Path, repair: bool = False) -> VerifyReport:
     if planned is not None:
         report.missing = len(planned - set(ids))
     report.notes += [f"{s}: not a part file; readers ignore it" for s in store.stray_files(out)]
-    for folder in sorted((out / "checkpoints").glob("*")):
+    for folder in sorted((out / store.CHECKPOINTS).glob("*")):
         saved = sorted(folder.glob("update-*.pt"))
         if saved:
             update = int(saved[-1].stem.split("-")[1])
