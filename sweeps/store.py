@@ -38,6 +38,7 @@ chose (exit 2), :class:`StoreError` for a fault while writing (exit 1), both nam
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -311,16 +312,31 @@ def _check_pair(
 def stored_parts(out: Path, table: str) -> list[Path]:
     """The part files of ``table`` that readers read: those :func:`check_parts` accepts
     (declared columns, matches of the stored plan ``plan.parquet`` when there is one, each
-    match once, each matches part beside its curves part). Other files are not read."""
+    match once, each matches part beside its curves part). Other files are not read. The
+    check runs again only when a part or the plan changed (size or time)."""
     out = Path(out)
+    seen = []
+    for f in [*part_files(out, "matches"), *part_files(out, "curves"), out / PLAN_FILE]:
+        try:
+            stat = f.stat()
+        except FileNotFoundError:
+            continue
+        seen.append((str(f), stat.st_mtime_ns, stat.st_size))
+    matches, curves = _accepted_parts(out, tuple(seen))
+    return list(matches if table == "matches" else curves)
+
+
+@functools.lru_cache(maxsize=16)
+def _accepted_parts(out: Path, _files: tuple) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The accepted matches and curves parts of ``out`` whose files were ``_files``."""
     rejected = set()
     for problem in check_parts(out, None, plan=read_plan(out), strict=False):
         rejected.update(problem.remove)
         rejected.add(problem.path)
-    accepted = [p for p in part_files(out, table) if _rel(out, p) not in rejected]
-    if table == "curves":  # leftovers of an interrupted write: curves without their matches
-        accepted = [p for p in accepted if (out / "matches" / p.parent.name / p.name).exists()]
-    return accepted
+    matches = tuple(p for p in part_files(out, "matches") if _rel(out, p) not in rejected)
+    names = {(p.parent.name, p.name) for p in matches}  # no curves without their matches
+    curves = tuple(p for p in part_files(out, "curves") if (p.parent.name, p.name) in names)
+    return matches, curves
 
 
 def write_plan(out: Path, match_ids) -> None:
