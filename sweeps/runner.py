@@ -3,9 +3,11 @@
 Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
 ``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
 ``lola-arena`` installed; a Ray already initialised in this process (e.g. by a test fixture) is
-reused. Each Ray task plays one :class:`sweeps.plan.Task` (one batched engine call) and
-returns its two Arrow tables (built by :mod:`sweeps.schema`), so workers need no shared disk;
-the driver writes them.
+reused. Each Ray task plays one piece (about ``PIECE_S`` seconds) of a
+:class:`sweeps.plan.Task` (one batched engine call, resumed from the state the previous piece
+ended in) and returns its curves and end state, so workers need no shared disk; the driver
+checkpoints long tasks (:mod:`sweeps.checkpoint`) and writes each finished task's two Arrow
+tables (built by :mod:`sweeps.schema`).
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
 with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
@@ -23,7 +25,8 @@ Interrupts: SIGINT, or SIGTERM raised as an interrupt (:mod:`sweeps.signals`), s
 Ray this run started (a cluster ends the tasks of a driver that is gone; ``ray.cancel`` on
 tasks about to finish crashes Ray 2.60's driver), releases the lock and ends in
 :class:`SweepInterrupted` ("interrupted: N of M matches stored; rerun the same command to
-resume"); every file written is whole, so the rerun resumes.
+resume"); every file written is whole, so the rerun resumes, continuing the tasks in flight
+from the pieces they had played (saved on the way out).
 
 A local Ray's processes do not outlive the driver, even one killed with SIGKILL: a watchdog
 (:mod:`sweeps.reaper`) ends them when the driver is gone.
@@ -32,8 +35,10 @@ Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
 
 Test hooks, read from the driver's environment and passed to the tasks:
-``LOLA_ARENA_FAIL_MATCH`` (comma-separated match ids: a task holding one raises) and
-``LOLA_ARENA_TASK_DELAY_S`` (seconds each task sleeps first).
+``LOLA_ARENA_FAIL_MATCH`` (comma-separated match ids: a task holding one raises),
+``LOLA_ARENA_TASK_DELAY_S`` (seconds each task sleeps first), ``LOLA_ARENA_PIECE_S`` and
+``LOLA_ARENA_CHECKPOINT_S`` (``PIECE_S`` and ``CHECKPOINT_S``; 0: pieces of one update, each
+saved).
 """
 
 from __future__ import annotations
