@@ -84,13 +84,17 @@ def save(out: Path, progress: TaskProgress) -> None:
     progress.saved, progress.saved_at = len(progress.pieces), time.monotonic()
 
 
-def load(out: Path, todo: dict[str, PlannedMatch]) -> list[TaskProgress]:
+def load(out: Path, todo: list[PlannedMatch]) -> list[TaskProgress]:
     """The checkpointed tasks whose matches are all in ``todo`` (not stored), each with its
     pieces read back; other checkpoint folders (stored, unreadable, of another plan) are
     removed."""
+    folders = sorted((Path(out) / FOLDER).glob("*"))
+    if not folders:
+        return []
+    by_id = {m.match_id: m for m in todo}
     progress = []
-    for folder in sorted((Path(out) / FOLDER).glob("*")):
-        read = _read(folder, todo)
+    for folder in folders:
+        read = _read(folder, by_id)
         if read is None:
             shutil.rmtree(folder, ignore_errors=True)
         else:

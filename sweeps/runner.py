@@ -77,6 +77,7 @@ RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
 GROWING = ("seeds",)
 AUTH_MODE = "RAY_AUTH_MODE"
+TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
 # A task plays in pieces of about PIECE_S seconds; its progress is saved when CHECKPOINT_S
 # have passed since its last save (sweeps.checkpoint): a fault loses at most their sum.
@@ -277,10 +278,10 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
         workers = int(ray.cluster_resources().get("GPU" if config.device == "cuda" else "CPU", 1))
-        resumed = checkpoint.load(out, {m.match_id: m for m in todo})
+        resumed = checkpoint.load(out, todo)
         summary.resumed = sum(len(p.task.matches) for p in resumed)
         continued = {m.match_id for p in resumed for m in p.task.matches}
-        fresh = [m for m in todo if m.match_id not in continued]
+        fresh = [m for m in todo if m.match_id not in continued] if continued else todo
         task_size = config.task_size
         if task_size == "auto":
             task_size = auto_task_size(len(fresh), workers)
@@ -404,10 +405,17 @@ def _start_ray(ray, address: str | None) -> None:
                 f"~/.ray/auth_token)"
             ) from None
     else:
-        # Token authentication, chosen explicitly: Ray would choose it too, with a WARNING on
-        # every run (a user who set RAY_AUTH_MODE keeps their choice).
-        os.environ.setdefault(AUTH_MODE, "token")
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
+        # Ray turns token authentication on for a local Ray with a WARNING on every run:
+        # keep it on, without the warning (a connection that fails says what to set).
+        token_setup = logging.getLogger(TOKEN_LOGGER)
+        level = token_setup.level
+        token_setup.setLevel(logging.ERROR)
+        try:
+            ray.init(
+                num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING
+            )
+        finally:
+            token_setup.setLevel(level)
 
 
 def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:

@@ -658,8 +658,9 @@ def test_a_part_another_tool_wrote_is_not_read_and_repair_removes_it(stored, cap
         f"true) LIMIT 5) TO '{written}' (FORMAT parquet)"
     )
     assert len(load_matches(stored)) == N
-    code, _ = sweep_cli(["summary", str(stored)], capsys)
-    assert code == 0 and f"6 agents, {N} matches" in capsys.readouterr().out
+    capsys.readouterr()
+    assert cli.main(["summary", str(stored)]) == 0
+    assert f"6 agents, {N} matches" in capsys.readouterr().out
     report = verify(stored)
     assert not report.ok and "part-0.parquet: written with another schema (has game)" in " ".join(
         report.problems
@@ -711,7 +712,8 @@ def test_deleted_sweep_yaml_is_one_line_that_repair_does_not_repeat(
 ):
     (stored / "sweep.yaml").unlink()
     for _ in range(2):  # a second --repair says the same: it is not the way out
-        code, _ = sweep_cli(["verify", str(stored), "--repair"], capsys)
+        capsys.readouterr()
+        code = cli.main(["verify", str(stored), "--repair"])
         last = capsys.readouterr().out.strip().splitlines()[-1]
         assert code == 1 and last.startswith("damaged: sweep.yaml is missing"), last
         assert "--repair" not in last and f"rerun the sweep's command with --out {stored}" in last
