@@ -144,10 +144,12 @@ def _round_trip(state):
 
 
 RESUMED = {
-    "closed form, SGD and Adam": (
+    "closed form, SGD and Adam, diverging": (
         IPD,
-        [AgentSpec("lola", lookahead=2), AgentSpec("nl", optimizer="adam", lr=0.1)] * 2,
-        [AgentSpec("sos"), AgentSpec("tft"), AgentSpec("la", optimizer="adam"), AgentSpec("nl")],
+        [AgentSpec("lola", lookahead=2), AgentSpec("nl", optimizer="adam", lr=0.1)] * 2
+        + [AgentSpec("lola", lr=1e10)],
+        [AgentSpec("sos"), AgentSpec("tft"), AgentSpec("la", optimizer="adam"), AgentSpec("nl")]
+        + [AgentSpec("lola", lr=1e10)],
     ),
     "autograd, MLP and Adam": (
         IPD,
@@ -159,7 +161,7 @@ RESUMED = {
         [AgentSpec("lola-dice", episodes=4, steps=5, lr=0.3)] * 2,
         [AgentSpec("nl-pg", episodes=4, steps=5, optimizer="adam", lr=0.1)] * 2,
     ),
-    "differentiable, diverging": (
+    "differentiable": (
         get_game("tandem"),
         [AgentSpec("lola", lr=float(lr)) for lr in (0.1, 1e6)],
         [AgentSpec("nl", lr=0.1)] * 2,
@@ -188,6 +190,7 @@ def test_play_resumed_update_by_update_from_saved_states_equals_uninterrupted_pl
         if want is not None:
             np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(joined.diverged_at, whole.diverged_at)
+    assert (whole.diverged_at >= 0).any() == ("diverging" in case)
     assert joined.state.tensors.keys() == whole.state.tensors.keys()
     for name, tensor in whole.state.tensors.items():
         assert torch.equal(joined.state.tensors[name], tensor), name
