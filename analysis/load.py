@@ -249,15 +249,31 @@ def check_sweep_dirs(sweep_dirs: SweepDirs) -> None:
     any work."""
     for sweep_dir in as_dirs(sweep_dirs):
         load_sweep_config(sweep_dir)
-        if part_files(sweep_dir, "matches") and not part_files(sweep_dir, "curves"):
-            raise ValueError(
-                f"sweep_dir: {str(Path(sweep_dir) / 'curves')!r} is missing (the learning "
-                f"curves), so no match counts as stored; run `lola-arena verify {sweep_dir} "
-                f"--repair`, then the sweep's command with --out {sweep_dir} to play them again"
-            )
+        _check_curves(Path(sweep_dir))
         provenance = Path(sweep_dir) / PROVENANCE
         if provenance.is_file():
             read_yaml(provenance, "sweep_dir")
+
+
+def _check_curves(sweep_dir: Path) -> None:
+    """Each matches part has its curves part (a match is stored with its curves): a deleted
+    ``curves/`` or curves part is a one-line ``ValueError`` naming it and the way back."""
+    curves = sweep_dir / "curves"
+    missing = [
+        curves / p.parent.name / p.name
+        for p in part_files(sweep_dir, "matches")
+        if not (curves / p.parent.name / p.name).exists()
+    ]
+    if not missing:
+        return
+    what = f"{str(curves)!r} is missing" if not curves.exists() else f"{str(missing[0])!r} and "
+    if curves.exists():
+        what += f"{len(missing) - 1} other curves part(s) are missing"
+    raise ValueError(
+        f"sweep_dir: {what} (the learning curves), so their matches do not count as stored; "
+        f"run `lola-arena verify {sweep_dir} --repair`, then the sweep's command with --out "
+        f"{sweep_dir} to play them again"
+    )
 
 
 def load_sweep_config(sweep_dir: str | Path) -> dict:
