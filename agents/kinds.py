@@ -25,7 +25,8 @@ class Kind:
     """``options``: the options it reads (of :mod:`agents.options`). ``models_opponent``: the
     learner takes the opponent's learning into account (LOLA-type shaping or lookahead).
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
-    :class:`agents.rules.SampledObjective`), not through the exact value."""
+    :class:`agents.rules.SampledObjective`), not through the exact value. ``form``: how the
+    command line names it where its name carries its probabilities ``p``."""
 
     name: str
     learner: bool
@@ -34,6 +35,7 @@ class Kind:
     source: str
     models_opponent: bool = False
     sampled: bool = False
+    form: str | None = None
 
 
 LEARNER_KINDS = (
@@ -128,10 +130,26 @@ LEARNER_KINDS = (
 )
 FIXED_KINDS = (
     *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),
-    Kind("random", False, ("p",), "cooperates with probability p (default 0.5)", "-"),
-    Kind("memory1", False, ("p",), "any memory-one strategy: P(C | start, CC, CD, DC, DD)", "-"),
+    Kind(
+        "random",
+        False,
+        ("p",),
+        "cooperates with probability p (default 0.5)",
+        "-",
+        form="random[:P]",
+    ),
+    Kind(
+        "memory1",
+        False,
+        ("p",),
+        "any memory-one strategy: P(C | start, CC, CD, DC, DD)",
+        "-",
+        form="memory1:P0,PCC,PCD,PDC,PDD",
+    ),
 )
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
 SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sampled)
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)
+# Every agent name the command line and the sweep files accept, for help texts and errors.
+ACCEPTED_NAMES = ", ".join(kind.form or kind.name for kind in KINDS.values())

@@ -28,7 +28,8 @@ def flag(value) -> bool:
 
 @dataclass(frozen=True)
 class Option:
-    """One agent option. ``minimum`` (with ``exclusive``): the bound of a number. ``label``: its
+    """One agent option. ``minimum`` (with ``exclusive``) and ``maximum``: the bounds of a
+    number (``maximum``: where a larger one would exhaust the engine's memory). ``label``: its
     name in agent labels (None: not shown). ``stored``: a per-side column (``<name>_a``,
     ``<name>_b``) of a sweep's matches table, null where a kind does not read it."""
 
@@ -41,6 +42,7 @@ class Option:
     label: str | None = None
     stored: bool = True
     choices: tuple[str, ...] | None = None
+    maximum: float | None = None
 
     @property
     def applies_to(self) -> tuple[str, ...]:
@@ -61,11 +63,25 @@ OPTIONS: tuple[Option, ...] = (
         "lr_in",
     ),
     Option(
-        "lookahead", int, 1, "k, the opponent's steps that LA, LOLA, LOLA-DiCE unroll", 1, label="k"
+        "lookahead",
+        int,
+        1,
+        "k, the opponent's steps that LA, LOLA, LOLA-DiCE unroll",
+        1,
+        label="k",
+        maximum=20,  # the engine's memory grows linearly in k
     ),
     Option("eta", float, 1.0, "LOLA-Taylor's shaping step", 0, False, "eta"),
     Option("gamma_co", float, 1.0, "consensus optimisation's weight of |xi|^2 / 2", 0, False, "g"),
-    Option("order", int, 2, "HOLA's order n (order 1 is LOLA with k = 1)", 1, False, "n"),
+    Option(
+        "order",
+        int,
+        2,
+        "HOLA's order n (order 1 is LOLA with k = 1)",
+        1,
+        label="n",
+        maximum=5,  # HOLA-n nests n levels of differentiation
+    ),
     Option("episodes", int, 64, "E, episodes per sampled rollout (nl-pg, lola-dice)", 1, label="E"),
     Option("steps", int, 150, "T, steps per sampled episode (nl-pg, lola-dice)", 1, False, "T"),
     Option(

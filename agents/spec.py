@@ -1,8 +1,7 @@
 """What an agent is: a validated spec naming a kind (:mod:`agents.kinds`) and its options
 (:mod:`agents.options`).
 
-Agent names: the learners of :data:`agents.kinds.LEARNERS`; the fixed strategies of
-:mod:`agents.strategies`; ``random`` or ``random:P``; and ``memory1:P0,PCC,PCD,PDC,PDD``.
+Agent names: :data:`agents.kinds.ACCEPTED_NAMES`.
 """
 
 from __future__ import annotations
@@ -13,22 +12,20 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from agents.kinds import FIXED, KINDS, LEARNERS
+from agents.kinds import ACCEPTED_NAMES, KINDS
 from agents.optim import OPTIMIZERS
 from agents.options import OPTIONS, applies, default, flag
 from agents.policies import policy_factory
-from agents.strategies import STRATEGIES
-
-ACCEPTED_NAMES = ", ".join([*LEARNERS, *STRATEGIES, "random[:P]", "memory1:P0,PCC,PCD,PDC,PDD"])
-__all__ = ["ACCEPTED_NAMES", "FIXED", "KINDS", "LEARNERS", "AgentSpec", "parse_agent"]
 
 
 @dataclass(frozen=True)
 class AgentSpec:
     """An agent kind with its options, declared (meaning, defaults, bounds) in
     :mod:`agents.options`; a kind reads only its own options (:mod:`agents.kinds`), the others
-    keep their defaults. ``policy`` also takes (from Python) any zero-argument callable that
-    builds an ``nn.Module`` mapping the one-hot states [5, 5] to logits.
+    keep their defaults. ``lr_in`` left None becomes ``lr`` here, the one place that resolves
+    it (labels, match ids, stored columns and the engines read the resolved value). ``policy``
+    also takes (from Python) any zero-argument callable that builds an ``nn.Module`` mapping
+    the one-hot states [5, 5] to logits.
     """
 
     kind: str
@@ -49,6 +46,8 @@ class AgentSpec:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"agent: unknown {self.kind!r}; accepted: {ACCEPTED_NAMES}")
+        if self.lr_in is None:  # the assumed opponent's learning rate defaults to the own one
+            object.__setattr__(self, "lr_in", self.lr)
         for option in OPTIONS:
             if option.minimum is not None:
                 _check_number(option, getattr(self, option.name))
@@ -89,10 +88,6 @@ class AgentSpec:
         return KINDS[self.kind].learner
 
     @property
-    def inner_lr(self) -> float:
-        return self.lr if self.lr_in is None else self.lr_in
-
-    @property
     def sampled(self) -> bool:
         """Learns from sampled episodes (:data:`agents.kinds.SAMPLED`)."""
         return KINDS[self.kind].sampled
@@ -119,9 +114,8 @@ class AgentSpec:
             if self.kind == "memory1":
                 return "memory1:" + ",".join(f"{x:g}" for x in self.p)
             return f"random:{self.p[0]:g}" if self.kind == "random" else self.kind
-        values = {"lr_in": self.inner_lr}
         opts = [
-            f"{o.label}={values.get(o.name, getattr(self, o.name)):g}"
+            f"{o.label}={getattr(self, o.name):g}"
             for o in OPTIONS
             if o.label and o.type not in (str, flag) and applies(o.name, self.kind)
         ]
@@ -149,22 +143,12 @@ def _check_number(option, value) -> None:
         return
     integer = option.type is int
     bound = f"{'>' if option.exclusive else '>='} {option.minimum:g}"
+    if option.maximum is not None:
+        bound = f"in {'(' if option.exclusive else '['}{option.minimum:g}, {option.maximum:g}]"
     what = f"an integer {bound}" if integer else f"finite and {bound}"
     number = isinstance(value, int) if integer else isinstance(value, int | float)
     if not number or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"{option.name}: must be {what}, got {value!r}")
-    if not (value > option.minimum if option.exclusive else value >= option.minimum):
-        raise ValueError(f"{option.name}: must be {what}, got {value}")
-
-
-def parse_agent(name: str, **options) -> AgentSpec:
-    """An agent from its command-line name (``memory1:...``/``random:P`` carry ``p``)."""
-    kind, _, arg = name.partition(":")
-    if arg and kind in ("memory1", "random"):
-        try:
-            options["p"] = tuple(float(x) for x in arg.split(","))
-        except ValueError:
-            raise ValueError(f"agent: cannot read probabilities in {name!r}") from None
-    elif arg:
-        raise ValueError(f"agent: unknown {name!r}; accepted: {ACCEPTED_NAMES}")
-    return AgentSpec(kind, **options)
+    low = value > option.minimum if option.exclusive else value >= option.minimum
+    if not low or (option.maximum is not None and value > option.maximum):
+        raise ValueError(f"{option.name}: must be {what}, got {value:,}")

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.colors import ListedColormap, to_rgb
 from matplotlib.figure import Figure
 
+from agents.options import BY_NAME
 from analysis.curves import curve_lines
 from analysis.summary import (
     ALL_OPPONENTS,
@@ -31,26 +33,10 @@ from analysis.summary import (
     rank_intervals,
     swept_options,
 )
-from sweeps.schema import STATES
+from sweeps.schema import STATES, STORED_OPTION_NAMES
 
 DPI = 150
 MAX_INCHES = 19.5  # 2925 px at 150 dpi
-# One hue per learner kind (blue, orange, green, purple, red, brown, sky, ochre); fixed: greys.
-# One hue per learner kind (12 distinct: grand.yaml has 10 learner kinds).
-HUES = (
-    "#0173b2",  # blue
-    "#de8f05",  # orange
-    "#029e73",  # green
-    "#8e44ad",  # purple
-    "#c0392b",  # red
-    "#8b5a2b",  # brown
-    "#56b4e9",  # sky blue
-    "#c9a800",  # yellow
-    "#cc78bc",  # pink
-    "#6b8e23",  # olive
-    "#1a1a6e",  # indigo
-    "#d55e00",  # vermillion
-)
 FIXED_HUE = "#707070"
 FIXED = "fixed strategies"
 SEQUENTIAL = "viridis"
@@ -87,7 +73,14 @@ def save(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
     return paths
 
 
-def _shades(hue: str, n: int) -> list[tuple[float, float, float]]:
+def learner_hues(n: int) -> list[tuple[float, float, float]]:
+    """``n`` hues for ``n`` learner kinds: evenly spaced around the perceptually uniform HUSL
+    circle (seaborn's ``husl_palette``), so any number of kinds stays distinct; saturated and
+    mid-light, apart from the greys of the fixed strategies."""
+    return [tuple(c) for c in sns.husl_palette(n, s=0.9, l=0.55)]
+
+
+def _shades(hue, n: int) -> list[tuple[float, float, float]]:
     """``n`` shades of one hue, light to dark."""
     h, lightness, s = colorsys.rgb_to_hls(*to_rgb(hue))
     if n == 1:
@@ -104,7 +97,7 @@ class Palette:
     def __init__(self, summary: TournamentSummary):
         kind_of, learners = summary.kind_of, summary.learners
         learner_kinds = summary.learner_kinds
-        self.hue = {k: HUES[i % len(HUES)] for i, k in enumerate(learner_kinds)}
+        self.hue = dict(zip(learner_kinds, learner_hues(len(learner_kinds)), strict=True))
         self.hue[FIXED] = FIXED_HUE
         self.block = {a: kind_of[a] if a in learners else FIXED for a in summary.agents}
         self.blocks = [*learner_kinds, *([FIXED] if FIXED in self.block.values() else [])]
@@ -137,8 +130,6 @@ class Palette:
 
 
 def _option_key(row: pd.Series) -> tuple:
-    from sweeps.schema import STORED_OPTION_NAMES
-
     return tuple(
         (0, str(v)) if isinstance(v, str) else (1, float(v)) if pd.notna(v) else (2, "")
         for v in (row.get(o) for o in STORED_OPTION_NAMES)
@@ -254,6 +245,20 @@ def ranking(summary: TournamentSummary) -> Figure:
     return fig
 
 
+def _agent_heatmap(ax, values: np.ndarray, order, palette: Palette, side: float, **imshow):
+    """Agents (rows) against opponents (columns) in kind blocks with separators, agent labels
+    on both axes, the values written up to 12 agents; returns the image."""
+    image = ax.imshow(values, aspect="auto", interpolation="none", **imshow)
+    _agent_axis(ax, order, palette, "y", side)
+    _agent_axis(ax, order, palette, "x", side)
+    _separators(ax, order, palette)
+    if len(order) <= 12:
+        _annotate(ax, values, image)
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("agent")
+    return image
+
+
 def payoff_matrix(summary: TournamentSummary) -> Figure:
     """Mean final reward of the row agent against the column agent, agents in kind blocks
     (by rank within a block) with separators, next to the kind x kind means."""
@@ -272,14 +277,7 @@ def payoff_matrix(summary: TournamentSummary) -> Figure:
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     cmap = _with_bad(SEQUENTIAL)
     ax = axes[0, 0]
-    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="none")
-    _agent_axis(ax, order, palette, "y", side)
-    _agent_axis(ax, order, palette, "x", side)
-    _separators(ax, order, palette)
-    if n <= 12:
-        _annotate(ax, matrix, image)
-    ax.set_xlabel("opponent")
-    ax.set_ylabel("agent")
+    image = _agent_heatmap(ax, matrix, order, palette, side, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_title(f"Payoff matrix, {n} agents in kind blocks")
     ax = axes[0, 1]
     grid = by_kind.to_numpy(float)
@@ -307,21 +305,8 @@ def payoff_difference(summary: TournamentSummary) -> Figure:
     ax = axes[0, 0]
     finite = np.abs(difference[np.isfinite(difference)])
     limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    image = ax.imshow(
-        difference,
-        cmap=_with_bad(DIVERGING),
-        vmin=-limit,
-        vmax=limit,
-        aspect="auto",
-        interpolation="none",
-    )
-    _agent_axis(ax, order, palette, "y", side)
-    _agent_axis(ax, order, palette, "x", side)
-    _separators(ax, order, palette)
-    if n <= 12:
-        _annotate(ax, difference, image)
-    ax.set_xlabel("opponent")
-    ax.set_ylabel("agent")
+    cmap = _with_bad(DIVERGING)
+    image = _agent_heatmap(ax, difference, order, palette, side, cmap=cmap, vmin=-limit, vmax=limit)
     ax.set_title("Payoff difference: row agent's reward minus the column agent's when they meet")
     fig.colorbar(image, ax=ax, shrink=0.6, label="reward per step, row minus column")
     return fig
@@ -453,7 +438,7 @@ def _line_plans(summary: TournamentSummary) -> dict[str, LinePlan]:
         for agent in agents:
             values = [options.at[agent, o] for o in keys]
             line = ",".join(
-                f"{_option_name(o)}={_value_text(v)}" for o, v in zip(keys, values, strict=True)
+                f"{_option_short(o)}={_value_text(v)}" for o, v in zip(keys, values, strict=True)
             )
             line = line or _short(agent, kind)
             index = [level.index(v) for level, v in zip(levels, values, strict=True)]
@@ -468,8 +453,9 @@ def _line_plans(summary: TournamentSummary) -> dict[str, LinePlan]:
     return plans
 
 
-def _option_name(option: str) -> str:
-    return "k" if option == "lookahead" else option
+def _option_short(option: str) -> str:
+    """An option's name in agent labels (:attr:`agents.options.Option.label`)."""
+    return BY_NAME[option].label or option
 
 
 def learning_curves(summary: TournamentSummary, samples: pd.DataFrame) -> Figure | None:
@@ -698,8 +684,10 @@ def _value_text(value) -> str:
     return f"{value:g}" if isinstance(value, float | int | np.number) else str(value)
 
 
-def _option_label(option: str | None) -> str:
-    return "lookahead k" if option == "lookahead" else str(option)
+def _option_label(option: str) -> str:
+    """An option on an axis: its name, and its label where that differs (``lookahead k``)."""
+    short = _option_short(option)
+    return option if short == option else f"{option} {short}"
 
 
 def ecosystem(shares: pd.DataFrame, summary: TournamentSummary, top: int = TOP_ECOSYSTEM) -> Figure:
@@ -743,41 +731,3 @@ def ecosystem(shares: pd.DataFrame, summary: TournamentSummary, top: int = TOP_E
         title_fontsize=8,
     )
     return fig
-
-
-# name -> the function that draws it from (summary, curve samples, ecosystem shares)
-FIGURES = {
-    "ranking": lambda summary, samples, shares: ranking(summary),
-    "payoff_matrix": lambda summary, samples, shares: payoff_matrix(summary),
-    "payoff_difference": lambda summary, samples, shares: payoff_difference(summary),
-    "wins": lambda summary, samples, shares: wins(summary),
-    "cooperation": lambda summary, samples, shares: cooperation(summary),
-    "learning_curves": lambda summary, samples, shares: learning_curves(summary, samples),
-    "policy_curves": lambda summary, samples, shares: policy_curves(summary, samples),
-    "hyperparameters": lambda summary, samples, shares: hyperparameter_maps(summary),
-    "ecosystem": lambda summary, samples, shares: ecosystem(shares, summary),
-}
-
-
-def write_figures(
-    summary: TournamentSummary,
-    out_dir: str | Path,
-    samples: pd.DataFrame | None = None,
-    shares: pd.DataFrame | None = None,
-    progress=None,
-) -> dict[str, list[Path]]:
-    """Every figure of :data:`FIGURES` that the data allows, as PNG and SVG in ``out_dir``, by
-    name. Learning and policy curves need ``samples`` (:func:`analysis.curves.curve_samples`)
-    and a learner, the ecosystem ``shares``, the maps a learner kind swept over some option.
-    ``progress`` is called with each figure's name before it is drawn."""
-    samples = samples if samples is not None else pd.DataFrame(columns=["opponents"])
-    written = {}
-    for name, draw in FIGURES.items():
-        if progress is not None:
-            progress(name)
-        if name == "ecosystem" and shares is None:
-            continue
-        fig = draw(summary, samples, shares)
-        if fig is not None:
-            written[name] = save(fig, out_dir, name)
-    return written

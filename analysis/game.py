@@ -11,8 +11,8 @@ follows from them for reading the results.
 - ``reward_range``: the per-step rewards a side can get, [lowest payoff, highest payoff]; a mean
   or a confidence interval of rewards is clipped to it.
 
-A sweep without ``provenance.yaml`` (written before it existed) gives an unknown game: action
-wording, no reference lines, no clipping.
+A sweep without ``provenance.yaml`` gives an unknown game: action wording, no reference lines,
+no clipping.
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ import numpy as np
 import yaml
 
 from sweeps.schema import PROVENANCE, STATES
-
-# The same joint outcome (CC, CD, DC, DD) in the other player's view; tournament.games.SWAP_VIEW
-# (a test checks both agree).
-SWAP_VIEW = (0, 2, 1, 3)
+from tournament.games import SWAP_VIEW, Game
 
 
 @dataclass(frozen=True)
@@ -50,9 +47,7 @@ class GameInfo:
 
     @property
     def symmetric(self) -> bool:
-        if not self.known:
-            return False
-        return all(self.payoffs_col[SWAP_VIEW[i]] == self.payoffs_row[i] for i in range(4))
+        return self.known and Game(self.name, self.payoffs_row, self.payoffs_col).symmetric
 
     @property
     def has_cooperation(self) -> bool:

@@ -6,9 +6,10 @@ tables, :mod:`sweeps.schema`, is the contract between ``sweeps/`` and this packa
 here imports the engine.
 
 Filters are pushed down to pyarrow, so only the row groups and partitions that can match are
-read. Per-side filters (``agent``, ``kind``, ``lr``, ``lookahead``) keep a match when either
-side matches (``sides="any"``, "every match X took part in") or when both do
-(``sides="both"``, "the sub-tournament among these agents").
+read. Per-side filters (:data:`SIDE_FILTERS`: ``agent``, ``kind`` and every stored option,
+e.g. ``lr``, ``lookahead``) keep a match when either side matches (``sides="any"``, "every
+match X took part in") or when both do (``sides="both"``, "the sub-tournament among these
+agents").
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from sweeps.schema import CURVES_SCHEMA, GAME, MATCHES_SCHEMA, PARTITION_SCHEMA, PROVENANCE
+from sweeps.schema import (
+    CURVES_SCHEMA,
+    GAME,
+    MATCHES_SCHEMA,
+    PARTITION_SCHEMA,
+    PROVENANCE,
+    STORED_OPTION_NAMES,
+)
 from sweeps.store import part_files, stored_parts
 from sweeps.yamlfile import read_yaml
 
@@ -29,6 +37,8 @@ PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
 SCHEMAS = {"matches": MATCHES_SCHEMA.append(GAME), "curves": CURVES_SCHEMA.append(GAME)}
 
 SweepDirs = str | Path | Sequence[str | Path]
+# The filters of one side's columns (``<name>_a``, ``<name>_b``) of the matches table.
+SIDE_FILTERS = ("agent", "kind", *STORED_OPTION_NAMES)
 
 
 # The checkout that holds this package: relative sweep paths such as the notebooks' default
@@ -129,16 +139,16 @@ def _read(sweep_dirs: SweepDirs, table: str, terms: list, columns=None) -> pd.Da
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def _side_filters(filters: dict) -> dict[str, list]:
+    """The given per-side filters (:data:`SIDE_FILTERS`), each as a list of values."""
+    unknown = sorted(set(filters) - set(SIDE_FILTERS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown filter; accepted: {', '.join(SIDE_FILTERS)}")
+    return {k: _as_list(v) for k, v in filters.items() if v is not None}
+
+
 def _match_terms(
-    *,
-    game=None,
-    agent=None,
-    kind=None,
-    lr=None,
-    lookahead=None,
-    seed=None,
-    status=None,
-    sides: str = "any",
+    *, game=None, seed=None, status=None, sides: str = "any", **side_filters
 ) -> list[ds.Expression]:
     """The pyarrow filter terms (to be and-ed) of :func:`load_matches`'s filters."""
     if sides not in ("any", "both"):
@@ -148,11 +158,7 @@ def _match_terms(
         values = _as_list(value)
         if values is not None:
             terms.append(ds.field(column).isin(values))
-    sided = {"agent": agent, "kind": kind, "lr": lr, "lookahead": lookahead}
-    for column, value in sided.items():
-        values = _as_list(value)
-        if values is None:
-            continue
+    for column, values in _side_filters(side_filters).items():
         side_a = ds.field(f"{column}_a").isin(values)
         side_b = ds.field(f"{column}_b").isin(values)
         terms.append((side_a | side_b) if sides == "any" else (side_a & side_b))
@@ -163,30 +169,20 @@ def load_matches(
     sweep_dirs: SweepDirs,
     *,
     game=None,
-    agent=None,
-    kind=None,
-    lr=None,
-    lookahead=None,
     seed=None,
     status=None,
     sides: str = "any",
     columns: Sequence[str] | None = None,
+    **side_filters,
 ) -> pd.DataFrame:
     """The matches of one or several sweep directories, concatenated, one row per match.
 
-    Each filter takes a value or a list of values. Rows of several sweeps keep their ``sweep``
-    column, so the same agent label in two sweeps is two samples of the same agent.
+    Each filter (``game``, ``seed``, ``status`` and the per-side :data:`SIDE_FILTERS`, e.g.
+    ``kind="lola"``, ``lookahead=[1, 2]``) takes a value or a list of values. Rows of several
+    sweeps keep their ``sweep`` column, so the same agent label in two sweeps is two samples of
+    the same agent.
     """
-    terms = _match_terms(
-        game=game,
-        agent=agent,
-        kind=kind,
-        lr=lr,
-        lookahead=lookahead,
-        seed=seed,
-        status=status,
-        sides=sides,
-    )
+    terms = _match_terms(game=game, seed=seed, status=status, sides=sides, **side_filters)
     matches = _read(sweep_dirs, "matches", terms, columns)
     order = [c for c in ("game", "agent_a", "agent_b", "seed") if c in matches.columns]
     return matches.sort_values(order, ignore_index=True)
@@ -196,34 +192,20 @@ def load_sides(
     sweep_dirs: SweepDirs,
     *,
     game=None,
-    agent=None,
-    kind=None,
-    lr=None,
-    lookahead=None,
     seed=None,
     status=None,
+    **side_filters,
 ) -> pd.DataFrame:
     """The long view: one row per agent per match (:func:`analysis.summary.sides`), keeping the
-    rows whose agent passes the per-side filters (``agent``, ``kind``, ``lr``, ``lookahead``),
-    whichever side it played: ``load_sides(d, kind="nl")`` is every match of every nl agent.
-    The filters are pushed down to Parquet first (matches where either side passes)."""
+    rows whose agent passes the per-side filters (:data:`SIDE_FILTERS`), whichever side it
+    played: ``load_sides(d, kind="nl")`` is every match of every nl agent. The filters are
+    pushed down to Parquet first (matches where either side passes)."""
     from analysis.summary import sides
 
-    matches = load_matches(
-        sweep_dirs,
-        game=game,
-        agent=agent,
-        kind=kind,
-        lr=lr,
-        lookahead=lookahead,
-        seed=seed,
-        status=status,
-    )
+    matches = load_matches(sweep_dirs, game=game, seed=seed, status=status, **side_filters)
     rows = sides(matches, measures=False)
-    for column, value in (("agent", agent), ("kind", kind), ("lr", lr), ("lookahead", lookahead)):
-        values = _as_list(value)
-        if values is not None:
-            rows = rows[rows[column].isin(values)]
+    for column, values in _side_filters(side_filters).items():
+        rows = rows[rows[column].isin(values)]
     return rows.reset_index(drop=True)
 
 

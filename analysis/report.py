@@ -3,15 +3,16 @@
 :func:`summary_text` is the ranking and the payoff matrix as text, 100 columns wide;
 :func:`write_report` writes everything below into a directory (default ``SWEEP_DIR/report``)::
 
-    index.html, report.md     the page: contents, settings and provenance, then one section per
-                              figure with a one-line caption and a short table
+    index.html, report.md     the page: contents, then the sections of analysis.sections, each
+                              with a one-line caption, its figure and short tables
     tables/*.csv, tables/*.md every table in full (analysis.summary, ecosystem)
     figures/*.png, *.svg      analysis.figures
 
 The page stays short whatever the sweep's size: an inline table shows at most
-:data:`INLINE_ROWS` rows (the best-ranked first) and links its full CSV; wide tables scroll
-inside their own box. Wording follows the game (:class:`analysis.game.GameInfo`): cooperation
-and TFT-like only where the game has cooperation, the distance to Nash in zero-sum games.
+:data:`analysis.summary.INLINE_ROWS` rows (the best-ranked first) and links its full CSV; wide
+tables scroll inside their own box. Wording follows the game (:class:`analysis.game.GameInfo`):
+cooperation and TFT-like only where the game has cooperation, the distance to Nash in zero-sum
+games.
 """
 
 from __future__ import annotations
@@ -19,47 +20,32 @@ from __future__ import annotations
 import html
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import yaml
 
 from analysis.ecology import replicator
-from analysis.game import GameInfo, load_game, load_provenance
+from analysis.game import GameInfo, load_game
 from analysis.load import SweepDirs, as_dirs, has_table, load_matches, load_sweep_config
 from analysis.summary import (
     ALL_MATCHES,
+    INLINE_MATRIX,
+    INLINE_ROWS,
     TournamentSummary,
     numbered_matrix,
-    rank_intervals,
+    ranking_text,
     summarize,
     to_markdown,
     write_table,
     write_tables,
 )
 
-INLINE_ROWS = 20
-SUMMARY_WIDTH = 100
-# Payoff matrices up to this many agents are printed and shown inline in full.
-INLINE_MATRIX = 8
-PROVENANCE_RUNS = 3  # runs shown in the provenance table (all are in provenance.yaml)
-PROVENANCE_COLUMNS = (
-    "started",
-    "finished",
-    "wall_s",
-    "matches",
-    "lola_arena",
-    "python",
-    "torch",
-    "ray",
-    "git_commit",
-    "hostname",
-    "cpus",
-    "device",
-    "cluster",
-)
+if TYPE_CHECKING:
+    from analysis.sections import PageSection
 
+SUMMARY_WIDTH = 100
 PAGE_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; }
 nav { position: sticky; top: 0; background: #fafafa; border-bottom: 1px solid #ddd;
@@ -120,9 +106,7 @@ def compare_rankings(sweep_dirs: SweepDirs) -> pd.DataFrame:
                 "rank": f"{name} rank",
             }
         )
-        merged = (
-            ranking if merged is None else merged.merge(ranking, on=["agent", "kind"], how="outer")
-        )
+        merged = merged.merge(ranking, on=["agent", "kind"], how="outer")
     scores = merged[[f"{name} score" for name in names]]
     merged.insert(2, "mean score", scores.mean(axis=1))
     return merged.sort_values("mean score", ascending=False, ignore_index=True)
@@ -166,13 +150,6 @@ def _with_ci(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return table
 
 
-def _ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
-    table = ranking[["rank", "agent", "kind", "score", "ci95", "seeds"]].copy()
-    if {"rank_low", "rank_high"} <= set(ranking.columns):
-        table["rank 95%"] = rank_intervals(ranking)
-    return table
-
-
 def summary_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = False) -> str:
     """The ranking, payoff matrix and failure shares of one or several sweeps, as text that
     fits :data:`SUMMARY_WIDTH` columns: the ``top`` agents, and the payoff matrix per agent
@@ -182,7 +159,7 @@ def summary_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = Fal
     matches, summary = load_summary(dirs)
     overall = summary.status[summary.status["agent"] == ALL_MATCHES].iloc[0]
     n = len(summary.agents)
-    ranking = _ranking_text(summary.ranking)
+    ranking = ranking_text(summary.ranking)
     shown = ranking if full or n <= top else ranking.head(top)
     ranking_title = (
         "Ranking" if len(shown) == n else f"Ranking, top {top} of {n} (--all: every agent)"
@@ -248,212 +225,6 @@ def _fit(text: str, width: int = SUMMARY_WIDTH) -> str:
     return "\n".join(
         line if len(line) <= width else line[: width - 1] + "…" for line in text.splitlines()
     )
-
-
-@dataclass
-class Section:
-    """One section of the page: a heading, a one-line caption, a figure, short tables."""
-
-    key: str
-    heading: str
-    caption: str
-    figure: str | None = None
-    tables: list[tuple[pd.DataFrame, str | None, int]] = field(default_factory=list)
-    text: str | None = None  # preformatted (YAML)
-    details: str | None = None  # a collapsed block of preformatted text
-
-
-def _inline(table: pd.DataFrame, csv: str | None) -> tuple[pd.DataFrame, str | None, int]:
-    """The first :data:`INLINE_ROWS` rows of ``table``, its CSV name and its row count."""
-    return table.head(INLINE_ROWS), csv, len(table)
-
-
-def _captions(summary: TournamentSummary) -> dict[str, str]:
-    """One line per figure saying what to read from it, in the game's words."""
-    game = summary.game
-    seeds = int(summary.ranking["seeds"].max()) if len(summary.ranking) else 0
-    references = " and ".join(label for label, _ in game.references())
-    lines = f"; vertical lines: {references}" if references else ""
-    measure = game.measure[1]
-    return {
-        "ranking": f"Each agent's mean final reward per step over its opponents with the 95% CI "
-        f"over {seeds} seeds, colour by kind{lines}; right: the 95% bootstrap interval of the "
-        f"rank (overlapping intervals: not told apart).",
-        "payoff_matrix": "Mean final reward per step of the row agent against the column agent, "
-        "agents in kind blocks ordered by rank; right: the mean over each pair of kinds.",
-        "payoff_difference": "How much more the row agent gets than the column agent when "
-        "they meet (Axelrod's pdplot): blue rows exploit, red rows are exploited.",
-        "wins": "Share of its matches each agent wins, one value per seed (Axelrod's winplot): "
-        "a high score can come from never losing rather than from winning.",
-        "cooperation": f"Final {game.p_label} of each agent (rows, kind blocks) against itself, "
-        f"against learners and against fixed strategies"
-        + (": red and blue are the two sides of the Nash policy (white)." if game.nash else "."),
-        "learning_curves": "Reward per step over updates of each learner kind in self-play and "
-        "averaged over all opponents; shade: first swept option, line style: second; "
-        "bands: 95% CI over seeds, clipped to the rewards the game allows.",
-        "policy_curves": f"{game.p_label} over updates in self-play, per learner kind and "
-        f"state (the LOLA paper's picture); bands: 95% CI over seeds.",
-        "hyperparameters": f"Final reward and {measure} of each swept learner over its options, "
-        f"in self-play and against all opponents; one colour scale per metric, mean ± 95% CI.",
-        "ecosystem": "Replicator dynamics over the payoff matrix: the population share of the "
-        "agents that end largest, the rest as one band.",
-    }
-
-
-def _sections(
-    dirs: list[Path], summary: TournamentSummary, figures: dict, shares: pd.DataFrame
-) -> list[Section]:
-    game = summary.game
-    captions = _captions(summary)
-    n = len(summary.agents)
-    settings = _settings(dirs)
-    runs = _provenance(dirs)
-    sections = [
-        Section(
-            "settings",
-            "Sweep and provenance",
-            f"Game {game.name}"
-            + (f", payoffs (CC, CD, DC, DD) row {game.payoffs_row}" if game.known else "")
-            + (f", column {game.payoffs_col}" if game.known and not game.symmetric else "")
-            + f"; the runs that wrote the results below (the last {PROVENANCE_RUNS} of each "
-            "sweep; all in provenance.yaml).",
-            tables=[_inline(runs, None)] if not runs.empty else [],
-            details=yaml.safe_dump(settings, sort_keys=False, default_flow_style=None)
-            if settings
-            else "(no sweep.yaml)",
-        )
-    ]
-    ranking = summary.ranking.drop(columns=["rank_low", "rank_high"], errors="ignore")
-    ranking["rank 95%"] = _ranking_text(summary.ranking).get("rank 95%")
-    sections.append(
-        Section(
-            "ranking",
-            "Ranking",
-            captions["ranking"],
-            "ranking",
-            [_inline(ranking, "ranking")],
-        )
-    )
-    matrix_tables = []
-    if n <= INLINE_MATRIX:
-        matrix_tables.append((numbered_matrix(summary), "payoff_matrix", n))
-    else:
-        matrix_tables.append(_inline(summary.kind_matrix().reset_index(), "payoff_matrix_by_kind"))
-        matrix_tables.append((pd.DataFrame(), "payoff_matrix", n))
-    sections.append(
-        Section(
-            "payoff_matrix",
-            "Payoff matrix",
-            captions["payoff_matrix"],
-            "payoff_matrix",
-            matrix_tables,
-        )
-    )
-    for key, heading in (("payoff_difference", "Payoff difference"), ("wins", "Wins")):
-        sections.append(Section(key, heading, captions[key], key))
-    heading = "Cooperation" if game.has_cooperation else "Final policies"
-    sections.append(
-        Section(
-            "cooperation",
-            heading,
-            captions["cooperation"],
-            "cooperation",
-            [_inline(summary.cooperation, "cooperation")],
-        )
-    )
-    for key, heading in (
-        ("learning_curves", "Learning curves"),
-        ("policy_curves", f"{game.p_label} over updates"),
-    ):
-        sections.append(Section(key, heading, captions[key], key))
-    if not summary.hyperparameters.empty:
-        sections.append(
-            Section(
-                "hyperparameters",
-                "Hyperparameters",
-                captions["hyperparameters"],
-                "hyperparameters",
-                [_inline(summary.hyperparameters, "hyperparameters")],
-            )
-        )
-    sections.append(
-        Section(
-            "ecosystem",
-            "Ecosystem",
-            captions["ecosystem"],
-            "ecosystem",
-            [_inline(ecosystem_table(shares), "ecosystem")],
-        )
-    )
-    sections.append(
-        Section(
-            "outcomes",
-            "Wins, draws and losses",
-            "Per agent over all its matches (a win: its reward beats the opponent's by more "
-            "than 0.001); per pairing in the CSV.",
-            tables=[
-                _inline(summary.outcome_totals, "outcome_totals"),
-                (pd.DataFrame(), "outcomes", len(summary.outcomes)),
-            ],
-        )
-    )
-    status = summary.status
-    troubled = status[(status["agent"] == ALL_MATCHES) | (status["ok"] < 1)]
-    sections.append(
-        Section(
-            "status",
-            "Diverged and failed",
-            "Share of matches per status, for the agents with any match not ok and over all "
-            "matches.",
-            tables=[_inline(troubled, "status")],
-        )
-    )
-    return [s for s in sections if s.figure is None or s.figure in figures]
-
-
-def _comparison_section(comparison: pd.DataFrame, sweeps: int) -> Section:
-    return Section(
-        "comparison",
-        "Side by side",
-        f"Each agent's score and rank in each of the {sweeps} sweeps (the rest of the page pools "
-        "them); agents by mean score over the sweeps.",
-        tables=[_inline(comparison, "comparison")],
-    )
-
-
-def _settings(dirs: list[Path]) -> dict:
-    """The resolved sweep file of one sweep; of several, a mapping from directory to each."""
-    if len(dirs) == 1:
-        return load_sweep_config(dirs[0])
-    return {str(d): load_sweep_config(d) for d in dirs}
-
-
-def _provenance(dirs: list[Path]) -> pd.DataFrame:
-    """The runs of ``provenance.yaml``, one column per run (the last
-    :data:`PROVENANCE_RUNS`, of each sweep), one row per recorded field: a narrow table
-    however long its values (a 40-digit commit, timestamps)."""
-    columns = {}
-    for d in dirs:
-        runs = load_provenance(d)
-        for number, run in list(enumerate(runs, start=1))[-PROVENANCE_RUNS:]:
-            name = f"run {number}" if len(dirs) == 1 else f"{d.name} run {number}"
-            columns[name] = [_text(run.get(c)) for c in PROVENANCE_COLUMNS]
-    if not columns:
-        return pd.DataFrame()
-    return pd.DataFrame({"field": list(PROVENANCE_COLUMNS), **columns})
-
-
-def _text(value) -> str:
-    return "–" if value is None else str(value)
-
-
-def ecosystem_table(shares: pd.DataFrame) -> pd.DataFrame:
-    """Population shares at the first, middle and last generation, largest at the end first."""
-    generations = [shares.index[0], shares.index[len(shares) // 2], shares.index[-1]]
-    table = shares.loc[generations].T
-    table.columns = [f"generation {g}" for g in generations]
-    table = table.sort_values(table.columns[-1], ascending=False)
-    return table.rename_axis("agent").reset_index()
 
 
 @dataclass(frozen=True)
@@ -522,7 +293,7 @@ HTML = _Markup(
 )
 
 
-def _page(markup: _Markup, title: str, sections: list[Section]) -> str:
+def _page(markup: _Markup, title: str, sections: list[PageSection]) -> str:
     """The page: contents, then each section's heading, caption, figure and tables."""
     body = []
     for section in sections:
@@ -558,12 +329,19 @@ def write_report(
     ``progress``: a progress bar on stderr, one step per stage and figure."""
     from tqdm import tqdm
 
+    # Imported here, not on top: the figures load matplotlib, which summary_text does without.
     from analysis.curves import curve_samples
-    from analysis.figures import FIGURES, write_figures
+    from analysis.sections import (
+        FIGURE_SECTIONS,
+        ReportData,
+        ecosystem_table,
+        page_sections,
+        write_figures,
+    )
 
     dirs = as_dirs(sweep_dirs)
     out_dir = Path(out_dir) if out_dir is not None else default_report_dir(dirs)
-    steps = ["matches", "curves", "tables", *FIGURES, "page"]
+    steps = ["matches", "curves", "tables", *(s.key for s in FIGURE_SECTIONS), "page"]
     with tqdm(
         total=len(steps), desc="report", unit="step", disable=not progress, file=sys.stderr
     ) as bar:
@@ -580,16 +358,16 @@ def write_report(
         samples = curve_samples(dirs, summary.side_rows) if with_curves else None
         step("tables")
         shares = replicator(summary.payoff_matrix)
+        comparison = compare_rankings(dirs) if len(dirs) > 1 else None
         write_tables(summary, out_dir)
         write_table(ecosystem_table(shares), out_dir / "tables", "ecosystem")
-        figures = write_figures(summary, out_dir / "figures", samples, shares, progress=step)
+        if comparison is not None:
+            write_table(comparison, out_dir / "tables", "comparison")
+        data = ReportData(dirs, summary, samples, shares, comparison)
+        drawn = write_figures(data, out_dir / "figures", progress=step)
         step("page")
         title = _title(dirs, matches)
-        sections = _sections(dirs, summary, figures, shares)
-        if len(dirs) > 1:
-            comparison = compare_rankings(dirs)
-            write_table(comparison, out_dir / "tables", "comparison")
-            sections.insert(2, _comparison_section(comparison, len(dirs)))
+        sections = page_sections(data, drawn)
         (out_dir / "report.md").write_text(_page(MARKDOWN, title, sections))
         index = out_dir / "index.html"
         index.write_text(_page(HTML, title, sections))

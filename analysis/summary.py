@@ -50,6 +50,10 @@ GROUPS = ("self-play", "vs learners", "vs fixed")
 ALL_OPPONENTS = "all opponents"
 BOOTSTRAP_DRAWS = 1000
 UNSCORED = "all diverged or failed"  # an agent none of whose matches finished
+# Tables shown inline (in the terminal, on the report's page) show at most this many rows.
+INLINE_ROWS = 20
+# Payoff matrices up to this many agents are printed and shown inline in full.
+INLINE_MATRIX = 8
 
 
 def _t_two_sided(t: float, dof: int) -> float:
@@ -553,6 +557,14 @@ def to_markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
+    """The ranking's columns as shown, the bootstrap rank interval as ``lo-hi``."""
+    table = ranking[["rank", "agent", "kind", "score", "ci95", "seeds"]].copy()
+    if {"rank_low", "rank_high"} <= set(ranking.columns):
+        table["rank 95%"] = rank_intervals(ranking)
+    return table
 
 
 def numbered_matrix(summary: TournamentSummary, with_ci: bool = True) -> pd.DataFrame:

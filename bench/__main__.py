@@ -120,18 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     loop = {k: loop_rate(k, 10 if args.quick else 30) for k in RULES}
     for k, rate in loop.items():
-        rows.append(
-            dict(
-                what="loop",
-                rule=RULES[k].label(),
-                k=k,
-                policy="tabular",
-                batch=1,
-                rate=rate,
-                rate_no_init=rate,
-                ratio=1.0,
-            )
-        )
+        rows.append(row("loop", RULES[k].label(), k, "tabular", 1, rate, rate, 1.0))
     cases = [(k, "tabular", b, "cpu") for k in RULES for b in batches]
     cases += [(k, "mlp:32", b, "cpu") for k in (0, 1) for b in batches[:2] + (1024,)]
     if args.device == "cuda":
@@ -140,17 +129,9 @@ def main(argv: list[str] | None = None) -> None:
         spec = AgentSpec(RULES[k].kind, lookahead=max(k, 1), policy=policy)
         n = updates if policy == "tabular" or batch <= 128 else max(updates // 10, 5)
         rate, rate_no_init = engine_rates(spec, batch, n, device)
+        ratio = rate / loop[k]
         rows.append(
-            dict(
-                what=f"engine ({device})",
-                rule=spec.label(),
-                k=k,
-                policy=policy,
-                batch=batch,
-                rate=rate,
-                rate_no_init=rate_no_init,
-                ratio=rate / loop[k],
-            )
+            row(f"engine ({device})", spec.label(), k, policy, batch, rate, rate_no_init, ratio)
         )
         print(
             f"{rows[-1]['what']:<14} {spec.label():<36} B={batch:<8} {rate:>12,.0f}/s",
@@ -159,33 +140,13 @@ def main(argv: list[str] | None = None) -> None:
     default = "sweeps/configs/quick.yaml" if args.quick else "bench/grand_37.yaml"
     sweep = Path(args.sweep or ROOT / default)
     rate, wall, matches = sweep_rate(sweep)
-    rows.append(
-        dict(
-            what="sweep",
-            rule=f"{sweep.stem}.yaml ({matches} matches, {wall:.1f} s)",
-            k=1,
-            policy="tabular",
-            batch=matches,
-            rate=rate,
-            rate_no_init=rate,
-            ratio=rate / loop[1],
-        )
-    )
+    rule = f"{sweep.stem}.yaml ({matches} matches, {wall:.1f} s)"
+    rows.append(row("sweep", rule, 1, "tabular", matches, rate, rate, rate / loop[1]))
 
     sampled = {b: sampled_rate(b, 5 if args.quick else 20) for b in (1, 16)}
     for batch, rate in sampled.items():
-        rows.append(
-            dict(
-                what="sampled (cpu)",
-                rule=SAMPLED.label(),
-                k=1,
-                policy="tabular",
-                batch=batch,
-                rate=rate,
-                rate_no_init=rate,
-                ratio=rate / sampled[1],
-            )
-        )
+        ratio = rate / sampled[1]
+        rows.append(row("sampled (cpu)", SAMPLED.label(), 1, "tabular", batch, rate, rate, ratio))
 
     machine = (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
@@ -197,6 +158,20 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown(rows, machine)
     (out / "bench.md").write_text(table)
     print(table)
+
+
+def row(what, rule, k, policy, batch, rate, rate_no_init, ratio) -> dict:
+    """One row of the benchmark table (bench.json, README)."""
+    return dict(
+        what=what,
+        rule=rule,
+        k=k,
+        policy=policy,
+        batch=batch,
+        rate=rate,
+        rate_no_init=rate_no_init,
+        ratio=ratio,
+    )
 
 
 def markdown(rows: list[dict], machine: str) -> str:

@@ -19,8 +19,11 @@ import os
 import sys
 from pathlib import Path
 
+from agents.kinds import FIXED_KINDS, LEARNERS
 from agents.options import OPTIONS
 from sweeps.signals import interrupts, signal_of
+from tournament.differentiable import DIFFERENTIABLE_GAMES
+from tournament.games import GAMES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # as a Unix tool killed by SIGPIPE
@@ -46,9 +49,11 @@ examples:
 Run `lola-arena COMMAND --help` for a command's options."""
 
 AGENT_HELP = (
-    "a learner (nl, la, lola, lola-taylor, sos), a fixed strategy (allc, alld, tft, stft, gtft, "
-    "grim, wsls, alternator, extort2), random[:P] or memory1:P0,PCC,PCD,PDC,PDD"
+    f"a learner ({', '.join(LEARNERS)}), a fixed strategy "
+    f"({', '.join(kind.name for kind in FIXED_KINDS if not kind.form)}), "
+    + " or ".join(kind.form for kind in FIXED_KINDS if kind.form)
 )
+GAME_HELP = f"{', '.join(GAMES)}, or the differentiable games {', '.join(DIFFERENTIABLE_GAMES)}"
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -100,7 +105,7 @@ def _add_match(sub) -> None:
     p.add_argument(
         "--game",
         default="ipd",
-        help="ipd, imp, stag_hunt, chicken, or the differentiable games tandem, matching_pennies",
+        help=GAME_HELP,
     )
     p.add_argument(
         "--payoffs",
@@ -141,15 +146,22 @@ def _add_sweep(sub) -> None:
     p.add_argument("--task-size", type=int, help="matches per Ray task (default: the sweep file's)")
 
 
-def _add_summary(sub) -> None:
-    p = sub.add_parser(
-        "summary",
-        help="print the ranking and payoff matrix of a sweep",
-        description="Print the ranking (mean reward over opponents, 95% CI over seeds, 95% "
-        "bootstrap interval of the rank), the payoff matrix (per kind beyond 8 agents) and the "
-        "share of diverged and failed matches, 100 columns wide.",
-    )
+def _add_reader(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A command that reads one or several sweep directories (its first arguments)."""
+    p = sub.add_parser(name, help=help, description=description)
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
+    return p
+
+
+def _add_summary(sub) -> None:
+    p = _add_reader(
+        sub,
+        "summary",
+        "print the ranking and payoff matrix of a sweep",
+        "Print the ranking (mean reward over opponents, 95% CI over seeds, 95% bootstrap "
+        "interval of the rank), the payoff matrix (per kind beyond 8 agents) and the share of "
+        "diverged and failed matches, 100 columns wide.",
+    )
     p.add_argument("--top", type=_positive_int, default=20, help="agents in the ranking")
     p.add_argument(
         "--all",
@@ -165,13 +177,13 @@ def _add_summary(sub) -> None:
 
 
 def _add_report(sub) -> None:
-    p = sub.add_parser(
+    p = _add_reader(
+        sub,
         "report",
-        help="write the tables, figures and HTML page of a sweep",
-        description="Write tables (CSV, Markdown), figures (PNG, SVG), index.html and "
-        "report.md for one sweep, or for several sweeps of the same game together.",
+        "write the tables, figures and HTML page of a sweep",
+        "Write tables (CSV, Markdown), figures (PNG, SVG), index.html and report.md for one "
+        "sweep, or for several sweeps of the same game together.",
     )
-    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
     p.add_argument(
         "--out",
         type=Path,
@@ -186,16 +198,16 @@ def _add_report(sub) -> None:
 
 
 def _add_query(sub) -> None:
-    p = sub.add_parser(
+    p = _add_reader(
+        sub,
         "query",
-        help="run SQL (DuckDB) over sweeps: tables matches, curves, sides",
-        description="Run one SQL statement with DuckDB over the Parquet files of one or several "
-        "sweeps. Tables: matches (one row per match), curves (per match and recorded update), "
-        "sides (one row per agent per match: match_id, side, agent, kind, opponent, "
-        "opponent_kind, seed, reward, opponent_reward, p_coop_*, options). Prints the result, "
-        "or writes it with --csv or --parquet.",
+        "run SQL (DuckDB) over sweeps: tables matches, curves, sides",
+        "Run one SQL statement with DuckDB over the Parquet files of one or several sweeps. "
+        "Tables: matches (one row per match), curves (per match and recorded update), sides "
+        "(one row per agent per match: match_id, side, agent, kind, opponent, opponent_kind, "
+        "seed, reward, opponent_reward, p_coop_*, options). Prints the result, or writes it "
+        "with --csv or --parquet.",
     )
-    p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="output of a sweep")
     p.add_argument(
         "sql", metavar="SQL", help='e.g. "SELECT kind, avg(reward) FROM sides GROUP BY kind"'
     )
@@ -381,13 +393,15 @@ def _run(command, args) -> int:
         hint = "free space and rerun" if error.errno == errno.ENOSPC else "fix it and rerun"
         return _error(f"{cause}{where}; {hint}", EXIT_FAILED)
     except Exception as error:
+        from sweeps.store import StoreError  # here, not on top: --help stays without pyarrow
+
         if os.environ.get("LOLA_ARENA_TRACEBACK"):
             raise
         text = _one_line(str(error) or type(error).__name__)
+        if isinstance(error, StoreError):  # one line with the way out
+            return _error(text, EXIT_FAILED)
         if isinstance(error, RuntimeError) and any(m in text.lower() for m in _OUT_OF_MEMORY):
             return _error(f"out of memory ({text}); {MEMORY_HINT}", EXIT_FAILED)
-        if type(error).__name__ == "StoreError":  # sweeps.store: one line with the way out
-            return _error(text, EXIT_FAILED)
         if type(error).__module__.startswith("yaml"):  # a damaged YAML file of a sweep
             return _error(f"damaged YAML ({text}); restore the file", EXIT_FAILED)
         return _error(

@@ -52,8 +52,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.options import OPTION_NAMES, options_of
-from agents.spec import ACCEPTED_NAMES, FIXED, KINDS, AgentSpec
+from agents.kinds import ACCEPTED_NAMES, FIXED, KINDS
+from agents.options import OPTION_NAMES, OPTIONS, options_of
+from agents.spec import AgentSpec
 from sweeps.yamlfile import read_yaml
 from tournament.differentiable import DIFFERENTIABLE_GAMES
 from tournament.games import GAME_NAMES, Game, get_game
@@ -70,8 +71,6 @@ MAX_SEED = 2**62 - 1  # side b of seed s starts from 2 s + 1, an int64
 MAX_UPDATES = 1_000_000
 MAX_MATCH_UPDATES = 10**10
 MAX_CURVE_POINTS = 10**8
-MAX_LOOKAHEAD = 20  # the engine's memory grows linearly in k
-MAX_ORDER = 5  # HOLA-n nests n levels of differentiation
 MAX_HIDDEN = 1_024
 MAX_TASK_SIZE = 65_536
 LIMITS = {
@@ -83,13 +82,10 @@ LIMITS = {
     "updates": MAX_UPDATES,
     "updates x matches": MAX_MATCH_UPDATES,
     "recorded curve points": MAX_CURVE_POINTS,
-    "lookahead": MAX_LOOKAHEAD,
-    "order": MAX_ORDER,
+    **{option.name: option.maximum for option in OPTIONS if option.maximum is not None},
     "mlp hidden units": MAX_HIDDEN,
     "task_size": MAX_TASK_SIZE,
 }
-# Upper bounds of integer options, beside their declared lower bounds (agents.options).
-OPTION_MAXIMA = {"lookahead": MAX_LOOKAHEAD, "order": MAX_ORDER}
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 8, 8, 60, 60
@@ -512,16 +508,12 @@ def _expand(where: str, entry: dict, game: str, payoffs, budget: int) -> list[Va
 
 def _check_option(where: str, key: str, value) -> None:
     """What :class:`agents.spec.AgentSpec` does not bound: booleans in ``p``, the largest
-    lookahead, order and hidden size; a short message for any value."""
+    hidden size; a short message for any value."""
     if key == "p":
         if len(value) > 5 or not all(_is_number(x) for x in value):
             raise ValueError(
                 f"{where}: must be probabilities (numbers in [0, 1]), got {show(value)}"
             )
-    elif key in OPTION_MAXIMA:
-        high = OPTION_MAXIMA[key]
-        if isinstance(value, int) and not isinstance(value, bool) and value > high:
-            raise ValueError(f"{where}: must be an integer in [1, {high}], got {value:,}")
     elif key == "policy":
         kind, _, hidden = value.partition(":") if isinstance(value, str) else ("", "", "")
         if kind == "mlp" and hidden.isdigit() and int(hidden) > MAX_HIDDEN:

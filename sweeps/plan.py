@@ -61,9 +61,9 @@ class Task:
 
 
 def spec_key(spec: AgentSpec) -> dict:
-    """All options of a spec, canonical (floats as floats, lr_in resolved)."""
+    """All options of a spec, canonical (floats as floats)."""
     key = asdict(spec)
-    key.update(lr=float(spec.lr), lr_in=float(spec.inner_lr), eta=float(spec.eta))
+    key.update(lr=float(spec.lr), lr_in=float(spec.lr_in), eta=float(spec.eta))
     key["p"] = None if spec.p is None else [float(x) for x in spec.p]
     return key
 

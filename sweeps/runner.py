@@ -34,11 +34,10 @@ A local Ray's processes do not outlive the driver, even one killed with SIGKILL:
 Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema.PROVENANCE`)
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
 
-Test hooks, read from the driver's environment and passed to the tasks:
-``LOLA_ARENA_FAIL_MATCH`` (comma-separated match ids: a task holding one raises),
-``LOLA_ARENA_TASK_DELAY_S`` (seconds each task sleeps first), ``LOLA_ARENA_PIECE_S`` and
-``LOLA_ARENA_CHECKPOINT_S`` (``PIECE_S`` and ``CHECKPOINT_S``; 0: pieces of one update, each
-saved).
+Faults for tests: ``run_sweep(..., faults=TaskFaults(...))`` passes them to every task as data
+(a task holding a match of ``fail`` raises; each task first sleeps ``delay_s`` seconds;
+``piece_s`` and ``checkpoint_s`` replace ``PIECE_S`` and ``CHECKPOINT_S``, 0: pieces of one
+update, each saved).
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ import pyarrow as pa
 from sweeps import checkpoint, reaper, schema, signals, store
 from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
-from sweeps.schema import failed_tables, match_tables
+from sweeps.schema import failed_matches_table, match_tables
 from tournament.differentiable import DifferentiableGame
 from tournament.match import ENGINE_VERSION, BatchState, MatchResults, join_results
 
@@ -78,11 +77,24 @@ RUN_SETTINGS = ("device", "task_size")
 GROWING = ("seeds",)
 AUTH_MODE = "RAY_AUTH_MODE"
 TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
-FAIL_HOOK, DELAY_HOOK = "LOLA_ARENA_FAIL_MATCH", "LOLA_ARENA_TASK_DELAY_S"
 # A task plays in pieces of about PIECE_S seconds; its progress is saved when CHECKPOINT_S
 # have passed since its last save (sweeps.checkpoint): a fault loses at most their sum.
 PIECE_S, CHECKPOINT_S = 10.0, 20.0
-PIECE_HOOK, CHECKPOINT_HOOK = "LOLA_ARENA_PIECE_S", "LOLA_ARENA_CHECKPOINT_S"
+
+
+@dataclass(frozen=True)
+class TaskFaults:
+    """Faults a test injects into the tasks: the ids of matches whose task raises, the
+    seconds each task sleeps before it plays; and its pacing: ``piece_s`` and
+    ``checkpoint_s`` in place of ``PIECE_S`` and ``CHECKPOINT_S`` (None: those)."""
+
+    fail: frozenset[str] = frozenset()
+    delay_s: float = 0.0
+    piece_s: float | None = None
+    checkpoint_s: float | None = None
+
+
+NO_FAULTS = TaskFaults()
 
 
 @dataclass
@@ -115,7 +127,11 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 def run_sweep(
-    config: SweepConfig, out: Path, address: str | None = None, resume: bool = True
+    config: SweepConfig,
+    out: Path,
+    address: str | None = None,
+    resume: bool = True,
+    faults: TaskFaults = NO_FAULTS,
 ) -> SweepSummary:
     """Run every planned match not yet stored in ``out``; validation errors are ValueErrors
     raised before anything is written or Ray is started. SIGINT and SIGTERM, raised as
@@ -157,7 +173,7 @@ def run_sweep(
             run = provenance(config, address, len(todo))
             store.record_run(out, game_payoffs(config), run)
             if todo:
-                _run_tasks(config, out, todo, address, summary)
+                _run_tasks(config, out, todo, address, summary, faults)
             summary.wall_s = time.perf_counter() - started
             run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
             store.record_run(out, game_payoffs(config), run, update=True)
@@ -263,7 +279,9 @@ def _git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) -> None:
+def _run_tasks(
+    config, out: Path, todo: list, address, summary: SweepSummary, faults: TaskFaults = NO_FAULTS
+) -> None:
     """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, each in
     pieces checkpointed now and then (:mod:`sweeps.checkpoint`), storing each task's tables
     as it finishes: driver memory is bounded whatever the sweep's size. The progress bar
@@ -287,14 +305,14 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
             task_size = auto_task_size(len(fresh), workers)
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
         options = {"num_gpus": 1} if config.device == "cuda" else {}
-        hooks = {"fail": os.environ.get(FAIL_HOOK, ""), "delay_s": os.environ.get(DELAY_HOOK)}
-        settings = {**_task_settings(config), "piece_s": _hook(PIECE_HOOK, PIECE_S)}
-        checkpoint_s = _hook(CHECKPOINT_HOOK, CHECKPOINT_S)
+        piece_s = PIECE_S if faults.piece_s is None else faults.piece_s
+        checkpoint_s = CHECKPOINT_S if faults.checkpoint_s is None else faults.checkpoint_s
+        settings = {**_task_settings(config), "piece_s": piece_s}
         planned = plan_tasks(fresh, task_size, config.game_obj()) if fresh else []
         tasks = itertools.chain(resumed, (checkpoint.TaskProgress(t) for t in planned))
 
         def play(progress: checkpoint.TaskProgress) -> None:
-            args = (progress.task, settings, hooks, progress.state)
+            args = (progress.task, settings, faults, progress.state)
             pending[remote.options(**options).remote(*args)] = progress
 
         def submit(count: int) -> None:
@@ -325,7 +343,7 @@ def _run_tasks(config, out: Path, todo: list, address, summary: SweepSummary) ->
                     piece = ray.get(ready[0])
                 except ray.exceptions.RayError as error:
                     del pending[ready[0]]
-                    matches = failed_tables(task, settings, _one_line(error))
+                    matches = failed_matches_table(task, settings, _one_line(error))
                     _store_task(out, config.game, task, matches, None, summary)
                     checkpoint.remove(out, task)
                     bar.update((updates - before) * len(task.matches))
@@ -446,19 +464,18 @@ def _task_settings(config: SweepConfig) -> dict:
 
 
 def play_task(
-    task: Task, settings: dict, hooks: dict, state: BatchState | None = None
+    task: Task, settings: dict, faults: TaskFaults = NO_FAULTS, state: BatchState | None = None
 ) -> MatchResults:
     """One Ray task: one piece of the task's batched play, from ``state`` (None: the start)
     for about ``settings["piece_s"]`` seconds; its curves and end state (on the CPU)."""
     from tournament.games import get_game
     from tournament.match import play_matches
 
-    if hooks.get("delay_s") and state is None:
-        time.sleep(float(hooks["delay_s"]))
-    forced = set(filter(None, hooks.get("fail", "").split(",")))
+    if faults.delay_s and state is None:
+        time.sleep(faults.delay_s)
     for m in task.matches:
-        if m.match_id in forced:
-            raise RuntimeError(f"forced failure of match {m.match_id} ({FAIL_HOOK})")
+        if m.match_id in faults.fail:
+            raise RuntimeError(f"forced failure of match {m.match_id} (TaskFaults)")
     piece = play_matches(
         get_game(settings["game"], settings["payoffs"]),
         [m.a.spec for m in task.matches],
@@ -477,8 +494,3 @@ def play_task(
         end.update, {k: t.cpu() for k, t in end.tensors.items()}, end.diverged_at.cpu()
     )
     return piece
-
-
-def _hook(name: str, default: float) -> float:
-    """A number of seconds from the driver's environment (a test hook), else ``default``."""
-    return float(os.environ.get(name, default))

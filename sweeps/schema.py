@@ -145,7 +145,7 @@ def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.
     return matches, pa.Table.from_pydict(curves, schema=CURVES_SCHEMA)
 
 
-def failed_tables(task: Task, settings: dict, error: str) -> pa.Table:
+def failed_matches_table(task: Task, settings: dict, error: str) -> pa.Table:
     """The matches table of a task that failed: status ``failed``, NaN results."""
     n = len(task.matches)
     nan = np.full(n, np.nan)
@@ -211,11 +211,9 @@ def _matches_table(task: Task, settings: dict, final: dict, status, error, elaps
 
 
 def _option(spec, name: str):
-    """An option as stored (lr_in resolved); None where the spec's kind does not read it
+    """An option as stored; None where the spec's kind does not read it
     (:func:`agents.options.applies`)."""
-    if not applies(name, spec.kind):
-        return None
-    return spec.inner_lr if name == "lr_in" else getattr(spec, name)
+    return getattr(spec, name) if applies(name, spec.kind) else None
 
 
 def _version() -> str:

@@ -20,6 +20,20 @@ import pyarrow.parquet as pq
 KILLED = 137
 
 
+def cli_with_faults(delay_s: float) -> list[str]:
+    """The start of a command line that runs ``lola-arena`` in a new process whose sweeps'
+    tasks each sleep ``delay_s`` seconds first."""
+    code = (
+        "import functools, sys\n"
+        "from cli.main import main\n"
+        "from sweeps import runner\n"
+        "faults = runner.TaskFaults(delay_s=float(sys.argv[1]))\n"
+        "runner.run_sweep = functools.partial(runner.run_sweep, faults=faults)\n"
+        "sys.exit(main(sys.argv[2:]))"
+    )
+    return [sys.executable, "-c", code, str(delay_s)]
+
+
 class InlineRay(types.ModuleType):
     """Enough of Ray for ``sweeps.runner``: each task is played when its result is asked for,
     in this process (``play_task`` itself, so results are the engine's)."""
@@ -140,16 +154,15 @@ def _install_kill_point(out: Path, point: tuple) -> None:
         raise ValueError(point)
 
 
-def killed_run(out: str, sweep: dict, point: tuple, environ: dict) -> None:
-    """The child: run ``sweep`` into ``out`` with :class:`InlineRay` and the variables
-    ``environ`` set, dying at ``point``."""
+def killed_run(out: str, sweep: dict, point: tuple, faults) -> None:
+    """The child: run ``sweep`` into ``out`` with :class:`InlineRay` and ``faults``
+    (:class:`sweeps.runner.TaskFaults`), dying at ``point``."""
     from sweeps.config import parse_sweep
     from sweeps.runner import run_sweep
 
-    os.environ.update(environ)
     sys.modules["ray"] = InlineRay()
     _install_kill_point(Path(out), point)
-    run_sweep(parse_sweep(sweep), Path(out))
+    run_sweep(parse_sweep(sweep), Path(out), faults=faults)
     os._exit(0)
 
 
@@ -165,11 +178,11 @@ def fork_server():
     return _CONTEXT
 
 
-def run_killed(
-    out: Path, sweep: dict, point: tuple, timeout: float = 60, environ: dict | None = None
-) -> int:
+def run_killed(out: Path, sweep: dict, point: tuple, timeout: float = 60, faults=None) -> int:
     """Run :func:`killed_run` in a child; its exit code (137: killed at ``point``)."""
-    args = (str(out), sweep, point, environ or {})
+    from sweeps.runner import NO_FAULTS
+
+    args = (str(out), sweep, point, faults or NO_FAULTS)
     child = fork_server().Process(target=killed_run, args=args)
     child.start()
     child.join(timeout)

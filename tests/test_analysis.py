@@ -33,11 +33,11 @@ from PIL import Image
 from analysis.curves import curve_samples
 from analysis.ecology import replicator
 from analysis.figures import hyperparameter_maps
-from analysis.game import SWAP_VIEW, GameInfo, discounted_play, load_game
+from analysis.game import GameInfo, discounted_play, load_game
 from analysis.load import load_curves, load_matches
-from analysis.report import INLINE_ROWS
 from analysis.summary import (
     ALL_OPPONENTS,
+    INLINE_ROWS,
     bootstrap_ranks,
     sides,
     summarize,
@@ -200,9 +200,7 @@ def test_discounted_play_gives_the_closed_form_values_of_fixed_pairs():
 
 def test_game_wording_follows_the_payoffs():
     from tournament.games import GAMES
-    from tournament.games import SWAP_VIEW as ENGINE_SWAP_VIEW
 
-    assert SWAP_VIEW == ENGINE_SWAP_VIEW
     info = {name: GameInfo(name, g.payoffs_row, g.payoffs_col) for name, g in GAMES.items()}
     assert info["ipd"].has_cooperation and info["ipd"].references() == [
         ("mutual cooperation", -1.0),
@@ -586,7 +584,7 @@ def test_notebook_runs_from_its_own_folder_on_a_sweep_with_an_all_diverged_agent
 def test_provenance_table_is_one_narrow_column_per_run_whatever_the_runs(tmp_path):
     """Fields as rows, the last three runs as columns: long values (a commit, timestamps) no
     longer make a row wider than the page."""
-    from analysis.report import PROVENANCE_COLUMNS, _provenance
+    from analysis.sections import PROVENANCE_COLUMNS, provenance_table
 
     sweep_dir = tmp_path / "runs"
     write_synthetic_sweep(sweep_dir)
@@ -594,7 +592,19 @@ def test_provenance_table_is_one_narrow_column_per_run_whatever_the_runs(tmp_pat
     run = {**record["runs"][0], "git_commit": "f" * 40 + "-dirty"}
     record["runs"] = [{**run, "matches": i} for i in range(10)]
     (sweep_dir / "provenance.yaml").write_text(yaml.safe_dump(record))
-    table = _provenance([sweep_dir])
+    table = provenance_table([sweep_dir])
     assert list(table.columns) == ["field", "run 8", "run 9", "run 10"]
     assert list(table["field"]) == list(PROVENANCE_COLUMNS)
     assert table.set_index("field").loc["matches"].tolist() == ["7", "8", "9"]
+
+
+@pytest.mark.parametrize("kinds", [1, 12, 13, 30])
+def test_learner_hues_stay_distinct_for_any_number_of_kinds(kinds):
+    from analysis.figures import learner_hues
+
+    hues = np.array(learner_hues(kinds))  # [kinds, 3] RGB
+    assert hues.shape == (kinds, 3)
+    gaps = np.abs(hues[:, None, :] - hues[None, :, :]).max(axis=2) + np.eye(kinds)
+    assert gaps.min() > 0.02  # no two kinds share a colour
+    greys = np.abs(hues - hues.mean(axis=1, keepdims=True)).max(axis=1)
+    assert greys.min() > 0.15  # apart from the fixed strategies' greys

@@ -82,3 +82,79 @@ def test_match_into_a_closed_pipe_ends_quietly_like_a_unix_tool():
     code = process.wait(timeout=120)
     err = process.stderr.read().decode()
     assert code == 141 and err == "", err
+
+
+def _expected_names() -> tuple[list[str], list[str]]:
+    """Every agent kind and every game, from their registries."""
+    from agents.kinds import KINDS
+    from tournament.differentiable import DIFFERENTIABLE_GAMES
+    from tournament.games import GAMES
+
+    return list(KINDS), [*GAMES, *DIFFERENTIABLE_GAMES]
+
+
+def _listed(text: str) -> set[str]:
+    """The names a help text or an error lists (words, without the ``:P`` of a form)."""
+    words = text.replace(",", " ").replace("(", " ").replace(")", " ").split()
+    return {word.split(":")[0].split("[")[0] for word in words}
+
+
+def test_match_help_lists_every_kind_and_game(capsys):
+    code, out, _ = run(["match", "--help"], capsys)
+    kinds, games = _expected_names()
+    assert code == 0
+    help_text = " ".join(out.split())
+    missing = [name for name in (*kinds, *games) if name not in _listed(help_text)]
+    assert not missing, missing
+
+
+def _error_of(call) -> str:
+    """The message of the ValueError that ``call`` raises (a command line: its stderr)."""
+    try:
+        call()
+    except ValueError as error:
+        return str(error)
+    raise AssertionError("no error")
+
+
+def _cli_error(argv):
+    def call():
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *argv], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 2, done.stderr
+        raise ValueError(done.stderr)
+
+    return call
+
+
+def _sweep(**entry):
+    from sweeps.config import parse_sweep
+
+    raw = {"name": "t", "agents": [{"kind": "nl"}, {"kind": "tft"}], **entry}
+    return lambda: parse_sweep(raw)
+
+
+def _accepted_value_errors():
+    from agents.spec import AgentSpec
+    from tournament.games import get_game
+
+    kinds, games = _expected_names()
+    return [
+        ("match agent", _cli_error(["match", "lolaa", "tft"]), kinds),
+        ("match game", _cli_error(["match", "nl", "tft", "--game", "ipdd"]), games),
+        ("spec kind", lambda: AgentSpec("lolaa"), kinds),
+        ("game name", lambda: get_game("ipdd"), games),
+        ("sweep kind", _sweep(agents=[{"kind": "lolaa"}]), kinds),
+        ("sweep game", _sweep(game="ipdd"), games),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_accepted_value_errors())))
+def test_every_accepted_values_error_lists_every_kind_or_game(case):
+    where, call, expected = _accepted_value_errors()[case]
+    message = _error_of(call)
+    accepted = message.partition("accepted: ")[2] or message.partition("one of ")[2]
+    assert accepted, (where, message)
+    missing = [name for name in expected if name not in _listed(accepted)]
+    assert not missing, (where, message, missing)

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from fault_tools import KILLED, InlineRay, fork_server, hold_lock, run_killed
+from fault_tools import KILLED, InlineRay, cli_with_faults, fork_server, hold_lock, run_killed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -154,7 +154,7 @@ def test_sigkill_twice_and_other_task_sizes_then_resume_equals_the_uninterrupted
 
 
 # Pieces of one update each, each saved: a checkpoint after every update of every task.
-EVERY_UPDATE = {runner.PIECE_HOOK: "0", runner.CHECKPOINT_HOOK: "0"}
+EVERY_UPDATE = runner.TaskFaults(piece_s=0, checkpoint_s=0)
 
 
 def started_at(monkeypatch) -> dict[str, list[int]]:
@@ -162,9 +162,9 @@ def started_at(monkeypatch) -> dict[str, list[int]]:
     starts: dict[str, list[int]] = {}
     play_task = runner.play_task
 
-    def recording(task, settings, hooks, state=None):
+    def recording(task, settings, faults, state=None):
         starts.setdefault(task.task_id, []).append(0 if state is None else state.update)
-        return play_task(task, settings, hooks, state)
+        return play_task(task, settings, faults, state)
 
     monkeypatch.setattr(runner, "play_task", recording)
     return starts
@@ -178,17 +178,15 @@ def test_sigkill_mid_task_then_resume_continues_from_its_checkpoint_bit_for_bit(
     for bit what the uninterrupted run stores."""
     out = tmp_path / "out"
     point = ("replace", "checkpoints", 9, "after")
-    assert run_killed(out, SWEEP, point, environ=EVERY_UPDATE) == KILLED
+    assert run_killed(out, SWEEP, point, faults=EVERY_UPDATE) == KILLED
     assert not store.stored_match_ids(out)  # no task had finished
     saved = {
         folder.name: int(max(folder.glob("update-*.pt")).stem.split("-")[1])
         for folder in (out / checkpoint.FOLDER).iterdir()
     }
     assert saved and all(update > 0 for update in saved.values())
-    for name, value in EVERY_UPDATE.items():
-        monkeypatch.setenv(name, value)
     starts = started_at(monkeypatch)
-    summary = run_sweep(parse_sweep(SWEEP), out)
+    summary = run_sweep(parse_sweep(SWEEP), out, faults=EVERY_UPDATE)
     assert summary.resumed == 4 * len(saved) and summary.ok == N
     for task_id, update in saved.items():
         assert starts[task_id] == list(range(update, SWEEP["updates"]))
@@ -201,19 +199,18 @@ def test_an_interrupt_keeps_the_pieces_played_and_the_resume_continues_them(
 ):
     """SIGINT (here: the interrupt it raises) while four tasks are in flight, long before
     their first periodic checkpoint: each keeps the updates it played."""
-    monkeypatch.setenv(runner.PIECE_HOOK, "0")
     play_task, calls = runner.play_task, []
 
-    def interrupted(task, settings, hooks, state=None):
+    def interrupted(task, settings, faults, state=None):
         calls.append(task.task_id)
         if len(calls) == 10:
             raise KeyboardInterrupt
-        return play_task(task, settings, hooks, state)
+        return play_task(task, settings, faults, state)
 
     monkeypatch.setattr(runner, "play_task", interrupted)
     out = tmp_path / "out"
     with pytest.raises(runner.SweepInterrupted, match="interrupted: 0 of 42 matches stored"):
-        run_sweep(parse_sweep(SWEEP), out)
+        run_sweep(parse_sweep(SWEEP), out, faults=runner.TaskFaults(piece_s=0))
     monkeypatch.setattr(runner, "play_task", play_task)
     starts = started_at(monkeypatch)
     summary = run_sweep(parse_sweep(SWEEP), out)
@@ -227,7 +224,7 @@ def test_a_damaged_checkpoint_reruns_its_task_from_the_start(
 ):
     out = tmp_path / "out"
     point = ("replace", "checkpoints", 6, "after")
-    assert run_killed(out, SWEEP, point, environ=EVERY_UPDATE) == KILLED
+    assert run_killed(out, SWEEP, point, faults=EVERY_UPDATE) == KILLED
     damaged = sorted((out / checkpoint.FOLDER).glob("*/update-*.pt"))[0]
     os.truncate(damaged, damaged.stat().st_size // 2)
     starts = started_at(monkeypatch)
@@ -243,8 +240,8 @@ def test_the_progress_bar_moves_with_every_piece_of_a_task(inline_ray, tmp_path,
     tqdm = pytest.importorskip("tqdm")
     update = tqdm.tqdm.update
     monkeypatch.setattr(tqdm.tqdm, "update", lambda bar, n=1: moves.append(n) or update(bar, n))
-    monkeypatch.setenv(runner.PIECE_HOOK, "0")
-    run_sweep(parse_sweep({**SWEEP, "task_size": N}), tmp_path / "out")
+    faults = runner.TaskFaults(piece_s=0)
+    run_sweep(parse_sweep({**SWEEP, "task_size": N}), tmp_path / "out", faults=faults)
     assert moves == [N] * SWEEP["updates"]
 
 
@@ -268,7 +265,6 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
     ray_session, reference, tmp_path, monkeypatch
 ):
     """A worker SIGKILLed while it plays a task: Ray retries the task; nothing is lost."""
-    monkeypatch.setenv(runner.DELAY_HOOK, "1.0")
     killed = []
 
     def kill_a_worker():
@@ -287,7 +283,8 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
 
     thread = threading.Thread(target=kill_a_worker)
     thread.start()
-    summary = run_sweep(parse_sweep(SWEEP), tmp_path / "out")
+    faults = runner.TaskFaults(delay_s=1.0)
+    summary = run_sweep(parse_sweep(SWEEP), tmp_path / "out", faults=faults)
     thread.join()
     assert killed and summary.failed == 0 and summary.ok == N
     assert_same_results(reference, tmp_path / "out")
@@ -296,8 +293,10 @@ def test_a_killed_ray_worker_is_retried_and_the_results_are_unchanged(
 # --- signals: the real command line ---------------------------------------------------------
 
 
-def start_driver(sweep_file: Path, out: Path, env: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "cli", "sweep", str(sweep_file), "--out", str(out)]
+def start_driver(sweep_file: Path, out: Path, env: dict, delay_s: float) -> subprocess.Popen:
+    """``lola-arena sweep`` in a new process, each task sleeping ``delay_s`` seconds first."""
+    cli = cli_with_faults(delay_s) if delay_s else [sys.executable, "-m", "cli"]
+    command = [*cli, "sweep", str(sweep_file), "--out", str(out)]
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
 
@@ -314,7 +313,6 @@ def session_env(ray_session) -> dict:
         **os.environ,
         "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
         "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token"),
-        runner.DELAY_HOOK: "0.5",
     }
 
 
@@ -324,7 +322,7 @@ def test_a_signal_stops_the_sweep_in_one_line_and_it_resumes(
     signum, ray_session, reference, inline_ray, tmp_path
 ):
     out = tmp_path / "out"
-    driver = start_driver(write_sweep_file(tmp_path), out, session_env(ray_session))
+    driver = start_driver(write_sweep_file(tmp_path), out, session_env(ray_session), 0.5)
     wait_for_a_part(driver, out)
     driver.send_signal(signum)
     _, err = driver.communicate(timeout=60)
@@ -356,9 +354,9 @@ def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
     """An embedded Ray: shut down on SIGINT; its processes reaped by the watchdog after
     SIGKILL (Ray's agents otherwise live on for a minute or more)."""
     out = tmp_path / "out"
-    env = {**os.environ, runner.DELAY_HOOK: "0.5"}
+    env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
-    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.5)
     wait_for_a_part(driver, out)
     started_ray = reaper.descendants(driver.pid)
     assert len(started_ray) >= 4  # GCS, raylet, agents, workers, the watchdog
@@ -378,7 +376,7 @@ def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum,
     out = tmp_path / "out"
     env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
-    driver = start_driver(write_sweep_file(tmp_path), out, env)
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.0)
     deadline = time.monotonic() + 60
     while not any(
         b"sweeps.reaper" in Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -11,9 +11,9 @@ from tournament.games import (
     SWAP_VIEW,
     Game,
     get_game,
-    sample_play,
     symmetric_game,
 )
+from tournament.play import sample_play
 from tournament.values import reward_per_step
 
 IPD = GAMES["ipd"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.spec import AgentSpec, parse_agent
+from agents.spec import AgentSpec
 from cli.main import main
 from tournament.games import GAMES
 from tournament.match import play_matches
@@ -67,13 +67,16 @@ def test_cuda_equals_cpu():
     [
         (lambda: AgentSpec("lola", lr=-0.1), "lr: must be finite and > 0, got -0.1"),
         (lambda: AgentSpec("lola", lr_in=0.0), "lr_in: must be finite and > 0, got 0.0"),
-        (lambda: AgentSpec("lola", lookahead=0), "lookahead: must be an integer >= 1"),
+        (
+            lambda: AgentSpec("lola", lookahead=0),
+            r"lookahead: must be an integer in \[1, 20\], got 0",
+        ),
         (lambda: AgentSpec("lola", eta=-1.0), "eta: must be finite and >= 0"),
         (lambda: AgentSpec("lola", policy="cnn"), "policy: unknown 'cnn'; accepted: tabular"),
         (lambda: AgentSpec("nl", optimizer="rmsprop"), "optimizer: unknown 'rmsprop'; accepted"),
-        (lambda: parse_agent("lolaa"), "agent: unknown 'lolaa'; accepted: nl, la, lola"),
-        (lambda: parse_agent("memory1:1,1"), r"p: memory1 needs 5 probabilities in \[0, 1\]"),
-        (lambda: parse_agent("random:1.5"), r"p: random needs 1 probability in \[0, 1\]"),
+        (lambda: AgentSpec("lolaa"), "agent: unknown 'lolaa'; accepted: nl, la, lola"),
+        (lambda: AgentSpec("memory1", p=(1, 1)), r"p: memory1 needs 5 probabilities in \[0, 1\]"),
+        (lambda: AgentSpec("random", p=(1.5,)), r"p: random needs 1 probability in \[0, 1\]"),
         (
             lambda: play_matches(IPD, [AgentSpec("nl")], [AgentSpec("nl")], [0], 1, gamma=1.0),
             "gamma: must be in",

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from agents.spec import AgentSpec, parse_agent
+from agents.spec import AgentSpec
 from agents.strategies import STRATEGIES, extortionate, fixed_p_coop, model_logits
 from tournament.games import GAMES, symmetric_game
 from tournament.values import reward_per_step
@@ -41,7 +41,7 @@ def test_every_strategy_is_checked_against_its_definition():
 def test_random_and_memory_one_use_the_given_probabilities():
     assert fixed_p_coop("random", IPD.payoffs_row, (0.3,)) == (0.3,) * 5
     assert AgentSpec("random").p == (0.5,)
-    spec = parse_agent("memory1:1,0.5,0,1,0.25")
+    spec = AgentSpec("memory1", p=(1, 0.5, 0, 1, 0.25))
     assert fixed_p_coop(spec.kind, IPD.payoffs_row, spec.p) == (1, 0.5, 0, 1, 0.25)
 
 

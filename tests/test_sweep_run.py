@@ -3,6 +3,7 @@ failure isolation, resume after a killed driver."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -19,10 +20,10 @@ import yaml
 
 import cli.main as cli
 from agents.spec import AgentSpec
-from sweeps import schema, store
+from sweeps import runner, schema, store
 from sweeps.config import parse_sweep
 from sweeps.plan import plan_matches, plan_tasks
-from sweeps.runner import FAIL_HOOK, run_sweep
+from sweeps.runner import run_sweep
 from sweeps.schema import match_tables
 from tournament.games import get_game
 from tournament.match import MatchResults, play_matches
@@ -158,7 +159,7 @@ def test_stored_options_are_null_where_the_kind_does_not_read_them():
     )
     (task,) = plan_tasks(plan_matches(config), task_size=100, game=config.game_obj())
     settings = {"sweep": "options", "gamma": 0.96, "updates": 1}
-    table = schema.failed_tables(task, settings, "not run").to_pandas()
+    table = schema.failed_matches_table(task, settings, "not run").to_pandas()
     stored = {}
     for side in "ab":
         for row in table.to_dict("records"):
@@ -254,7 +255,9 @@ def test_forced_failure_is_recorded_others_stored_and_rerun_completes(
     )
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SMALL))
-    monkeypatch.setenv(FAIL_HOOK, target.match_id)
+    faults = runner.TaskFaults(fail=frozenset({target.match_id}))
+    faulty = functools.partial(run_sweep, faults=faults)
+    monkeypatch.setattr(runner, "run_sweep", faulty)
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 1
     assert f"failed {len(task.matches)}" in capsys.readouterr().out
     matches = pd.read_parquet(tmp_path / "o" / "matches")
@@ -266,7 +269,7 @@ def test_forced_failure_is_recorded_others_stored_and_rerun_completes(
     curves = pd.read_parquet(tmp_path / "o" / "curves")
     assert not set(curves["match_id"]) & set(failed["match_id"])
 
-    monkeypatch.delenv(FAIL_HOOK)
+    monkeypatch.setattr(runner, "run_sweep", run_sweep)
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 0
     assert f"({N_SMALL - len(task.matches)} already stored)" in capsys.readouterr().out
     matches = pd.read_parquet(tmp_path / "o" / "matches")

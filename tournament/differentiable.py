@@ -4,17 +4,20 @@ of both vectors (Letcher et al. 2019 and Balduzzi et al. 2018 use these to compa
 Values are the negated losses, ``V_i = -L_i``, so the rules of :mod:`agents.rules` (which ascend
 values) apply unchanged; the engine reports the losses. Initial parameters: N(0, init_std^2)
 per coordinate, from the match seed as everywhere else (:mod:`agents.seeding`). Fixed strategies
-are not defined for these games.
+are not defined for these games. Torch-free, as :mod:`tournament.games` (the losses use only the
+methods of the tensors they get).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    from torch import Tensor
 
-Losses = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Losses = Callable[["Tensor", "Tensor"], tuple["Tensor", "Tensor"]]
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class DifferentiableGame:
     description: str
     symmetric: bool
 
-    def values(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def values(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         loss_x, loss_y = self.losses(x, y)
         return -loss_x, -loss_y
 
@@ -40,7 +43,7 @@ def _tandem(x, y):
 
 
 def _matching_pennies(x, y):
-    p, q = torch.sigmoid(x[:, 0]), torch.sigmoid(y[:, 0])
+    p, q = x[:, 0].sigmoid(), y[:, 0].sigmoid()
     loss = p * q - p * (1 - q) - (1 - p) * q + (1 - p) * (1 - q)  # x^T [[1, -1], [-1, 1]] y
     return loss, -loss
 

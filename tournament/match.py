@@ -136,10 +136,10 @@ HP_FIELDS = tuple(f.name for f in fields(RuleParams) if f.name in BY_NAME)
 
 
 def _rule_params(specs: Sequence[AgentSpec], kw: dict) -> RuleParams:
-    """[B] tensors of every option a rule reads (lr_in resolved; integer options as integers)."""
+    """[B] tensors of every option a rule reads (integer options as integers)."""
 
     def column(name: str) -> torch.Tensor:
-        values = [s.inner_lr if name == "lr_in" else getattr(s, name) for s in specs]
+        values = [getattr(s, name) for s in specs]
         if BY_NAME[name].type in (int, flag):  # integers or bools
             return torch.tensor(values, device=kw["device"])
         return torch.tensor(values, **kw)
