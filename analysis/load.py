@@ -29,7 +29,7 @@ from sweeps.schema import (
     PROVENANCE,
     STORED_OPTION_NAMES,
 )
-from sweeps.store import part_files, stored_parts
+from sweeps.store import NO_CURVES, check_parts, read_plan, stored_parts
 from sweeps.yamlfile import read_yaml
 
 PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
@@ -241,10 +241,9 @@ def _check_curves(sweep_dir: Path) -> None:
     """Each matches part has its curves part (a match is stored with its curves): a deleted
     ``curves/`` or curves part is a one-line ``ValueError`` naming it and the way back."""
     curves = sweep_dir / "curves"
+    problems = check_parts(sweep_dir, None, plan=read_plan(sweep_dir), strict=False)
     missing = [
-        curves / p.parent.name / p.name
-        for p in part_files(sweep_dir, "matches")
-        if not (curves / p.parent.name / p.name).exists()
+        curves / Path(p.path).relative_to("matches") for p in problems if p.problem == NO_CURVES
     ]
     if not missing:
         return

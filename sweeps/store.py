@@ -63,6 +63,7 @@ from sweeps.yamlfile import read_yaml
 LOCK_NAME = ".lock"
 SWEEP_FILE = "sweep.yaml"
 PLAN_FILE = "plan.parquet"
+NO_CURVES = "has no curves file"  # the problem of a matches part without its curves part
 CHECKPOINTS = "checkpoints"  # long tasks under way (sweeps.checkpoint)
 TABLES = {"matches": MATCHES_SCHEMA, "curves": CURVES_SCHEMA}
 PART = re.compile(r"part-[0-9A-Za-z_-]+\.parquet")
@@ -240,7 +241,7 @@ def check_parts(
         if _rel(out, path) in bad or _rel(out, curves) in bad:
             continue
         if not curves.exists():
-            problems.append(PartProblem(_rel(out, path), "has no curves file", [_rel(out, path)]))
+            problems.append(PartProblem(_rel(out, path), NO_CURVES, [_rel(out, path)]))
             continue
         table = pq.read_table(path, columns=["match_id", "status"])
         ids, status = (c.to_pylist() for c in table.columns)
