@@ -426,14 +426,18 @@ def _start_ray(ray, address: str | None) -> None:
         # Ray turns token authentication on for a local Ray with a WARNING on every run:
         # keep it on, without the warning (a connection that fails says what to set).
         token_setup = logging.getLogger(TOKEN_LOGGER)
-        level = token_setup.level
-        token_setup.setLevel(logging.ERROR)
+        token_setup.addFilter(_below_error)  # a list append: no lock, safe under signals
         try:
             ray.init(
                 num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING
             )
         finally:
-            token_setup.setLevel(level)
+            token_setup.removeFilter(_below_error)
+
+
+def _below_error(record: logging.LogRecord) -> bool:
+    """A logging filter that keeps errors only."""
+    return record.levelno >= logging.ERROR
 
 
 def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:
