@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from agents import seeding
-from agents.functional import Params
+from agents.objective import Params
 
 BASELINES = ("mean", "none")
 # Rollout streams of agents.seeding: far above the parameter streams of the initialisation.
@@ -52,10 +52,22 @@ MODEL_ROLLOUT = MAX_ROLLOUTS - 1  # the episodes an opponent model is fitted to
 
 
 def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """``log(1 / (1 + exp(-x)))`` without overflow, ``min(x, 0) - log(1 + exp(-|x|))``, from
-    elementwise operations whose vectorised and scalar kernels agree (unlike
-    ``torch.nn.functional.logsigmoid``), so a match's bits do not depend on its batch."""
-    return torch.where(x < 0, x, torch.zeros_like(x)) - torch.log(1 + torch.exp(-torch.abs(x)))
+    """``log(1 / (1 + exp(-x)))`` without overflow: ``x - log(1 + exp(x))`` for x < 0,
+    ``-log(1 + exp(-x))`` for x >= 0, from elementwise operations whose vectorised and scalar
+    kernels agree (unlike ``torch.nn.functional.logsigmoid``), so a match's bits do not depend
+    on its batch.
+
+    Each branch is smooth and sees only its own half-line (the other half clamped to 0, so no
+    overflow and no NaN gradient leaks through ``where``): every derivative order is the true
+    one everywhere, at x = 0 included (1/2, then -1/4). ``min(x, 0) - log(1 + exp(-|x|))``, the
+    same value, has derivative 0 at x = 0 (both kinks' subgradients are 0 there), which froze
+    logits that start at exactly 0."""
+    zero = torch.zeros_like(x)
+    negative = x < 0
+    x_neg, x_pos = torch.where(negative, x, zero), torch.where(negative, zero, x)
+    return torch.where(
+        negative, x_neg - torch.log(1 + torch.exp(x_neg)), -torch.log(1 + torch.exp(-x_pos))
+    )
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-Params = dict[str, torch.Tensor]  # each tensor [B, *shape of the module's parameter]
+from agents.objective import Grads, Params
 
 # The five egocentric states as one-hot rows: start, CC, CD, DC, DD.
 N_STATES = 5
@@ -55,10 +55,22 @@ class BatchedPolicy:
         self.skeleton = copy.deepcopy(make_module()).to("meta")
 
     def init(
-        self, seeds: Sequence[int], dtype: torch.dtype, device: torch.device | str = "cpu"
+        self,
+        seeds: Sequence[int],
+        dtype: torch.dtype,
+        device: torch.device | str = "cpu",
+        scale: Sequence[float] | None = None,
     ) -> Params:
         """Initial parameters of B matches, [B, ...] each: the module's ``batched_init`` where
-        it has one, else one module built per seed under ``torch.manual_seed(seed)``."""
+        it has one, else one module built per seed under ``torch.manual_seed(seed)``; each
+        match's parameters times its ``scale`` (the ``init`` option; 1: as drawn)."""
+        theta = self._draw(seeds, dtype, device)
+        if scale is None:
+            return theta
+        factor = torch.tensor(list(scale), dtype=dtype, device=device)
+        return {n: per_match(factor, t) * t for n, t in theta.items()}
+
+    def _draw(self, seeds: Sequence[int], dtype: torch.dtype, device) -> Params:
         if hasattr(self.skeleton, "batched_init"):
             return self.skeleton.batched_init(seeds, dtype, device)
         modules = []
@@ -147,8 +159,6 @@ class AutogradObjective:
         return AutogradObjective(lambda theta, theta_opp: self.values(theta_opp, theta)[::-1])
 
     def grads(self, theta: Params, theta_opp: Params, of: str = "both"):
-        from agents.rules import Grads
-
         differentiable = any(t.requires_grad for t in (*theta.values(), *theta_opp.values()))
         theta, theta_opp = _leaves(theta), _leaves(theta_opp)
         v_self, v_opp = self.values(theta, theta_opp)

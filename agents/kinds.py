@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.strategies import STRATEGIES
+from agents.strategies import COIN_STRATEGIES, STRATEGIES
 
 # Options every learner reads; and those of the learners that learn from sampled episodes.
-LEARNING = ("lr", "policy", "optimizer")
+LEARNING = ("lr", "init", "policy", "optimizer")
 SAMPLING = ("episodes", "steps", "baseline")
 
 
@@ -26,7 +26,8 @@ class Kind:
     learner takes the opponent's learning into account (LOLA-type shaping or lookahead).
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
     :class:`agents.rules.SampledObjective`), not through the exact value. ``form``: how the
-    command line names it where its name carries its probabilities ``p``."""
+    command line names it where its name carries its probabilities ``p``. ``matrix``, ``coin``:
+    it plays the iterated 2x2 and differentiable games, the Coin Game."""
 
     name: str
     learner: bool
@@ -36,6 +37,8 @@ class Kind:
     models_opponent: bool = False
     sampled: bool = False
     form: str | None = None
+    matrix: bool = True
+    coin: bool = False
 
 
 LEARNER_KINDS = (
@@ -116,6 +119,7 @@ LEARNER_KINDS = (
         "naive policy gradient: REINFORCE with a baseline on sampled discounted returns",
         "Williams 1992; the first derivative of DiCE, Foerster et al. ICML 2018",
         sampled=True,
+        coin=True,
     ),
     Kind(
         "lola-dice",
@@ -126,6 +130,17 @@ LEARNER_KINDS = (
         "Foerster, Farquhar et al. ICML 2018 (DiCE)",
         models_opponent=True,
         sampled=True,
+        coin=True,
+    ),
+    Kind(
+        "lola-pg",
+        True,
+        (*LEARNING, "lr_in", *SAMPLING, "opponent_model"),
+        "LOLA's first-order (Taylor) rule on sampled episodes: policy-gradient estimates of the "
+        "gradient and of the shaping term alpha (grad_2 V1)^T grad_12 V2, alpha = lr_in",
+        "Foerster et al. 2018, Section 3.3 (LOLA-PG; official lola/corrections.py)",
+        models_opponent=True,
+        sampled=True,
     ),
 )
 FIXED_KINDS = (
@@ -134,9 +149,10 @@ FIXED_KINDS = (
         "random",
         False,
         ("p",),
-        "cooperates with probability p (default 0.5)",
+        "cooperates with probability p (default 0.5); in the Coin Game: moves uniformly",
         "-",
         form="random[:P]",
+        coin=True,
     ),
     Kind(
         "memory1",
@@ -146,6 +162,11 @@ FIXED_KINDS = (
         "-",
         form="memory1:P0,PCC,PCD,PDC,PDD",
     ),
+    *(
+        Kind(name, False, (), description, source, matrix=False, coin=True)
+        for name, (description, source) in COIN_STRATEGIES.items()
+        if name != "random"
+    ),
 )
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
@@ -153,3 +174,17 @@ SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sam
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)
 # Every agent name the command line and the sweep files accept, for help texts and errors.
 ACCEPTED_NAMES = ", ".join(kind.form or kind.name for kind in KINDS.values())
+
+COIN_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.coin)
+MATRIX_KINDS: tuple[str, ...] = tuple(kind.name for kind in KINDS.values() if kind.matrix)
+
+
+def check_family(kind: str, coin: bool, game: str) -> None:
+    """A one-line ``ValueError`` unless ``kind`` plays ``game`` (the Coin Game if ``coin``)."""
+    if coin and not KINDS[kind].coin:
+        why = "needs the exact value" if KINDS[kind].learner else "is a matrix-game strategy"
+        raise ValueError(f"kind: {kind} {why}; the Coin Game is played by {', '.join(COIN_KINDS)}")
+    if not coin and not KINDS[kind].matrix:
+        raise ValueError(
+            f"kind: {kind} is a Coin Game strategy; {game} is played by {', '.join(MATRIX_KINDS)}"
+        )

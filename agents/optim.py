@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from agents.functional import Params, axpy
+from agents.functional import axpy
+from agents.objective import Params
 
 
 class SGD:

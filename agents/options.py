@@ -30,7 +30,8 @@ def flag(value) -> bool:
 class Option:
     """One agent option. ``minimum`` (with ``exclusive``) and ``maximum``: the bounds of a
     number (``maximum``: where a larger one would exhaust the engine's memory). ``label``: its
-    name in agent labels (None: not shown). ``stored``: a per-side column (``<name>_a``,
+    name in agent labels (None: not shown; with ``labelled_at_default`` false, shown only where
+    the value is not the default). ``stored``: a per-side column (``<name>_a``,
     ``<name>_b``) of a sweep's matches table, null where a kind does not read it."""
 
     name: str
@@ -43,6 +44,7 @@ class Option:
     stored: bool = True
     choices: tuple[str, ...] | None = None
     maximum: float | None = None
+    labelled_at_default: bool = True
 
     @property
     def applies_to(self) -> tuple[str, ...]:
@@ -56,8 +58,8 @@ OPTIONS: tuple[Option, ...] = (
         "lr_in",
         float,
         None,
-        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE; EG's "
-        "extrapolation step (default: lr)",
+        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE, LOLA-PG; "
+        "EG's extrapolation step (default: lr)",
         0,
         True,
         "lr_in",
@@ -82,13 +84,13 @@ OPTIONS: tuple[Option, ...] = (
         label="n",
         maximum=5,  # HOLA-n nests n levels of differentiation
     ),
-    Option("episodes", int, 64, "E, episodes per sampled rollout (nl-pg, lola-dice)", 1, label="E"),
-    Option("steps", int, 150, "T, steps per sampled episode (nl-pg, lola-dice)", 1, False, "T"),
+    Option("episodes", int, 64, "E, episodes per sampled rollout (sampled learners)", 1, label="E"),
+    Option("steps", int, 150, "T, steps per sampled episode (sampled learners)", 1, False, "T"),
     Option(
         "baseline",
         str,
         "mean",
-        "variance reduction of nl-pg, lola-dice: mean (each step's discounted reward minus its "
+        "variance reduction of the sampled learners: mean (each step's discounted reward minus its "
         "mean over the other episodes) or none",
         label="baseline",
         choices=("mean", "none"),
@@ -97,11 +99,28 @@ OPTIONS: tuple[Option, ...] = (
         "opponent_model",
         flag,
         False,
-        "lola-dice: fit a tabular model of the opponent's policy to its sampled actions each "
-        "update and look ahead with it, instead of reading its parameters (LOLA-OM)",
+        "lola-dice, lola-pg: fit a tabular model of the opponent's policy to its sampled "
+        "actions each update and look ahead with it, instead of reading its parameters "
+        "(LOLA-OM)",
         label="om",
     ),
-    Option("policy", str, "tabular", "tabular (five logits) or mlp:HIDDEN"),
+    Option(
+        "init",
+        float,
+        1.0,
+        "scale of the initial policy: tabular logits ~ init x N(0, 1) (0: every logit 0, "
+        "P(C) = 1/2), an mlp's default draws times init",
+        0,
+        False,
+        "init",
+        labelled_at_default=False,
+    ),
+    Option(
+        "policy",
+        str,
+        "tabular",
+        "tabular (five logits) or mlp:HIDDEN; in the Coin Game mlp:H, conv:C or gru:H",
+    ),
     Option("optimizer", str, "sgd", "sgd or adam"),
     Option("p", tuple, None, "the probabilities of memory1 (5) or random (1)", stored=False),
 )

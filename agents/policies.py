@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from agents import seeding
-from agents.functional import N_STATES, Params
+from agents.functional import N_STATES
+from agents.objective import Params
 
 
 class TabularPolicy(nn.Module):

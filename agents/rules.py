@@ -2,17 +2,18 @@
 
 Every rule has the signature ``rule(theta, theta_opp, objective, hp) -> direction``; ``direction``
 is an ascent direction for ``theta`` (a Params dict) and the optimiser applies the own learning
-rate: SGD ``theta <- theta + lr * direction``. The ``objective`` (:class:`Objective`) gives both
+rate: SGD ``theta <- theta + lr * direction``. The ``objective`` (:class:`agents.objective.
+Objective`) gives both
 players' unnormalised discounted values and their first derivatives, as differentiable
 expressions: from autograd for any ``nn.Module`` policy (:class:`agents.functional.
 AutogradObjective`), or in closed form for tabular policies (``tournament.values``). Rules
 differentiate those first derivatives once more with autograd where they need second-order terms.
 Nothing is updated in place, so every rule is differentiable and batched over B matches.
 
-The sampled rules (``nl-pg``, ``lola-dice``) see no exact value: their ``objective`` is a
-:class:`SampledObjective`, which plays fresh episodes at the given parameters and returns both
-players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`), whose derivatives of any order
-estimate those of ``V1, V2``.
+The sampled rules (``nl-pg``, ``lola-dice``, ``lola-pg``) see no exact value: their
+``objective`` is an :class:`agents.objective.SampledObjective`, which plays fresh episodes at
+the given parameters and returns both players' DiCE objectives ``L1, L2`` (:mod:`agents.dice`),
+whose derivatives of any order estimate those of ``V1, V2``.
 
 Symbols: ``V1 = V(theta1, theta2)`` own value, ``V2`` the opponent's, ``alpha`` = ``hp.lr_in``
 (the opponent's step that the learner assumes), ``eta`` = ``hp.eta``, ``k`` = ``hp.lookahead``
@@ -22,13 +23,10 @@ Symbols: ``V1 = V(theta1, theta2)`` own value, ``V2`` the opponent's, ``alpha`` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 
 from agents.functional import (
-    Params,
     axpy,
     detach,
     dot,
@@ -37,65 +35,7 @@ from agents.functional import (
     requires_grad,
     vjp,
 )
-
-
-@dataclass
-class Grads:
-    """Both values [B] and the four gradient blocks: ``d_opp_v_self`` = grad_2 V1, and so on."""
-
-    v_self: torch.Tensor | None
-    v_opp: torch.Tensor | None
-    d_self_v_self: Params | None
-    d_opp_v_self: Params | None
-    d_self_v_opp: Params | None
-    d_opp_v_opp: Params | None
-
-
-class Objective(Protocol):
-    """A two-player game seen from one player. ``grads`` gives the gradients of ``of`` = ``self``
-    (V1), ``opp`` (V2) or ``both`` (the others' fields are None), differentiable w.r.t.
-    whichever of its inputs require grad (so rules can take second derivatives)."""
-
-    def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-    def grads(self, theta: Params, theta_opp: Params, of: str = "both") -> Grads: ...
-
-    def swapped(self) -> Objective:
-        """The same game seen from the opponent's seat."""
-
-
-class SampledObjective(Protocol):
-    """A two-player game known from sampled episodes, seen from one player (:class:`agents.dice.
-    DiceObjective`). ``surrogates`` plays rollout ``rollout`` of this update (its own random
-    stream: fresh episodes) at the given parameters and returns both players' DiCE objectives
-    ``(L1, L2)`` [B], differentiable to any order w.r.t. both parameter dicts (``of`` = ``self``
-    or ``opp``: only that one, the other None)."""
-
-    def surrogates(
-        self, theta: Params, theta_opp: Params, rollout: int, of: str = "both"
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]: ...
-
-    def model_opponent(self, theta: Params, theta_opp: Params) -> tuple[Params, SampledObjective]:
-        """A tabular model of the opponent fitted to its actions in episodes played at the
-        given parameters, and the objective in which the opponent is that model."""
-
-
-@dataclass
-class RuleParams:
-    """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
-    eta, the lookahead depth k (integers), consensus optimisation's gamma, HOLA's order
-    (integers) and LOLA-DiCE's opponent modelling (bools). SOS's a and b and SGA's epsilon are
-    the papers' constants."""
-
-    lr_in: torch.Tensor
-    eta: torch.Tensor
-    lookahead: torch.Tensor
-    gamma_co: torch.Tensor | None = None
-    order: torch.Tensor | None = None
-    opponent_model: torch.Tensor | None = None
-    sos_a: float = 0.5
-    sos_b: float = 0.1
-    sga_eps: float = 0.1
+from agents.objective import Objective, Params, RuleParams, SampledObjective
 
 
 def naive(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
@@ -419,6 +359,37 @@ def lola_dice(
     return grad(surrogate, theta)
 
 
+def lola_pg(
+    theta: Params, theta_opp: Params, objective: SampledObjective, hp: RuleParams
+) -> Params:
+    """LOLA-PG, the LOLA paper's sampled rule (Foerster et al. 2018, Section 3.3; the official
+    ``lola/corrections.py``): the first-order (Taylor) rule of :func:`lola_taylor` with the
+    gradient and the second-order cross term estimated by policy gradients,
+
+        d = grad_1 L1^(0) + alpha grad_1 [ sg(grad_2 L1^(1)) . grad_2 L2^(0) ]
+
+    ``grad_12 L2`` of the DiCE objective is the paper's estimator
+    ``sum_t gamma^t r2_t (sum_{t'<=t} grad_1 log pi1)(sum_{t'<=t} grad_2 log pi2)^T`` (with the
+    baseline), so this is the paper's rule. ``alpha`` = ``hp.lr_in``, the opponent step the
+    learner assumes (LOLA-DiCE with k = 1 to first order in alpha, without LookAhead's term).
+    The vector ``grad_2 L1`` comes from its own fresh episodes (rollout 1), the rest from
+    rollout 0, so the product is unbiased (the official code uses one batch for all, whose
+    product is biased at order 1/E). ``opponent_model``: as :func:`lola_dice`.
+    """
+    if hp.opponent_model is not None and bool(hp.opponent_model.any()):
+        if not bool(hp.opponent_model.all()):
+            raise ValueError("opponent_model: the matches of one batch must all model, or none")
+        theta_opp, objective = objective.model_opponent(detach(theta), detach(theta_opp))
+    theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
+    surrogate_of_self, _ = objective.surrogates(theta, theta_opp, rollout=1, of="self")
+    d_opp_l_self = detach(grad(surrogate_of_self, theta_opp))
+    surrogate, surrogate_opp = objective.surrogates(theta, theta_opp, rollout=0)
+    d_self_l_self = grad(surrogate, theta, retain_graph=True)
+    d_opp_l_opp = grad(surrogate_opp, theta_opp, create_graph=True)
+    shaping = grad(dot(d_opp_l_self, d_opp_l_opp), theta)
+    return axpy(d_self_l_self, hp.lr_in, shaping)
+
+
 RULES: dict[str, Callable[..., Params]] = {
     "nl": naive,
     "la": lookahead,
@@ -432,4 +403,5 @@ RULES: dict[str, Callable[..., Params]] = {
     "hola": hola,
     "nl-pg": policy_gradient,
     "lola-dice": lola_dice,
+    "lola-pg": lola_pg,
 }

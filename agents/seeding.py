@@ -28,10 +28,11 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def uniform(seeds: Sequence[int], count: int, stream: int = 0) -> np.ndarray:
-    """[len(seeds), count] float64 in (0, 1), draw i of ``stream`` under each seed."""
+def uniform(seeds: Sequence[int], count: int, stream: int = 0, offset: int = 0) -> np.ndarray:
+    """[len(seeds), count] float64 in (0, 1), draws offset .. offset + count - 1 of ``stream``
+    under each seed."""
     seed = np.asarray(seeds, dtype=np.uint64)[:, None]
-    counter = np.arange(count, dtype=np.uint64)[None, :]
+    counter = np.arange(offset, offset + count, dtype=np.uint64)[None, :]
     with np.errstate(over="ignore"):
         key = _splitmix64(seed) ^ _splitmix64(np.uint64(stream) + np.uint64(1 << 40))
         bits = _splitmix64(key + counter * _GOLDEN)

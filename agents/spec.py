@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from agents.coin_policies import ACCEPTED as COIN_ACCEPTED
+from agents.coin_policies import coin_policy_factory
 from agents.kinds import ACCEPTED_NAMES, KINDS
 from agents.optim import OPTIMIZERS
 from agents.options import OPTIONS, applies, default, flag
@@ -39,6 +41,7 @@ class AgentSpec:
     steps: int = default("steps")
     baseline: str = default("baseline")
     opponent_model: bool = default("opponent_model")
+    init: float = default("init")
     policy: str | Callable[[], nn.Module] = default("policy")
     optimizer: str = default("optimizer")
     p: tuple[float, ...] | None = default("p")
@@ -60,7 +63,7 @@ class AgentSpec:
                     f"{option.name}: unknown {getattr(self, option.name)!r}; accepted: "
                     f"{', '.join(option.choices)}"
                 )
-        policy_factory(self.policy)
+        _check_policy(self.policy)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer: unknown {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}"
@@ -118,6 +121,7 @@ class AgentSpec:
             f"{o.label}={getattr(self, o.name):g}"
             for o in OPTIONS
             if o.label and o.type not in (str, flag) and applies(o.name, self.kind)
+            if o.labelled_at_default or getattr(self, o.name) != o.default
         ]
         opts += [
             f"{o.label}={getattr(self, o.name)}"
@@ -135,6 +139,20 @@ class AgentSpec:
         if self.optimizer != "sgd":
             opts.append(self.optimizer)
         return f"{self.kind}({','.join(opts)})"
+
+
+def _check_policy(policy) -> None:
+    """A policy of either game family (the engines check that it fits their game)."""
+    try:
+        policy_factory(policy)
+    except ValueError:
+        try:
+            coin_policy_factory(policy, 3)  # the grid size shapes the module, not the parse
+        except ValueError:
+            raise ValueError(
+                f"policy: unknown {policy!r}; accepted: tabular, mlp:HIDDEN (matrix games); "
+                f"{COIN_ACCEPTED} (the Coin Game)"
+            ) from None
 
 
 def _check_number(option, value) -> None:

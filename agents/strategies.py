@@ -60,6 +60,26 @@ STRATEGIES: dict[str, tuple[Callable[[Sequence[float]], PCoop], str]] = {
 }
 
 
+# The Coin Game's fixed strategies, name -> (description, source); their behaviour is
+# tournament.coin_strategies.BEHAVIOURS[name] (a test checks that both list the same names).
+COIN_STRATEGIES: dict[str, tuple[str, str]] = {
+    "random": ("moves uniformly at random", "-"),
+    "greedy": (
+        "the defector: a shortest torus path to the coin, whatever its colour",
+        "Lerer & Peysakhovich 2017 (the selfish policy)",
+    ),
+    "own-coin": (
+        "the cooperator: goes for the coin only when it is its own, never steps onto the other's",
+        "Lerer & Peysakhovich 2017 (the cooperative policy)",
+    ),
+    "reciprocal": (
+        "the Coin Game's tit-for-tat: own-coin until the other takes one of its coins, then "
+        "greedy for 10 steps",
+        "after Lerer & Peysakhovich 2017 (amTFT, simplified)",
+    ),
+}
+
+
 def fixed_p_coop(kind: str, payoffs_row: Sequence[float], p: Sequence[float] | None = None):
     """The five probabilities of fixed strategy ``kind`` (``random`` and ``memory1`` use ``p``)."""
     if kind == "random":

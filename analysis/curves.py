@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from analysis.game import GameInfo
 from analysis.load import SweepDirs, as_dirs, iter_batches, read_table
 from analysis.summary import ALL_OPPONENTS, GROUPS, SAMPLE, t_975
 from sweeps.schema import SIDES, STATES
@@ -32,11 +33,28 @@ CURVE_VALUES = ("reward", *(f"p_coop_{s}" for s in STATES))
 OPPONENT_SETS = (GROUPS[0], ALL_OPPONENTS)
 
 
-def curve_samples(sweep_dirs: SweepDirs, side_rows: pd.DataFrame) -> pd.DataFrame:
+def curve_values(game: GameInfo | None) -> tuple[str, ...]:
+    """The reward and what describes a policy (:attr:`GameInfo.policy_columns`)."""
+    if game is None:
+        return CURVE_VALUES
+    return ("reward", *(column for column, _ in game.policy_columns))
+
+
+def _stored(value: str, me: str) -> str:
+    """The curves table's column of ``value`` for side ``me``."""
+    if value.startswith("p_coop_"):
+        return f"p_coop_{me}_{value[7:]}"
+    return f"{value}_{me}"
+
+
+def curve_samples(
+    sweep_dirs: SweepDirs, side_rows: pd.DataFrame, game: GameInfo | None = None
+) -> pd.DataFrame:
     """Per learner, opponent set (``self-play``, ``all opponents``), sweep, seed and update:
-    the reward and P(C | state) (module doc). ``side_rows``: the final side rows of the matches
-    (:func:`analysis.summary.sides`), which say who plays which match."""
-    values = list(CURVE_VALUES)
+    the reward and P(C | state) (module doc; the Coin Game: the own-coin share and pickups per
+    step). ``side_rows``: the final side rows of the matches (:func:`analysis.summary.sides`),
+    which say who plays which match."""
+    values = list(curve_values(game))
     if not side_rows["learner"].any():
         return pd.DataFrame(columns=["agent", "opponents", *SAMPLE, "update", *values])
     agents = pd.Index(sorted(set(side_rows["agent"])))
@@ -47,7 +65,7 @@ def curve_samples(sweep_dirs: SweepDirs, side_rows: pd.DataFrame) -> pd.DataFram
         rows = side_rows[side_rows["match_id"].isin(stored.to_pandas())]
         ids = pd.unique(rows.loc[rows["learner"], "match_id"])
         if len(ids):
-            parts.append(_read_sides(sweep_dir, rows, ids, agents, samples))
+            parts.append(_read_sides(sweep_dir, rows, ids, agents, samples, values))
     coded = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     updates, update_code = np.unique(coded["update"], return_inverse=True)
     n_agents, n_samples, n_updates = len(agents), len(samples), len(updates)
@@ -91,7 +109,7 @@ def _means(key: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndarray, list
     return unique, means
 
 
-def _read_sides(sweep_dir, rows: pd.DataFrame, ids, agents: pd.Index, samples) -> dict:
+def _read_sides(sweep_dir, rows: pd.DataFrame, ids, agents: pd.Index, samples, values) -> dict:
     """The curves of matches ``ids`` of one directory, one entry per learner side and update:
     integer codes of agent, opponent and (sweep, seed) sample, the update and the values."""
     by_side = {
@@ -110,7 +128,7 @@ def _read_sides(sweep_dir, rows: pd.DataFrame, ids, agents: pd.Index, samples) -
             agents.get_indexer(mine["agent"]),
             agents.get_indexer(theirs["agent"]),
         )
-    out = {k: [] for k in ("agent", "opponent", "sample", "update", *CURVE_VALUES)}
+    out = {k: [] for k in ("agent", "opponent", "sample", "update", *values)}
     terms = [pc.field("match_id").isin(list(ids))]
     for batch in iter_batches(sweep_dir, "curves", terms):
         position = meta.index.get_indexer(batch.column("match_id").to_pandas())
@@ -125,9 +143,9 @@ def _read_sides(sweep_dir, rows: pd.DataFrame, ids, agents: pd.Index, samples) -
             out["opponent"].append(opponent[picked])
             out["sample"].append(sample_of[picked])
             out["update"].append(update[mine])
-            for value in CURVE_VALUES:
-                stored = f"reward_{me}" if value == "reward" else f"p_coop_{me}_{value[7:]}"
-                out[value].append(batch.column(stored).to_numpy()[keep][mine])
+            for value in values:
+                column = batch.column(_stored(value, me)).to_numpy(zero_copy_only=False)
+                out[value].append(column.astype(float)[keep][mine])
     coded = {k: np.concatenate(v) for k, v in out.items()}
     for k in ("agent", "opponent", "sample"):
         coded[k] = coded[k].astype(np.int64)

@@ -33,7 +33,7 @@ from analysis.summary import (
     rank_intervals,
     swept_options,
 )
-from sweeps.schema import STATES, STORED_OPTION_NAMES
+from sweeps.schema import STORED_OPTION_NAMES
 
 DPI = 150
 MAX_INCHES = 19.5  # 2925 px at 150 dpi
@@ -369,7 +369,7 @@ def cooperation(summary: TournamentSummary) -> Figure | None:
     order = palette.order(summary.agents)
     table = summary.cooperation_by_group
     groups = [g for g in GROUPS if (table["group"] == g).any()]
-    columns = [f"p_coop_{s}" for s in STATES]
+    columns = [column for column, _ in game.policy_columns]
     if not groups or table[columns].isna().all().all():
         return None  # no policy over states (a differentiable game)
     n = len(order)
@@ -390,12 +390,15 @@ def cooperation(summary: TournamentSummary) -> Figure | None:
         image = ax.imshow(values, cmap=cmap, aspect="auto", interpolation="none", **norm)
         policies = int(table.loc[table["group"] == group, "policies"].sum())
         ax.set_title(f"{group}\n({policies} final policies)", fontsize=10)
-        ax.set_xticks(np.arange(len(STATES)), game.state_labels)
+        labels = [label for _, label in game.policy_columns]
+        if game.coin:  # two columns: the labels on two lines each
+            labels = [label.replace(" ", "\n", 1) for label in labels]
+        ax.set_xticks(np.arange(len(columns)), labels)
         _separators(ax, order, palette, axis="y")
         if n <= 15:
             _annotate(ax, values, image, fontsize=7)
     _agent_axis(axes[0, 0], order, palette, "y", height)
-    fig.supxlabel(f"state ({game.state_note})", fontsize=9)
+    fig.supxlabel(f"{'measure' if game.coin else 'state'} ({game.state_note})", fontsize=9)
     fig.colorbar(
         image,
         ax=list(axes.flat),
@@ -542,35 +545,36 @@ def policy_curves(summary: TournamentSummary, samples: pd.DataFrame) -> Figure |
     state; mean and 95% CI over seeds (the LOLA paper's picture). None without self-play."""
     plans = _line_plans(summary)
     self_play = samples[samples["opponents"] == GROUPS[0]] if not samples.empty else samples
-    states = [c for c in self_play.columns if c.startswith("p_coop")]
-    if not plans or self_play.empty or self_play[states].isna().all().all():
+    policy_columns = summary.game.policy_columns
+    states = [c for c, _ in policy_columns if c in self_play.columns]
+    if not plans or self_play.empty or not states or self_play[states].isna().all().all():
         return None
     game = summary.game
     kinds = [k for k in plans if self_play["agent"].isin(list(plans[k].line_of)).any()]
     if not kinds:
         return None
     fig, axes = _figure(
-        2.3 + 2.6 * len(STATES),
+        2.3 + 2.6 * len(policy_columns),
         1.2 + 2.3 * len(kinds),
         nrows=len(kinds),
-        ncols=len(STATES),
+        ncols=len(policy_columns),
         sharex=True,
         sharey=True,
     )
     for row, kind in enumerate(kinds):
         plan = plans[kind]
-        for col, (state, label) in enumerate(zip(STATES, game.state_labels, strict=True)):
+        for col, (column, label) in enumerate(policy_columns):
             ax = axes[row, col]
-            lines = curve_lines(self_play, f"p_coop_{state}", plan.line_of, clip=(0.0, 1.0))
+            lines = curve_lines(self_play, column, plan.line_of, clip=(0.0, 1.0))
             _draw_lines(ax, lines, plan)
             if game.nash is not None:
                 ax.axhline(game.nash[0], color="0.5", linestyle="--", linewidth=0.8)
             ax.set_ylim(-0.03, 1.03)
             ax.grid(color="0.92")
             if row == 0:
-                ax.set_title(f"state {label}", fontsize=10)
+                ax.set_title(label if game.coin else f"state {label}", fontsize=10)
             if col == 0:
-                ax.set_ylabel(f"{kind}\n{game.p_label}", fontsize=9)
+                ax.set_ylabel(kind if game.coin else f"{kind}\n{game.p_label}", fontsize=9)
             if row == len(kinds) - 1:
                 ax.set_xlabel("update")
         axes[row, -1].legend(
@@ -582,7 +586,12 @@ def policy_curves(summary: TournamentSummary, samples: pd.DataFrame) -> Figure |
             title_fontsize=7,
         )
     note = " (dashed: Nash)" if game.nash is not None else ""
-    fig.suptitle(f"{game.p_label} over updates in self-play, mean and 95% CI over seeds{note}")
+    title = f"{game.p_label} over updates in self-play"
+    fig.suptitle(
+        f"{title},\nmean and 95% CI over seeds{note}"
+        if game.coin
+        else f"{title}, mean and 95% CI over seeds{note}"
+    )
     return fig
 
 

@@ -13,6 +13,11 @@ follows from them for reading the results.
 
 A sweep without ``provenance.yaml`` gives an unknown game: action wording, no reference lines,
 no clipping.
+
+The Coin Game (``coin``: ``provenance.yaml`` holds its grid size, no payoffs) has no policy over
+five states: its final policies are described by each side's own-coin share and pickups per
+step (:attr:`GameInfo.policy_columns`), its measure is the own-coin share, and its per-step
+rewards lie in [-2, 1].
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import yaml
 from sweeps.schema import PROVENANCE, STATES
 from tournament.games import SWAP_VIEW, Game
 
+# The Coin Game's per-step rewards: +1 for a pickup, -2 when the other takes one's coin.
+COIN_REWARD_RANGE = (-2.0, 1.0)
+
 
 @dataclass(frozen=True)
 class GameInfo:
@@ -34,6 +42,7 @@ class GameInfo:
     name: str
     payoffs_row: tuple[float, ...] | None = None
     payoffs_col: tuple[float, ...] | None = None
+    coin: bool = False
 
     @property
     def known(self) -> bool:
@@ -84,6 +93,8 @@ class GameInfo:
     @property
     def reward_range(self) -> tuple[float, float] | None:
         """The per-step rewards a side can get: [lowest, highest payoff] of either player."""
+        if self.coin:
+            return COIN_REWARD_RANGE
         if not self.known:
             return None
         payoffs = (*self.payoffs_row, *self.payoffs_col)
@@ -109,6 +120,8 @@ class GameInfo:
         """The per-side column (of :func:`analysis.summary.sides`) that says how a final policy
         plays this game, and its label: the distance to the Nash policy in a zero-sum game, else
         the discounted share of rounds in which the side plays action 1 (cooperates)."""
+        if self.coin:
+            return "own_coin_share", "own-coin share (of the coins it picked up)"
         if self.nash is not None:
             return "nash_distance", "distance to Nash (max over states)"
         if self.has_cooperation:
@@ -122,7 +135,19 @@ class GameInfo:
 
     @property
     def p_label(self) -> str:
+        if self.coin:
+            return "own-coin share and pickups per step"
         return f"P({self.action} | state)"
+
+    @property
+    def policy_columns(self) -> tuple[tuple[str, str], ...]:
+        """(side-row column, label) of what describes a final policy: P(action 1 | state) per
+        state, or the Coin Game's own-coin share and pickups per step."""
+        if self.coin:
+            return (("own_coin_share", "own-coin share"), ("pickups", "pickups per step"))
+        return tuple(
+            (f"p_coop_{s}", label) for s, label in zip(STATES, self.state_labels, strict=True)
+        )
 
     @property
     def state_labels(self) -> tuple[str, ...]:
@@ -133,6 +158,8 @@ class GameInfo:
 
     @property
     def state_note(self) -> str:
+        if self.coin:
+            return "of the coins it picked up, the share of its own colour; coins per step"
         if self.has_cooperation:
             return "own action first: CD = I cooperated, the opponent defected"
         return "own action first: 12 = I played action 1, the opponent action 2"
@@ -143,6 +170,8 @@ def load_game(sweep_dir: str | Path, name: str | None = None) -> GameInfo:
     path = Path(sweep_dir) / PROVENANCE
     record = yaml.safe_load(path.read_text()) if path.is_file() else None
     game = (record or {}).get("game") or {}
+    if game.get("grid_size") is not None:
+        return GameInfo(game.get("name") or name or "coin", coin=True)
     if not game.get("payoffs_row") or not game.get("payoffs_col"):
         return GameInfo(name or game.get("name") or "unknown")
     return GameInfo(

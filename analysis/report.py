@@ -355,7 +355,7 @@ def write_report(
         matches, summary = load_summary(dirs)
         step("curves")
         with_curves = all(has_table(d, "curves") for d in dirs)
-        samples = curve_samples(dirs, summary.side_rows) if with_curves else None
+        samples = curve_samples(dirs, summary.side_rows, summary.game) if with_curves else None
         step("tables")
         shares = replicator(summary.payoff_matrix)
         comparison = compare_rankings(dirs) if len(dirs) > 1 else None

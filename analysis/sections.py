@@ -273,7 +273,10 @@ SECTIONS: tuple[Section, ...] = (
         "policy_curves",
         lambda data: f"{data.game.p_label} over updates",
         lambda data: (
-            f"{data.game.p_label} over updates in self-play, per learner kind and "
+            "Own-coin share and coins picked up per step over updates in self-play, per learner "
+            "kind (the LOLA paper's Coin Game picture); bands: 95% CI over seeds."
+            if data.game.coin
+            else f"{data.game.p_label} over updates in self-play, per learner kind and "
             "state (the LOLA paper's picture); bands: 95% CI over seeds."
         ),
         figures.policy_curves,

@@ -40,7 +40,7 @@ import pandas as pd
 from pandas.api.typing import SeriesGroupBy
 
 from analysis.game import GameInfo, discounted_play
-from sweeps.schema import SIDES, STATES, STATUSES, STORED_OPTION_NAMES
+from sweeps.schema import COIN_SIDE_MEASURES, SIDES, STATES, STATUSES, STORED_OPTION_NAMES
 
 DRAW_TOL = 1e-3
 TFT_TOL = 0.1
@@ -121,6 +121,7 @@ def side_columns(me: str, other: str) -> dict[str, str]:
         "reward": f"reward_{me}",
         "opponent_reward": f"reward_{other}",
         **{f"p_coop_{s}": f"p_coop_{me}_{s}" for s in STATES},
+        **{measure: f"{measure}_{me}" for measure in COIN_SIDE_MEASURES},
         **{option: f"{option}_{me}" for option in STORED_OPTION_NAMES},
     }
 
@@ -316,10 +317,10 @@ def cooperation_by_group(
     P(C | state), the game's measure (``game.measure``), the share of TFT-like final policies
     (games with cooperation only) and the number of final policies averaged (a self-play
     match gives two)."""
-    p_columns = [f"p_coop_{s}" for s in STATES]
-    finished = side_rows.dropna(subset=p_columns).copy()
+    p_columns = [column for column, _ in game.policy_columns]
+    finished = side_rows.dropna(subset=p_columns, how="all").copy()
     measure = game.measure[0]
-    values = [*p_columns, measure]
+    values = list(dict.fromkeys([*p_columns, measure]))
     if game.has_cooperation:
         finished["tft_like"] = tft_like(finished, tft_tol).astype(float)
         values.append("tft_like")

@@ -13,7 +13,9 @@ Rows (IPD self-play, float32, match-updates per second):
   (Python and Ray start, planning, Parquet), effective match-updates per second;
 - with ``--device cuda``: the engine at large B on the GPU;
 - ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) self-play on the sampled engine, one
-  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update).
+  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update);
+- ``coin``: the Coin Game's environment, play and NL-PG training in agent-steps per second and
+  the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only).
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
 shared machine; compare ratios from one run, with nothing else busy.
@@ -113,7 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--out", default="results/bench", help="folder for bench.json, bench.md")
     parser.add_argument("--sweep", help="sweep file (default: bench/grand_37.yaml; --quick: quick)")
+    parser.add_argument("--coin", action="store_true", help="only the Coin Game's rows")
     args = parser.parse_args(argv)
+    if args.coin:
+        write(Path(args.out), [], coin_rows(args.device, args.quick), _machine())
+        return
 
     updates = 20 if args.quick else 100
     batches = (1, 128, 2048) if args.quick else (1, 128, 16384)
@@ -148,14 +154,31 @@ def main(argv: list[str] | None = None) -> None:
         ratio = rate / sampled[1]
         rows.append(row("sampled (cpu)", SAMPLED.label(), 1, "tabular", batch, rate, rate, ratio))
 
-    machine = (
+    write(Path(args.out), rows, coin_rows(args.device, args.quick), _machine())
+
+
+def _machine() -> str:
+    return (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, Python {platform.python_version()}"
     )
-    out = Path(args.out)
+
+
+def coin_rows(device: str, quick: bool) -> list[dict]:
+    """:mod:`bench.coin`'s rows, from a fresh process (its peak memory is its own)."""
+    command = [sys.executable, "-m", "bench.coin", "--device", device]
+    done = subprocess.run(
+        command + (["--quick"] if quick else []), check=True, cwd=ROOT, capture_output=True
+    )
+    return json.loads(done.stdout)
+
+
+def write(out: Path, rows: list[dict], coin: list[dict], machine: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
-    table = markdown(rows, machine)
+    (out / "bench.json").write_text(
+        json.dumps({"machine": machine, "rows": rows, "coin": coin}, indent=1)
+    )
+    table = (markdown(rows, machine) + "\n" if rows else "") + coin_markdown(coin)
     (out / "bench.md").write_text(table)
     print(table)
 
@@ -172,6 +195,19 @@ def row(what, rule, k, policy, batch, rate, rate_no_init, ratio) -> dict:
         rate_no_init=rate_no_init,
         ratio=ratio,
     )
+
+
+def coin_markdown(rows: list[dict]) -> str:
+    lines = [
+        "The Coin Game (3x3), agent-steps per second, float32, one torch thread on the CPU; "
+        "peak: the process's peak memory after the row.",
+        "",
+        "| what | setting | agent-steps/s | peak MiB |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['what']} | {r['setting']} | {r['rate']:,.0f} | {r['peak_mib']:,.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(rows: list[dict], machine: str) -> str:

@@ -53,7 +53,11 @@ AGENT_HELP = (
     f"({', '.join(kind.name for kind in FIXED_KINDS if not kind.form)}), "
     + " or ".join(kind.form for kind in FIXED_KINDS if kind.form)
 )
-GAME_HELP = f"{', '.join(GAMES)}, or the differentiable games {', '.join(DIFFERENTIABLE_GAMES)}"
+GAME_HELP = (
+    f"{', '.join(GAMES)}, the differentiable games {', '.join(DIFFERENTIABLE_GAMES)}, or coin "
+    "(the Coin Game: nl-pg, lola-dice with --policy mlp:H, conv:C or gru:H, and the strategies "
+    "random, greedy, own-coin, reciprocal)"
+)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -107,6 +111,7 @@ def _add_match(sub) -> None:
         default="ipd",
         help=GAME_HELP,
     )
+    p.add_argument("--grid-size", type=int, help="coin only: the torus's side, 2 to 32 (default 3)")
     p.add_argument(
         "--payoffs",
         type=_numbers,
@@ -261,6 +266,7 @@ def _match(args) -> int:
         {option.name: getattr(args, option.name) for option in MATCH_OPTIONS},
         game=args.game,
         payoffs=args.payoffs,
+        grid_size=args.grid_size,
         gamma=args.gamma,
         updates=args.updates,
         seeds=args.seeds,

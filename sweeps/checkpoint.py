@@ -35,7 +35,7 @@ import torch
 
 from sweeps import store
 from sweeps.plan import PlannedMatch, Task
-from tournament.match import CURVE_FIELDS, BatchState, MatchResults, join_results
+from tournament.recorder import CURVES, BatchState, MatchResults, join_results
 
 FOLDER = store.CHECKPOINTS
 
@@ -75,7 +75,7 @@ def save(out: Path, progress: TaskProgress) -> None:
         "diverged_at": piece.state.diverged_at,
         "state": piece.state.tensors,
         "elapsed_s": piece.elapsed_s,
-        "curves": {n: _tensor(getattr(piece, n)) for n in CURVE_FIELDS},
+        "curves": {n: _tensor(getattr(piece, n)) for n in CURVES},
     }
     buffer = io.BytesIO()
     torch.save(content, buffer)

@@ -4,8 +4,9 @@ A sweep file is YAML (read with ``yaml.safe_load``); every key is listed in :dat
 its default. Example::
 
     name: quick                 # required; names the output directory results/<name>
-    game: ipd                   # ipd, imp, stag_hunt, chicken
+    game: ipd                   # ipd, imp, stag_hunt, chicken, (differentiable games), coin
     payoffs: null               # optional: 4 (symmetric) or 8 numbers overriding the game's
+    grid_size: null             # coin only: the torus's side, 2 to 32 (default 3)
     gamma: 0.96                 # discount, in (0, 1)
     updates: 200                # learning steps per match
     record_every: 10            # learning-curve resolution (update 0 and the last always kept)
@@ -52,12 +53,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.kinds import ACCEPTED_NAMES, FIXED, KINDS
+from agents.kinds import ACCEPTED_NAMES, FIXED, KINDS, check_family
 from agents.options import OPTION_NAMES, OPTIONS, options_of
+from agents.policies import policy_factory
 from agents.spec import AgentSpec
 from sweeps.yamlfile import read_yaml
 from tournament.differentiable import DIFFERENTIABLE_GAMES
-from tournament.games import GAME_NAMES, Game, get_game
+from tournament.engines.coin import check_coin_player
+from tournament.games import COIN, DEFAULT_GRID, GAME_NAMES, Game, check_grid_size, get_game
 from tournament.match import DEVICES, DTYPES, check_players
 
 PAIRINGS = ("round_robin", "vs")
@@ -117,6 +120,7 @@ class SweepConfig:
     agents: list[dict[str, Any]]
     game: str = "ipd"
     payoffs: list[float] | None = None
+    grid_size: int | None = None
     gamma: float = 0.96
     updates: int = 200
     record_every: int = 10
@@ -131,7 +135,7 @@ class SweepConfig:
     matches: int = field(default=0, compare=False, repr=False)
 
     def game_obj(self) -> Game:
-        return get_game(self.game, self.payoffs)
+        return get_game(self.game, self.payoffs, self.grid_size)
 
     def resolved(self) -> dict[str, Any]:
         """The sweep as a plain dict (defaults filled in, seeds explicit), for sweep.yaml."""
@@ -156,6 +160,7 @@ SCHEMA: dict[str, str] = {
     "agents": "required non-empty list of agent entries",
     "game": f"one of {', '.join(GAME_NAMES)}",
     "payoffs": "4 or 8 numbers",
+    "grid_size": "coin only: an integer in [2, 32]",
     "gamma": "number in (0, 1)",
     "updates": f"integer in [1, {MAX_UPDATES:,}]",
     "record_every": "integer >= 1",
@@ -194,7 +199,7 @@ def parse_sweep(raw: Any) -> SweepConfig:
     game, payoffs = settings["game"], settings["payoffs"]
     agents, variants = _parse_agents(raw.get("agents"), game, payoffs)
     vs = _parse_vs(values["vs"], pairing, [a["name"] for a in agents])
-    symmetric = get_game(game, payoffs).symmetric
+    symmetric = get_game(game, payoffs, settings["grid_size"]).symmetric
     pairings = count_pairings(variants, pairing, self_play, vs, symmetric)
     matches = pairings * len(settings["seeds"])
     _check_size(matches, settings["updates"], settings["record_every"])
@@ -248,7 +253,7 @@ def parse_match(agent_a: str, agent_b: str, options: dict[str, Any], **settings)
     return MatchConfig(
         specs[0],
         specs[1],
-        get_game(game, payoffs),
+        get_game(game, payoffs, parsed["grid_size"]),
         parsed["seeds"],
         parsed["updates"],
         parsed["gamma"],
@@ -272,7 +277,17 @@ def count_pairings(
     return pairs + (n if self_play else 0)
 
 
-_SETTINGS = ("game", "payoffs", "gamma", "updates", "record_every", "seeds", "dtype", "device")
+_SETTINGS = (
+    "game",
+    "payoffs",
+    "grid_size",
+    "gamma",
+    "updates",
+    "record_every",
+    "seeds",
+    "dtype",
+    "device",
+)
 
 
 def _parse_settings(values: dict) -> dict:
@@ -287,12 +302,17 @@ def _parse_settings(values: dict) -> dict:
             )
         payoffs = [float(x) for x in payoffs]
         get_game(game, payoffs)
+    grid_size = values["grid_size"]
+    if grid_size is not None:
+        check_grid_size(grid_size)
+        get_game(game, payoffs, grid_size)
     gamma = values["gamma"]
     if not _is_number(gamma) or not 0 < gamma < 1:
         raise ValueError(f"gamma: must be a number in (0, 1), got {show(gamma)}")
     return {
         "game": game,
         "payoffs": payoffs,
+        "grid_size": grid_size,
         "gamma": float(gamma),
         "updates": _int("updates", values["updates"], high=MAX_UPDATES),
         "record_every": _int("record_every", values["record_every"]),
@@ -496,6 +516,12 @@ def _expand(where: str, entry: dict, game: str, payoffs, budget: int) -> list[Va
             opts["p"] = tuple(opts["p"])
         try:
             spec = AgentSpec(kind, **opts)
+            if game == COIN:
+                check_coin_player(spec, DEFAULT_GRID)
+            else:
+                check_family(kind, coin=False, game=game)
+                if spec.learner:
+                    policy_factory(spec.policy)
             if game in DIFFERENTIABLE_GAMES:
                 check_players(DIFFERENTIABLE_GAMES[game], [spec])
         except ValueError as error:
@@ -516,9 +542,10 @@ def _check_option(where: str, key: str, value) -> None:
             )
     elif key == "policy":
         kind, _, hidden = value.partition(":") if isinstance(value, str) else ("", "", "")
-        if kind == "mlp" and hidden.isdigit() and int(hidden) > MAX_HIDDEN:
+        if kind in ("mlp", "conv", "gru") and hidden.isdigit() and int(hidden) > MAX_HIDDEN:
+            size, units = ("CHANNELS", "channels") if kind == "conv" else ("HIDDEN", "hidden units")
             raise ValueError(
-                f"{where}: mlp:HIDDEN takes at most {MAX_HIDDEN:,} hidden units, got {show(value)}"
+                f"{where}: {kind}:{size} takes at most {MAX_HIDDEN:,} {units}, got {show(value)}"
             )
         if not isinstance(value, str) or len(value) > MAX_NAME:
             raise ValueError(

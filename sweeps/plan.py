@@ -30,8 +30,9 @@ from itertools import combinations
 from agents.spec import AgentSpec
 from sweeps.config import SweepConfig, Variant
 from tournament.differentiable import DifferentiableGame
-from tournament.games import Game
-from tournament.match import ENGINE_VERSION, on_closed_form
+from tournament.engines.closed_form import on_closed_form
+from tournament.games import CoinGame, Game
+from tournament.match import ENGINE_VERSION
 
 # Auto task size: one task per worker, up to a cap. The engine's cost per update is mostly fixed
 # at sweep sizes (grand.yaml: 3,515 matches take 3.3 s, 7,030 take 3.9 s), so fewer, larger
@@ -93,6 +94,8 @@ def game_key(game: Game | DifferentiableGame) -> list:
     """What identifies a game in a match id: its name and payoffs (or its size and init)."""
     if isinstance(game, DifferentiableGame):
         return [game.name, game.dims, game.init_std]
+    if isinstance(game, CoinGame):
+        return [game.name, game.grid_size]
     return [game.name, list(game.payoffs_row), list(game.payoffs_col)]
 
 

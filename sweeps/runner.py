@@ -65,7 +65,9 @@ from sweeps.config import SweepConfig
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_matches_table, match_tables
 from tournament.differentiable import DifferentiableGame
-from tournament.match import ENGINE_VERSION, BatchState, MatchResults, join_results
+from tournament.games import CoinGame
+from tournament.match import ENGINE_VERSION
+from tournament.recorder import BatchState, MatchResults, join_results
 
 TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
@@ -215,6 +217,8 @@ def game_payoffs(config: SweepConfig) -> dict:
     game = config.game_obj()
     if isinstance(game, DifferentiableGame):
         return {"name": config.game, "differentiable": game.description}
+    if isinstance(game, CoinGame):
+        return {"name": config.game, "grid_size": game.grid_size}
     return {
         "name": config.game,
         "payoffs_row": list(game.payoffs_row),
@@ -459,6 +463,7 @@ def _task_settings(config: SweepConfig) -> dict:
         "sweep": config.name,
         "game": config.game,
         "payoffs": config.payoffs,
+        "grid_size": config.grid_size,
         "gamma": config.gamma,
         "updates": config.updates,
         "record_every": config.record_every,
@@ -481,7 +486,7 @@ def play_task(
         if m.match_id in faults.fail:
             raise RuntimeError(f"forced failure of match {m.match_id} (TaskFaults)")
     piece = play_matches(
-        get_game(settings["game"], settings["payoffs"]),
+        get_game(settings["game"], settings["payoffs"], settings.get("grid_size")),
         [m.a.spec for m in task.matches],
         [m.b.spec for m in task.matches],
         [m.seed for m in task.matches],

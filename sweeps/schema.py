@@ -11,11 +11,13 @@ the partition column is not in the files):
   for fixed strategies), the seed and number of updates, each
   side's final per-step reward and P(C | state), a differentiable game's parameters, the
   sampled reward per step of each side (:data:`SAMPLED_COLUMNS`: the sampled engine's
-  evaluation rollout, null in matches without a sampled learner), the status
+  evaluation rollout, null in matches without a sampled learner), the Coin Game's measures
+  (:data:`COIN_COLUMNS`, null in the other games; there P(C | state) is null), the status
   (:data:`STATUSES`), the error of a failed match, the engine seconds per match and the
   lola-arena version.
 - ``curves``, one row per match and recorded update (:data:`CURVES_SCHEMA`): the per-step
-  rewards and P(C | state) of both sides, the parameters and the sampled rewards.
+  rewards and P(C | state) of both sides, the parameters, the sampled rewards and the Coin
+  Game's measures.
 
 States are egocentric: ``start``, then (own, other) ``cc``, ``cd``, ``dc``, ``dd``.
 
@@ -23,6 +25,7 @@ Beside the tables, ``sweep.yaml`` holds the sweep as resolved and :data:`PROVENA
 (``provenance.yaml``) what analysis needs to know of the game and how the results came about::
 
     game: {name, payoffs_row, payoffs_col}   payoffs of CC, CD, DC, DD in the row's (side a's) view
+          {name, grid_size}                  the Coin Game
     runs:                                    one entry per run on the directory, oldest first
       - {started, finished, wall_s, matches, seeds, lola_arena, python, torch, ray, numpy,
          pyarrow, git_commit, hostname, platform, cpus, device, cluster}
@@ -40,14 +43,14 @@ from agents.options import STORED_OPTIONS, applies, flag
 
 if TYPE_CHECKING:
     from sweeps.plan import Task
-    from tournament.match import MatchResults
+    from tournament.recorder import MatchResults
 
 STATES = ("start", "cc", "cd", "dc", "dd")
 PROVENANCE = "provenance.yaml"
 # The version of the stored layout and tables, written to sweep.yaml (``schema``): raise it when
 # a change makes stored parts unreadable to, or unwritable beside, the previous version's; a
 # resume refuses a directory of another version.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the init option's columns, the Coin Game's columns
 STATUSES = ("ok", "diverged", "failed")
 SIDES = ("a", "b")
 
@@ -65,8 +68,17 @@ RESULT_COLUMNS = ["reward_a", "reward_b", *P_COOP_COLUMNS]
 PARAMS_COLUMNS = [f"params_{side}" for side in SIDES]
 PARAMS_TYPE = pa.list_(pa.float64())
 # The sampled discounted reward per step of each side, beside the exact reward: matches with a
-# sampled learner (nl-pg, lola-dice) only, else null.
+# sampled learner (the sampled kinds of agents.kinds) only, else null.
 SAMPLED_COLUMNS = [f"sampled_reward_{side}" for side in SIDES]
+# The Coin Game (null in the other games): of each side, the share of its own colour among the
+# coins it picked up (NaN where it picked none) and the coins it picked up per step; of the
+# pair, the total reward per step (reward_a + reward_b). Its rewards are sampled (the
+# discounted reward per step of an evaluation rollout) and its P(C | state) columns null.
+COIN_SIDE_MEASURES = ("own_coin_share", "pickups")
+COIN_COLUMNS = [
+    *(f"{measure}_{side}" for measure in COIN_SIDE_MEASURES for side in SIDES),
+    "total_reward",
+]
 
 # The options stored per side (``<name>_a``, ``<name>_b``), null where a kind does not read one.
 STORED_OPTION_NAMES = tuple(option.name for option in STORED_OPTIONS)
@@ -92,6 +104,7 @@ MATCHES_SCHEMA = pa.schema(
         *[(c, pa.float64()) for c in RESULT_COLUMNS],
         *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
         *[(c, pa.float64()) for c in SAMPLED_COLUMNS],
+        *[(c, pa.float64()) for c in COIN_COLUMNS],
         ("status", pa.string()),
         ("error", pa.string()),
         ("elapsed_s", pa.float64()),
@@ -106,6 +119,7 @@ CURVES_SCHEMA = pa.schema(
         *[(c, pa.float64()) for c in RESULT_COLUMNS],
         *[(c, PARAMS_TYPE) for c in PARAMS_COLUMNS],
         *[(c, pa.float64()) for c in SAMPLED_COLUMNS],
+        *[(c, pa.float64()) for c in COIN_COLUMNS],
     ]
 )
 
@@ -120,9 +134,10 @@ def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.
     final = {
         "reward_a": results.reward_a[:, -1],
         "reward_b": results.reward_b[:, -1],
-        **_p_coop(results.p_coop_a[:, -1], results.p_coop_b[:, -1]),
+        **_p_coop(results.p_coop_a[:, -1], results.p_coop_b[:, -1], _is_coin(results)),
         **_params(results, n, final=True),
         **_sampled(results, n, final=True),
+        **_coin(results, n, final=True),
     }
     matches = _matches_table(
         task,
@@ -138,9 +153,12 @@ def match_tables(task: Task, settings: dict, results: MatchResults) -> tuple[pa.
         "update": np.tile(results.updates.astype(np.int64), n),
         "reward_a": results.reward_a.reshape(-1),
         "reward_b": results.reward_b.reshape(-1),
-        **_p_coop(results.p_coop_a.reshape(-1, 5), results.p_coop_b.reshape(-1, 5)),
+        **_p_coop(
+            results.p_coop_a.reshape(-1, 5), results.p_coop_b.reshape(-1, 5), _is_coin(results)
+        ),
         **_params(results, n * records, final=False),
         **_sampled(results, n * records, final=False),
+        **_coin(results, n * records, final=False),
     }
     return matches, pa.Table.from_pydict(curves, schema=CURVES_SCHEMA)
 
@@ -151,7 +169,7 @@ def failed_matches_table(task: Task, settings: dict, error: str) -> pa.Table:
     nan = np.full(n, np.nan)
     final = {
         **dict.fromkeys(RESULT_COLUMNS, nan),
-        **dict.fromkeys([*PARAMS_COLUMNS, *SAMPLED_COLUMNS], [None] * n),
+        **dict.fromkeys([*PARAMS_COLUMNS, *SAMPLED_COLUMNS, *COIN_COLUMNS], [None] * n),
     }
     return _matches_table(task, settings, final, ["failed"] * n, [error] * n, float("nan"))
 
@@ -176,8 +194,30 @@ def _sampled(results: MatchResults, rows: int, final: bool) -> dict[str, list | 
     return {c: pick(a) for c, a in zip(SAMPLED_COLUMNS, arrays, strict=True)}
 
 
-def _p_coop(p_a: np.ndarray, p_b: np.ndarray) -> dict[str, np.ndarray]:
-    """[N, 5] arrays of both sides -> the ten p_coop_* columns."""
+def _coin(results: MatchResults, rows: int, final: bool) -> dict[str, list | np.ndarray]:
+    """The Coin Game's columns: each side's final (or every recorded) own-coin share and
+    pickups per step and the pair's total reward per step; nulls in the other games."""
+    if results.own_coin_share_a is None:
+        return dict.fromkeys(COIN_COLUMNS, [None] * rows)
+    pick = (lambda a: a[:, -1]) if final else (lambda a: a.reshape(-1))
+    arrays = {
+        "own_coin_share_a": results.own_coin_share_a,
+        "own_coin_share_b": results.own_coin_share_b,
+        "pickups_a": results.pickups_a,
+        "pickups_b": results.pickups_b,
+        "total_reward": results.reward_a + results.reward_b,
+    }
+    return {c: pick(arrays[c]) for c in COIN_COLUMNS}
+
+
+def _is_coin(results: MatchResults) -> bool:
+    return results.own_coin_share_a is not None
+
+
+def _p_coop(p_a: np.ndarray, p_b: np.ndarray, coin: bool = False) -> dict[str, np.ndarray]:
+    """[N, 5] arrays of both sides -> the ten p_coop_* columns (nulls in the Coin Game)."""
+    if coin:
+        return dict.fromkeys(P_COOP_COLUMNS, [None] * len(p_a))
     columns = {}
     for side, p in zip(SIDES, (p_a, p_b), strict=True):
         for i, column in enumerate(p_coop_columns(side)):

@@ -118,6 +118,22 @@ MATCH_SCHEMA = schema.MATCHES_SCHEMA.append(schema.GAME)
 CURVE_SCHEMA = schema.CURVES_SCHEMA.append(schema.GAME)
 
 
+# An agent of a swept kind whose every match diverged (a learning rate far too large).
+GONE = "lola(lr=1,lr_in=1,k=2)"
+
+
+def all_diverged_rows(agent: str = GONE) -> list[dict]:
+    """The made-up matches with every match of ``agent`` diverged (NaN rewards and policies)."""
+    rows = match_rows()
+    for row in rows:
+        if agent in (row["agent_a"], row["agent_b"]):
+            row.update(status="diverged", error="non-finite parameters at update 3")
+            for column in row:
+                if column.startswith(("reward_", "p_coop_")):
+                    row[column] = float("nan")
+    return rows
+
+
 def curve_rows(matches: list[dict]) -> list[dict]:
     """Curves that move linearly from a common start to each match's final values."""
     rows = []
@@ -236,6 +252,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
         columns[f"optimizer_{side}"] = ["sgd" if agents[i][2] else None for i in index]
     columns.update(seed=seed, updates=np.full(n, updates[-1]))
     columns.update(dict.fromkeys(schema.SAMPLED_COLUMNS, [None] * n))  # no sampled learner
+    columns.update(dict.fromkeys(schema.COIN_COLUMNS, [None] * n))  # not the Coin Game
     reward = {s: np.clip(level[i] + rng.normal(0, 0.1, n), -3, 0) for s, i in (("a", a), ("b", b))}
     p_coop = {s: rng.uniform(size=(n, 5)) for s in "ab"}
     for side in "ab":
@@ -256,6 +273,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
     records = len(updates)
     curves = {"match_id": np.repeat(columns["match_id"], records), "update": np.tile(updates, n)}
     curves.update(dict.fromkeys(schema.SAMPLED_COLUMNS, [None] * (n * records)))
+    curves.update(dict.fromkeys(schema.COIN_COLUMNS, [None] * (n * records)))
     w = np.tile(np.asarray(updates) / updates[-1], n)
     for side in "ab":
         curves[f"reward_{side}"] = (1 - w) * -1.5 + w * np.repeat(reward[side], records)

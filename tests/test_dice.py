@@ -7,9 +7,11 @@ import pytest
 import torch
 from torch.func import hessian, jacrev
 
-from agents.dice import DiceObjective, sample_rollouts
+from agents.dice import DiceObjective, log_sigmoid, sample_rollouts
 from agents.functional import grad
+from agents.spec import AgentSpec
 from tournament.games import GAMES, SWAP_VIEW
+from tournament.match import play_matches
 from tournament.values import discounted_values
 
 IPD = GAMES["ipd"]
@@ -164,3 +166,40 @@ def test_a_matchs_episodes_depend_on_its_seed_alone():
     assert not torch.equal(
         other_rollout.coop_self, batch.rollouts(logits[0], logits[1], 0).coop_self
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_log_sigmoid_and_two_derivatives_equal_torchs_at_zero_and_at_large_logits(dtype):
+    """The batch-invariant ``log_sigmoid`` of the sampled learners against
+    ``torch.nn.functional.logsigmoid``: value, first and second derivative, at exactly 0 (1/2
+    and -1/4: a kink there once made the derivative 0, so logits at 0 never moved), near 0 and
+    far out, where the other branch would overflow (no NaN leaks through the ``where``)."""
+    big = 80.0 if dtype == torch.float32 else 700.0
+    points = [0.0, -0.0, 1e-12, -1e-12, 0.5, -0.5, 3.0, -3.0, 40.0, -40.0, big, -big]
+
+    def derivatives(f):
+        x = torch.tensor(points, dtype=dtype, requires_grad=True)
+        y = f(x)
+        (d1,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        (d2,) = torch.autograd.grad(d1.sum(), x)
+        return y.detach(), d1.detach(), d2
+
+    ours, torchs = derivatives(log_sigmoid), derivatives(torch.nn.functional.logsigmoid)
+    tol = {"rtol": 1e-6, "atol": 1e-7} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-15}
+    for mine, theirs in zip(ours, torchs, strict=True):
+        assert mine.isfinite().all()
+        torch.testing.assert_close(mine, theirs, **tol)
+    assert ours[1][:2].tolist() == [0.5, 0.5] and ours[2][:2].tolist() == [-0.25, -0.25]
+
+
+def test_a_zero_initialised_nl_pg_learner_learns():
+    """init 0: every logit exactly 0 (P(C) = 1/2). Against always-defect, the naive policy
+    gradient then moves the logits of the states it visits (start, CD, DD) towards defection and
+    its value rises; the states it never visits (CC, DC) keep P(C) = 1/2 exactly."""
+    learner = AgentSpec("nl-pg", lr=0.5, init=0.0, episodes=16, steps=30)
+    results = play_matches(IPD, [learner] * 3, [AgentSpec("alld")] * 3, [0, 1, 2], updates=10)
+    p = results.p_coop_a  # [B, R, 5]: start, cc, cd, dc, dd
+    assert (p[:, 0] == 0.5).all()
+    assert (p[:, -1, [0, 2, 4]] < 0.45).all(), p[:, -1]
+    assert (p[:, -1, [1, 3]] == 0.5).all()
+    assert (results.reward_a[:, -1] > results.reward_a[:, 0] + 0.05).all(), results.reward_a

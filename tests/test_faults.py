@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from fault_tools import KILLED, InlineRay, cli_with_faults, fork_server, hold_lock, run_killed
+from fault_tools import KILLED, InlineRay, cli_with_faults, run_killed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -784,57 +784,6 @@ def test_readers_read_with_the_declared_schema_so_older_parts_read_new_columns_a
     matches = load_matches(stored)
     assert len(matches) == N and {"error", "version"} <= set(matches.columns)
     assert matches["version"].isna().sum() == old.num_rows
-
-
-# --- the lock -------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_runs_started_together_never_hold_the_lock_at_once(tmp_path):
-    """Eight processes at the same instant, 10 rounds, over a .lock left by a dead run (the
-    pid-file lock had two holders in 4 of 30 such rounds)."""
-    out = tmp_path / "out"
-    out.mkdir()
-    context = fork_server()
-    for round_ in range(10):
-        (out / store.LOCK_NAME).write_text("999999")  # as the pid-file lock of a killed run
-        log = tmp_path / f"held-{round_}.log"
-        start_at = time.time() + 0.3
-        children = [
-            context.Process(target=hold_lock, args=(str(out), start_at, 0.05, str(log)))
-            for _ in range(8)
-        ]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(30)
-        held = sorted(tuple(map(float, line.split()[1:])) for line in log.read_text().splitlines())
-        assert held  # somebody got it
-        for (_, left), (entered, _) in zip(held, held[1:], strict=False):
-            assert left <= entered  # one holder at a time
-
-
-def test_a_lock_held_by_a_live_process_is_refused_and_freed_when_it_is_killed(tmp_path, capsys):
-    out = tmp_path / "out"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\nfrom pathlib import Path\nfrom sweeps import store\n"
-            f"with store.DirLock(Path({str(out)!r})):\n    print('held', flush=True)\n"
-            "    time.sleep(60)\n",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    code, err = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(out)], capsys)
-    assert code == 2 and "is being written by another run" in one_line(err)
-    holder.kill()
-    holder.wait()
-    with store.DirLock(out):
-        pass
 
 
 # --- allocation and other faults ------------------------------------------------------------

@@ -120,11 +120,19 @@ def test_swapping_players_swaps_values(p, q, gamma, name):
         assert (s_row.item(), s_col.item()) == pytest.approx((v_col.item(), v_row.item()))
 
 
-def test_matching_pennies_is_zero_sum_and_fair_at_nash():
-    p = probs([0.5] * 5)
-    v_row, v_col = reward_per_step(GAMES["imp"], p, p, 0.9)
-    assert v_row.item() == pytest.approx(0.0, abs=1e-12)
-    assert v_col.item() == pytest.approx(0.0, abs=1e-12)
+@settings(max_examples=50, deadline=None)
+@given(p=policy, q=policy, gamma=st.floats(0.05, 0.99))
+def test_matching_pennies_is_zero_sum_and_fair_at_nash(p, q, gamma):
+    """Zero-sum: the two values sum to 0 for every pair of memory-one policies. Fair at Nash: a
+    player who mixes 50/50 in every state holds both values at 0, whatever the other plays."""
+    imp = GAMES["imp"]
+    v_row, v_col = reward_per_step(imp, probs(p), probs(q), gamma)
+    assert v_row.item() + v_col.item() == pytest.approx(0.0, abs=1e-12)
+    nash = probs([0.5] * 5)
+    for row, col in ((nash, probs(q)), (probs(p), nash)):
+        v_row, v_col = reward_per_step(imp, row, col, gamma)
+        assert v_row.item() == pytest.approx(0.0, abs=1e-12)
+        assert v_col.item() == pytest.approx(0.0, abs=1e-12)
 
 
 def test_values_are_differentiable():

@@ -1,6 +1,6 @@
 """The shape of the code: the command line on top, imported by no package; no argparse below
-it; analysis reads the stored schema without the engine; the engine runs without Ray; one
-declaration of the agent options."""
+it; no import circle between modules; analysis reads the stored schema without the engine; the
+engine runs without Ray; one declaration of the agent options."""
 
 from __future__ import annotations
 
@@ -71,6 +71,75 @@ def test_no_package_module_imports_argparse_or_the_cli(package):
         assert not top_level_imports(path) & {"argparse", "cli"}, path.relative_to(ROOT)
 
 
+def project_modules() -> dict[str, Path]:
+    """Every module of the project by its dotted name (a package by its ``__init__``)."""
+    modules = {}
+    for package in (*PACKAGES, "cli", "bench"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def project_imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules that module ``name`` imports anywhere in its source: at the top, in
+    functions, under ``TYPE_CHECKING``; ``from package import module`` names the module, and
+    relative imports are resolved."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                package = package[: len(package) - node.level + 1]
+                base = ".".join([*package, *([base] if base else [])])
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+    return {m for m in found if m in modules and m != name}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle ``[m1, m2, ..., m1]`` per back edge of a depth-first search of ``graph``."""
+    state: dict[str, str] = {}  # "open" while on the path, then "done"
+    path: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        path.append(module)
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "open":
+                circles.append([*path[path.index(imported) :], imported])
+            elif imported not in state:
+                visit(imported)
+        path.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    return circles
+
+
+def test_import_circles_are_found_with_function_level_imports(tmp_path):
+    (tmp_path / "a.py").write_text("import b\n")
+    (tmp_path / "b.py").write_text("def f():\n    from a import x\n")
+    modules = {"a": tmp_path / "a.py", "b": tmp_path / "b.py"}
+    graph = {name: project_imports(name, path, modules) for name, path in modules.items()}
+    assert graph == {"a": {"b"}, "b": {"a"}}
+    assert import_circles(graph) == [["a", "b", "a"]]
+
+
+def test_no_import_circle_between_project_modules():
+    modules = project_modules()
+    assert {"tournament.match", "tournament.engines.sampled", "agents.objective"} <= set(modules)
+    graph = {name: project_imports(name, path, modules) for name, path in modules.items()}
+    assert "agents.objective" in graph["agents.rules"]
+    assert import_circles(graph) == []
+
+
 def test_the_cli_is_only_a_face_over_the_packages():
     assert top_level_imports(ROOT / "cli" / "main.py") & set(PACKAGES)
     assert "argparse" in top_level_imports(ROOT / "cli" / "main.py")
@@ -105,7 +174,8 @@ def test_kinds_read_declared_options_and_learners_are_the_rules():
         assert set(kind.options) <= set(BY_NAME), kind.name
     for name in LEARNERS:
         AgentSpec(name)  # valid with its defaults
-    assert options_of("lola") == ("lr", "lr_in", "lookahead", "policy", "optimizer")
+    assert options_of("lola") == ("lr", "lr_in", "lookahead", "init", "policy", "optimizer")
     assert options_of("tft") == () and options_of("memory1") == ("p",)
     assert BY_NAME["lookahead"].applies_to == ("la", "lola", "lola-dice")
-    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice")
+    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice", "lola-pg")
+    assert BY_NAME["init"].applies_to == LEARNERS

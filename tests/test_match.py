@@ -1,16 +1,22 @@
-"""The match loop: fixed strategies, divergence, options and its command line."""
+"""play_matches (tournament/match.py): fixed strategies, recorded values, divergence, dtypes,
+devices, the choice of engine, play in pieces, bad input."""
 
-import json
-from pathlib import Path
+import io
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import torch
 
 from agents.spec import AgentSpec
-from cli.main import main
-from tournament.games import GAMES
-from tournament.match import play_matches
+from sweeps.config import parse_sweep
+from sweeps.plan import plan_matches, plan_tasks
+from sweeps.schema import match_tables
+from tournament.engines.autograd import AutogradEngine
+from tournament.engines.sampled import SampledEngine
+from tournament.games import GAMES, CoinGame, Game, get_game
+from tournament.match import ENGINES, choose_engine, play_matches
+from tournament.recorder import CURVES, BatchState, join_results
 from tournament.values import reward_per_step
 
 IPD = GAMES["ipd"]
@@ -56,10 +62,71 @@ def test_float32_is_close_to_float64():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_equals_cpu():
-    spec = AgentSpec("lola", lookahead=2)
-    cpu = play_matches(IPD, [spec] * 4, [spec] * 4, range(4), 20)
-    gpu = play_matches(IPD, [spec] * 4, [spec] * 4, range(4), 20, device="cuda")
-    assert np.allclose(cpu.reward_a, gpu.reward_a, atol=1e-10)
+    """Every stored column of every match and curve row (the engine seconds aside), for exact,
+    module-policy and sampled learners and a fixed strategy."""
+    config = parse_sweep(
+        {
+            "name": "cuda",
+            "updates": 20,
+            "record_every": 5,
+            "seeds": 2,
+            "agents": [
+                {"kind": "lola", "lookahead": 2},
+                {"kind": "nl", "policy": "mlp:8"},
+                {"kind": "lola-dice", "episodes": 8, "steps": 10},
+                {"kind": "tft"},
+            ],
+        }
+    )
+    settings = {"sweep": config.name, "gamma": config.gamma, "updates": config.updates}
+    for task in plan_tasks(plan_matches(config), 64, config.game_obj()):
+        stored = {}
+        for device in ("cpu", "cuda"):
+            results = play_matches(
+                IPD,
+                [m.a.spec for m in task.matches],
+                [m.b.spec for m in task.matches],
+                [m.seed for m in task.matches],
+                config.updates,
+                record_every=config.record_every,
+                device=device,
+            )
+            stored[device] = match_tables(task, settings, results)
+        for cpu, gpu in zip(stored["cpu"], stored["cuda"], strict=True):
+            assert cpu.schema == gpu.schema
+            for name in cpu.column_names:
+                a, b = cpu.column(name).to_pylist(), gpu.column(name).to_pylist()
+                kind = cpu.schema.field(name).type
+                if name == "elapsed_s":
+                    continue
+                if pa.types.is_floating(kind) or pa.types.is_list(kind):
+                    a, b = np.array(a, dtype=float), np.array(b, dtype=float)
+                    np.testing.assert_allclose(a, b, rtol=0, atol=1e-10, err_msg=name)
+                else:
+                    assert a == b, name
+
+
+@pytest.mark.parametrize(
+    "a, b, engine",
+    [
+        (AgentSpec("lola"), AgentSpec("tft"), "closed_form"),
+        (AgentSpec("lola", policy="mlp:4"), AgentSpec("tft"), "autograd"),
+        (AgentSpec("nl-pg"), AgentSpec("lola"), "sampled"),
+    ],
+)
+def test_auto_takes_the_first_engine_that_plays_the_matches(a, b, engine):
+    assert choose_engine("auto", IPD, [a, b]) is ENGINES[engine]
+    assert choose_engine("auto", get_game("tandem"), [AgentSpec("sos")] * 2) is AutogradEngine
+
+
+def test_an_engine_refuses_a_game_of_a_type_it_does_not_play():
+    tandem, sos = get_game("tandem"), [AgentSpec("sos")] * 2
+    with pytest.raises(ValueError, match="engine: sampled plays Game only, not tandem"):
+        choose_engine("sampled", tandem, sos)
+    with pytest.raises(ValueError, match="engine: closed_form plays Game only, not tandem"):
+        choose_engine("closed_form", tandem, sos)
+    assert ENGINES["sampled"].games == (Game,)
+    assert SampledEngine.why_not(tandem, [AgentSpec("nl-pg")]) == "plays Game only, not tandem"
 
 
 @pytest.mark.parametrize(
@@ -89,59 +156,74 @@ def test_bad_agent_input_is_a_clear_error(call, message):
         call()
 
 
-def test_match_command_prints_json_equal_to_the_engine(capsys):
-    code = main(["match", "lola", "tft", "--seeds", "3", "--updates", "30", "--json"])
-    assert code == 0
-    out = json.loads(capsys.readouterr().out)
-    direct = play_matches(IPD, [AgentSpec("lola")] * 3, [AgentSpec("tft")] * 3, [0, 1, 2], 30)
-    assert out["a"]["rewards"] == pytest.approx(direct.reward_a[:, -1].tolist(), abs=1e-12)
-    assert out["a"]["reward"] == pytest.approx(direct.reward_a[:, -1].mean(), abs=1e-12)
-    assert out["b"]["p_coop"] == [1.0, 1.0, 0.0, 1.0, 0.0]
-    assert out["elapsed_s"] > 0 and out["a"]["agent"] == "lola(lr=1,lr_in=1,k=1)"
+def _round_trip(state: BatchState) -> BatchState:
+    """A state through bytes, as a checkpoint file stores it."""
+    buffer = io.BytesIO()
+    torch.save({"update": state.update, "tensors": state.tensors, "d": state.diverged_at}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    return BatchState(saved["update"], saved["tensors"], saved["d"])
 
 
-def test_match_command_human_output(capsys):
-    assert main(["match", "nl", "alld", "--seeds", "2", "--updates", "5"]) == 0
-    out = capsys.readouterr().out
-    assert "nl(lr=1) vs alld on ipd" in out and "mean" in out
+COIN_LEARNER = dict(policy="mlp:4", episodes=4, steps=6)
+RESUMED = {
+    "closed form, SGD and Adam, diverging": (
+        IPD,
+        [AgentSpec("lola", lookahead=2), AgentSpec("nl", optimizer="adam", lr=0.1)] * 2
+        + [AgentSpec("lola", lr=1e10)],
+        [AgentSpec("sos"), AgentSpec("tft"), AgentSpec("la", optimizer="adam"), AgentSpec("nl")]
+        + [AgentSpec("lola", lr=1e10)],
+    ),
+    "autograd, MLP and Adam": (
+        IPD,
+        [AgentSpec("lola", policy="mlp:4", optimizer="adam", lr=0.1)] * 3,
+        [AgentSpec("nl", policy="mlp:4")] * 3,
+    ),
+    "sampled": (
+        IPD,
+        [AgentSpec("lola-dice", episodes=4, steps=5, lr=0.3)] * 2,
+        [AgentSpec("nl-pg", episodes=4, steps=5, optimizer="adam", lr=0.1)] * 2,
+    ),
+    "differentiable": (
+        get_game("tandem"),
+        [AgentSpec("lola", lr=float(lr)) for lr in (0.1, 1e6)],
+        [AgentSpec("nl", lr=0.1)] * 2,
+    ),
+    "coin, Adam": (
+        CoinGame(3),
+        [AgentSpec("lola-dice", optimizer="adam", lr=0.05, **COIN_LEARNER)] * 2,
+        [AgentSpec("nl-pg", lr=0.1, **COIN_LEARNER)] * 2,
+    ),
+    "coin vs a fixed strategy": (
+        CoinGame(3),
+        [AgentSpec("nl-pg", optimizer="adam", lr=0.05, **COIN_LEARNER)] * 2,
+        [AgentSpec("greedy")] * 2,
+    ),
+}
 
 
-def run_cli(argv):
-    try:
-        return main(argv)
-    except SystemExit as exit_info:  # argparse's own errors
-        return exit_info.code
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["match", "lol", "tft"], "agent: unknown 'lol'; accepted: nl, la, lola"),
-        (["match", "nl", "tft", "--lr", "-1"], "lr: must be finite and > 0"),
-        (["match", "nl", "tft", "--gamma", "1.5"], "gamma: must be a number in (0, 1), got 1.5"),
-        (["match", "nl", "tft", "--game", "go"], "game: unknown 'go'; accepted: ipd, imp"),
-        (["match", "nl", "tft", "--payoffs", "1,2,3"], "payoffs: needs 4 values"),
-        (["match", "nl", "tft", "--payoffs", "a,b,c,d"], "payoffs: need comma-separated numbers"),
-        (["match", "nl", "tft", "--seeds", "0"], "--seeds: must be an integer >= 1, got 0"),
-        (["match", "nl", "tft", "--device", "tpu"], "device: unknown 'tpu'; accepted: cpu, cuda"),
-        (["match", "nl", "tft", "--dtype", "float16"], "dtype: unknown 'float16'; accepted"),
-        (["match", "nl", "tft", "--lookahead", "x"], "invalid int value: 'x'"),
-    ],
-)
-def test_match_command_rejects_bad_input_in_one_line(argv, message, capsys):
-    assert run_cli(argv) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
-@pytest.mark.parametrize("command", [["match", "lola", "tft"], ["sweep", "QUICK"]])
-def test_cuda_without_a_cuda_device_is_a_one_line_error(command, capsys, tmp_path):
-    quick = str(Path(__file__).resolve().parents[1] / "sweeps/configs/quick.yaml")
-    argv = [quick if a == "QUICK" else a for a in command]
-    out = tmp_path / "out"
-    extra = ["--out", str(out)] if command[0] == "sweep" else []
-    assert run_cli([*argv, "--device", "cuda", *extra]) == 2
-    err = capsys.readouterr().err
-    assert "device: cuda requested but this machine has no CUDA device" in err
-    assert err.count("\n") == 1 and not out.exists()
+@pytest.mark.parametrize("case", list(RESUMED))
+def test_play_resumed_update_by_update_from_saved_states_equals_uninterrupted_play(case):
+    """The engines' checkpoint hook: stopped after every update (a deadline already past), its
+    state through bytes, resumed: the joined curves, divergence marks and final state are bit
+    for bit those of one uninterrupted call."""
+    game, specs_a, specs_b = RESUMED[case]
+    run = dict(seeds=list(range(len(specs_a))), updates=7, record_every=3)
+    whole = play_matches(game, specs_a, specs_b, **run)
+    pieces = [play_matches(game, specs_a, specs_b, deadline=0.0, **run)]
+    while pieces[-1].state.update < run["updates"]:
+        state = _round_trip(pieces[-1].state)
+        pieces.append(play_matches(game, specs_a, specs_b, state=state, deadline=0.0, **run))
+    assert len(pieces) == run["updates"]
+    joined = join_results(pieces)
+    np.testing.assert_array_equal(joined.updates, [0, 3, 6, 7])
+    for name in CURVES:
+        want, got = getattr(whole, name), getattr(joined, name)
+        assert (want is None) == (got is None), name
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(joined.diverged_at, whole.diverged_at)
+    assert (whole.diverged_at >= 0).any() == ("diverging" in case)
+    assert joined.state.tensors.keys() == whole.state.tensors.keys()
+    for name, tensor in whole.state.tensors.items():
+        assert torch.equal(joined.state.tensors[name], tensor), name

@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from analysis_data import AGENTS, write_synthetic_sweep
@@ -119,3 +120,43 @@ def test_query_errors_are_one_line(sweep_dir, capsys):
     assert err.startswith("lola-arena: error: sql:") and err.count("\n") == 1
     assert main(["query", str(sweep_dir / "missing"), "SELECT 1"]) == 2
     assert "no matches dataset" in capsys.readouterr().err
+
+
+def test_duckdb_reads_the_dataset_with_hive_partitions(sweep_dir, stored):
+    duckdb = pytest.importorskip("duckdb")
+    pattern = str(sweep_dir / "matches" / "**" / "*.parquet")
+    rows = duckdb.sql(
+        f"SELECT agent_a, count(*) AS n, avg(reward_a) AS reward FROM "
+        f"read_parquet('{pattern}', hive_partitioning = true) "
+        f"WHERE game = 'ipd' AND status = 'ok' GROUP BY agent_a ORDER BY agent_a"
+    ).df()
+    expected = (
+        stored[stored["status"] == "ok"].groupby("agent_a")["reward_a"].agg(["count", "mean"])
+    )
+    assert list(rows["agent_a"]) == list(expected.index)
+    np.testing.assert_allclose(rows["n"], expected["count"])
+    np.testing.assert_allclose(rows["reward"], expected["mean"])
+
+
+def test_polars_scans_the_dataset_with_hive_partitions(sweep_dir, stored):
+    pl = pytest.importorskip("polars")
+    lazy = pl.scan_parquet(sweep_dir / "matches" / "**" / "*.parquet", hive_partitioning=True)
+    counts = (
+        lazy.filter((pl.col("game") == "ipd") & (pl.col("kind_a") == "lola"))
+        .group_by("seed")
+        .agg(pl.len().alias("n"))
+        .sort("seed")
+        .collect()
+    )
+    expected = stored[stored["kind_a"] == "lola"].groupby("seed").size()
+    assert counts["seed"].to_list() == list(expected.index)
+    assert counts["n"].to_list() == list(expected)
+
+
+def test_sides_reads_each_match_from_both_sides(stored):
+    rows = sides(stored)
+    assert len(rows) == 2 * len(stored)
+    first = stored.iloc[0]
+    b_view = rows[(rows["match_id"] == first["match_id"]) & (rows["side"] == "b")].iloc[0]
+    assert b_view["agent"] == first["agent_b"] and b_view["opponent"] == first["agent_a"]
+    assert b_view["p_coop_cd"] == first["p_coop_b_cd"]

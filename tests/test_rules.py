@@ -8,8 +8,9 @@ from torch.func import grad, jacrev
 
 from agents.functional import AutogradObjective, BatchedPolicy
 from agents.kinds import KINDS
+from agents.objective import RuleParams
 from agents.policies import MLPPolicy, TabularPolicy
-from agents.rules import RULES, RuleParams
+from agents.rules import RULES
 from agents.spec import AgentSpec
 from tournament.games import GAMES
 from tournament.match import play_matches

@@ -71,13 +71,56 @@ GAMES: dict[str, Game] = {
 }
 
 
+COIN = "coin"
+DEFAULT_GRID = 3  # the LOLA paper's and POLA's
+MIN_GRID, MAX_GRID = 2, 32
+
+
+def check_grid_size(grid_size) -> int:
+    """``grid_size`` as an int in [MIN_GRID, MAX_GRID], else a one-line ``ValueError``."""
+    if (
+        isinstance(grid_size, bool)
+        or not isinstance(grid_size, int)
+        or not MIN_GRID <= grid_size <= MAX_GRID
+    ):
+        raise ValueError(
+            f"grid_size: must be an integer in [{MIN_GRID}, {MAX_GRID}], got {grid_size!r}"
+        )
+    return grid_size
+
+
+@dataclass(frozen=True)
+class CoinGame:
+    """The Coin Game on a ``grid_size`` torus (its rules: :mod:`tournament.coin_game`; its
+    engine: :mod:`tournament.engines.coin`)."""
+
+    grid_size: int = DEFAULT_GRID
+    name: str = COIN
+
+    def __post_init__(self):
+        check_grid_size(self.grid_size)
+
+    @property
+    def symmetric(self) -> bool:
+        return True
+
+
 # Every game a sweep or the match command takes by name.
-GAME_NAMES: tuple[str, ...] = (*GAMES, *DIFFERENTIABLE_GAMES)
+GAME_NAMES: tuple[str, ...] = (*GAMES, *DIFFERENTIABLE_GAMES, COIN)
 
 
-def get_game(name: str, payoffs: tuple[float, ...] | None = None) -> Game | DifferentiableGame:
+def get_game(
+    name: str, payoffs: tuple[float, ...] | None = None, grid_size: int | None = None
+) -> Game | DifferentiableGame | CoinGame:
     """A game by name, iterated 2x2 (``GAMES``; ``payoffs``, 4 values, symmetric, or 8: row's
-    then column's, override) or differentiable (:data:`DIFFERENTIABLE_GAMES`)."""
+    then column's, override), differentiable (:data:`DIFFERENTIABLE_GAMES`) or the Coin Game
+    (``coin``, on a ``grid_size`` torus, default 3; the only game that takes a grid size)."""
+    if name == COIN:
+        if payoffs is not None:
+            raise ValueError("payoffs: the Coin Game takes no payoffs")
+        return CoinGame(DEFAULT_GRID if grid_size is None else grid_size)
+    if grid_size is not None:
+        raise ValueError(f"grid_size: only the Coin Game ({COIN}) takes a grid size, not {name}")
     if name in DIFFERENTIABLE_GAMES:
         if payoffs is not None:
             raise ValueError(f"payoffs: {name} is a differentiable game; it takes no payoffs")

@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import torch
 
-from agents.functional import Params
-from agents.rules import Grads
+from agents.objective import Grads, Params
 from tournament.games import SWAP_VIEW, Game
 
 # The opponent's own-view state indices in the player's view: start, then CC, CD <-> DC, DD.

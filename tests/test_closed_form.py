@@ -1,15 +1,12 @@
-"""The closed-form engine against the autograd reference, bitwise independence of the batch,
-and seed-only initialisation."""
+"""The closed-form engine (tournament/engines/closed_form.py) against the autograd reference,
+and bitwise independence of the batch."""
 
 import numpy as np
 import pytest
-import torch
 
-from agents.functional import BatchedPolicy
-from agents.policies import MLPPolicy, TabularPolicy
 from agents.spec import AgentSpec
-from tournament.games import GAMES, get_game
-from tournament.match import CURVE_FIELDS, BatchState, join_results, play_matches
+from tournament.games import GAMES
+from tournament.match import play_matches
 
 IPD, IMP = GAMES["ipd"], GAMES["imp"]
 
@@ -104,93 +101,3 @@ def test_copies_of_one_match_agree_bitwise_at_every_batch_position(spec, dtype):
     results = play_matches(IPD, [spec] * n, [spec] * n, [5] * n, 100, record_every=100, dtype=dtype)
     for field in (results.p_coop_a, results.p_coop_b, results.reward_a):
         assert (field == field[:1]).all()
-
-
-@pytest.mark.parametrize("make", [TabularPolicy, lambda: MLPPolicy(16)], ids=["tabular", "mlp"])
-def test_initial_parameters_depend_on_the_seed_alone(make):
-    policy = BatchedPolicy(make)
-    together = policy.init([5, 900, 17, 3], torch.float64)
-    alone = policy.init([17], torch.float64)
-    for name, t in together.items():
-        assert torch.equal(t[2], alone[name][0])
-        assert not torch.equal(t[0], t[1])
-
-
-def test_tabular_initial_logits_are_standard_normal():
-    logits = BatchedPolicy(TabularPolicy).init(range(20_000), torch.float64)["logits"]
-    assert abs(float(logits.mean())) < 0.02 and abs(float(logits.std()) - 1) < 0.02
-    assert abs(float((logits.abs() < 1).double().mean()) - 0.6827) < 0.01  # P(|z| < 1)
-
-
-def test_mlp_initial_weights_follow_pytorchs_default_bounds():
-    """nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases."""
-    theta = BatchedPolicy(lambda: MLPPolicy(32)).init(range(2000), torch.float64)
-    for name, fan_in in (("0.weight", 5), ("0.bias", 5), ("2.weight", 32), ("2.bias", 32)):
-        bound = 1 / np.sqrt(fan_in)
-        draws = theta[name]
-        assert float(draws.abs().max()) <= bound
-        assert abs(float(draws.var()) - bound**2 / 3) < 0.03 * bound**2  # variance of U(-b, b)
-
-
-def _round_trip(state):
-    """A state through bytes, as a checkpoint file stores it."""
-    import io
-
-    buffer = io.BytesIO()
-    torch.save({"update": state.update, "tensors": state.tensors, "d": state.diverged_at}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
-    return BatchState(saved["update"], saved["tensors"], saved["d"])
-
-
-RESUMED = {
-    "closed form, SGD and Adam, diverging": (
-        IPD,
-        [AgentSpec("lola", lookahead=2), AgentSpec("nl", optimizer="adam", lr=0.1)] * 2
-        + [AgentSpec("lola", lr=1e10)],
-        [AgentSpec("sos"), AgentSpec("tft"), AgentSpec("la", optimizer="adam"), AgentSpec("nl")]
-        + [AgentSpec("lola", lr=1e10)],
-    ),
-    "autograd, MLP and Adam": (
-        IPD,
-        [AgentSpec("lola", policy="mlp:4", optimizer="adam", lr=0.1)] * 3,
-        [AgentSpec("nl", policy="mlp:4")] * 3,
-    ),
-    "sampled": (
-        IPD,
-        [AgentSpec("lola-dice", episodes=4, steps=5, lr=0.3)] * 2,
-        [AgentSpec("nl-pg", episodes=4, steps=5, optimizer="adam", lr=0.1)] * 2,
-    ),
-    "differentiable": (
-        get_game("tandem"),
-        [AgentSpec("lola", lr=float(lr)) for lr in (0.1, 1e6)],
-        [AgentSpec("nl", lr=0.1)] * 2,
-    ),
-}
-
-
-@pytest.mark.parametrize("case", list(RESUMED))
-def test_play_resumed_update_by_update_from_saved_states_equals_uninterrupted_play(case):
-    """The engine's checkpoint hook: stopped after every update (a deadline already past), its
-    state through bytes, resumed: the joined curves, divergence marks and final state are bit
-    for bit those of one uninterrupted call."""
-    game, specs_a, specs_b = RESUMED[case]
-    run = dict(seeds=list(range(len(specs_a))), updates=7, record_every=3)
-    whole = play_matches(game, specs_a, specs_b, **run)
-    pieces = [play_matches(game, specs_a, specs_b, deadline=0.0, **run)]
-    while pieces[-1].state.update < run["updates"]:
-        state = _round_trip(pieces[-1].state)
-        pieces.append(play_matches(game, specs_a, specs_b, state=state, deadline=0.0, **run))
-    assert len(pieces) == run["updates"]
-    joined = join_results(pieces)
-    np.testing.assert_array_equal(joined.updates, [0, 3, 6, 7])
-    for name in CURVE_FIELDS:
-        want, got = getattr(whole, name), getattr(joined, name)
-        assert (want is None) == (got is None), name
-        if want is not None:
-            np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(joined.diverged_at, whole.diverged_at)
-    assert (whole.diverged_at >= 0).any() == ("diverging" in case)
-    assert joined.state.tensors.keys() == whole.state.tensors.keys()
-    for name, tensor in whole.state.tensors.items():
-        assert torch.equal(joined.state.tensors[name], tensor), name

@@ -1,9 +1,9 @@
 """The sampled engine: B matches in which side a, side b or both learn from sampled episodes
-(the ``sampled`` kinds of :mod:`agents.kinds`: ``nl-pg``, ``lola-dice``).
+(the ``sampled`` kinds of :mod:`agents.kinds`: ``nl-pg``, ``lola-dice``, ``lola-pg``).
 
-It is the autograd engine (:class:`tournament.match.AutogradSides`) with one change: a sampled
-learner's rule gets, each update, a fresh :class:`agents.dice.DiceObjective` instead of the
-exact value. Everything else is as in the other engines:
+It is the autograd engine (:class:`tournament.engines.autograd.AutogradEngine`) with one change:
+a sampled learner's rule gets, each update, a fresh :class:`agents.dice.DiceObjective` instead
+of the exact value. Everything else is as in the other engines:
 
 - its opponent may be any learner or fixed strategy. A fixed strategy plays its exact
   probabilities in every episode; a sampled learner models it, as the exact learners do, as a
@@ -22,14 +22,14 @@ exact value. Everything else is as in the other engines:
 Threads: a sampled update is thousands of small operations on [B, E, T] tensors (~10^4 to 10^5
 numbers), where waking torch's intra-op thread pool costs more than it gains: on 2 cores,
 LOLA-DiCE (B = 5, E = 64, T = 150) takes 23 ms per update on one thread and 210 ms on two.
-:func:`one_thread` runs the sampled engine on one intra-op thread and restores the setting
+:meth:`SampledEngine.threads` runs it on one intra-op thread and restores the setting
 after; for more throughput, batch more matches (or run several processes, as a sweep does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import torch
 
@@ -39,25 +39,41 @@ from agents.dice import (
     rollout_uniforms,
     sample_rollouts,
 )
-from tournament.games import SWAP_VIEW
-from tournament.match import AutogradSides, Snapshot, own_payoffs
+from agents.kinds import SAMPLED
+from tournament.engines.autograd import AutogradEngine
+from tournament.engines.base import own_payoffs, side_seeds
+from tournament.games import SWAP_VIEW, Game
+from tournament.recorder import Snapshot
 
 
-class SampledSides(AutogradSides):
+class SampledEngine(AutogradEngine):
     """Side a and side b of B matches, at least one of them a sampled learner. Probabilities in
     batch-invariant bits: one bit can flip a sampled action, and a match's episodes must not
     depend on its batch."""
 
     BATCH_INVARIANT = True
 
+    games = (Game,)
+
+    @classmethod
+    def refusal(cls, game, specs) -> str | None:
+        if not any(s.sampled for s in specs):
+            return f"needs a sampled learner ({', '.join(SAMPLED)})"
+        return None
+
+    @classmethod
+    def threads(cls) -> AbstractContextManager:
+        return one_thread()
+
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         super().__init__(game, specs_a, specs_b, seeds, gamma, kw)
         payoffs_a, payoffs_b = (torch.tensor(p, **kw) for p in own_payoffs(game))
         swap = list(SWAP_VIEW)
         # Per seat: itself, its opponent, both payoffs in its own view, its seeds.
+        seeds_a, seeds_b = side_seeds(seeds)
         self.seats = (
-            (self.a, self.b, payoffs_a, payoffs_b[swap], [2 * s for s in seeds]),
-            (self.b, self.a, payoffs_b, payoffs_a[swap], [2 * s + 1 for s in seeds]),
+            (self.a, self.b, payoffs_a, payoffs_b[swap], seeds_a),
+            (self.b, self.a, payoffs_b, payoffs_a[swap], seeds_b),
         )
         self.seeds = list(seeds)
         self.updates_done = 0
@@ -98,8 +114,8 @@ class SampledSides(AutogradSides):
         _, _, r_a, r_b, _ = self.seats[0]
         stream = EVALUATION_STREAM + self.updates_done
         uniforms = rollout_uniforms(self.seeds, self.episodes, self.steps, stream)
-        play = sample_rollouts(snap.p_a, snap.p_b, r_a, r_b, uniforms)
-        snap.sampled_a, snap.sampled_b = play.discounted_reward_per_step(self.gamma)
+        play = sample_rollouts(snap.p_coop_a, snap.p_coop_b, r_a, r_b, uniforms)
+        snap.sampled_reward_a, snap.sampled_reward_b = play.discounted_reward_per_step(self.gamma)
         return snap
 
 

@@ -26,7 +26,8 @@ from sweeps.plan import plan_matches, plan_tasks
 from sweeps.runner import run_sweep
 from sweeps.schema import match_tables
 from tournament.games import get_game
-from tournament.match import MatchResults, play_matches
+from tournament.match import play_matches
+from tournament.recorder import MatchResults
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,6 +98,10 @@ def test_sweep_stores_every_planned_match_and_its_curve(small_run):
 P_COOP_TYPES = {
     f"p_coop_{side}_{s}": "double" for side in "ab" for s in ("start", "cc", "cd", "dc", "dd")
 }
+COIN_TYPES = {
+    "own_coin_share_a": "double", "own_coin_share_b": "double",
+    "pickups_a": "double", "pickups_b": "double", "total_reward": "double",
+}  # fmt: skip
 MATCHES_TYPES = {
     "sweep": "string", "match_id": "string", "gamma": "double",
     "agent_a": "string", "agent_b": "string", "kind_a": "string", "kind_b": "string",
@@ -105,18 +110,19 @@ MATCHES_TYPES = {
     "gamma_co_a": "double", "gamma_co_b": "double", "order_a": "int64", "order_b": "int64",
     "episodes_a": "int64", "episodes_b": "int64", "steps_a": "int64", "steps_b": "int64",
     "baseline_a": "string", "baseline_b": "string",
-    "opponent_model_a": "bool", "opponent_model_b": "bool",
+    "opponent_model_a": "bool", "opponent_model_b": "bool", "init_a": "double", "init_b": "double",
     "policy_a": "string", "policy_b": "string", "optimizer_a": "string", "optimizer_b": "string",
     "seed": "int64", "updates": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES,
     "params_a": "list<element: double>", "params_b": "list<element: double>",
     "sampled_reward_a": "double", "sampled_reward_b": "double",
+    **COIN_TYPES,
     "status": "string", "error": "string", "elapsed_s": "double", "version": "string",
 }  # fmt: skip
 CURVES_TYPES = {
     "match_id": "string", "update": "int64", "reward_a": "double", "reward_b": "double",
     **P_COOP_TYPES, "params_a": "list<element: double>", "params_b": "list<element: double>",
-    "sampled_reward_a": "double", "sampled_reward_b": "double",
+    "sampled_reward_a": "double", "sampled_reward_b": "double", **COIN_TYPES,
 }  # fmt: skip
 
 
@@ -347,15 +353,6 @@ def test_more_seeds_on_a_finished_sweep_append_their_matches(ray_session, tmp_pa
     assert last["finished"] >= last["started"] and last["wall_s"] > 0
     assert last["lola_arena"] == __import__("importlib").metadata.version("lola-arena")
     assert last["torch"] and last["python"] and last["cpus"] >= 1 and last["hostname"]
-
-
-def test_second_run_on_a_locked_dir_is_refused(tmp_path, capsys):
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(SMALL))
-    with store.DirLock(tmp_path / "o"):
-        assert cli.main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
-    assert "being written by another run" in capsys.readouterr().err
-    assert not (tmp_path / "o" / "matches").exists()
 
 
 @pytest.mark.slow

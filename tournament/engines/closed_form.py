@@ -1,0 +1,172 @@
+"""The closed-form engine: tabular policies and fixed strategies in an iterated 2x2 game.
+
+All 2B sides live in one [2B, 5] logit tensor and may mix kinds, lookahead depths, learning
+rates, eta and gamma; each update runs every rule once over all sides of its kind, with the
+exact value's gradients in closed form (:class:`tournament.values.TabularObjective`). Every
+operation is elementwise per side, so a match's numbers do not depend on the other matches in
+its batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from agents.functional import BatchedPolicy
+from agents.optim import OPTIMIZERS
+from agents.policies import TabularPolicy
+from agents.rules import RULES
+from agents.spec import AgentSpec
+from agents.strategies import fixed_p_coop, model_logits
+from tournament.differentiable import DifferentiableGame
+from tournament.engines.base import (
+    Engine,
+    own_payoffs,
+    prefixed,
+    refuse_sampled,
+    rule_params,
+    rule_params_rows,
+    side_seeds,
+)
+from tournament.games import SWAP_VIEW, Game
+from tournament.recorder import Snapshot
+from tournament.values import TabularObjective, sigmoid
+
+
+def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
+    """Whether matches of these agents can share the closed-form engine: every learner tabular
+    and exact (not sampled), in an iterated 2x2 game (any kinds, options and fixed strategies
+    mix)."""
+    return isinstance(game, Game) and all(
+        s.policy == "tabular" and not s.sampled for s in specs if s.learner
+    )
+
+
+class ClosedFormEngine(Engine):
+    """All 2B sides of B matches as one [2B, 5] tensor of logits (own views), sorted so that the
+    sides of each (optimiser, kind) are one contiguous slice: each rule runs on a view, without
+    gathering. ``order[i]`` is the original side of sorted row i (a's sides are 0..B-1, b's
+    B..2B-1)."""
+
+    games = (Game,)
+
+    @classmethod
+    def refusal(cls, game, specs) -> str | None:
+        sampled = refuse_sampled(specs)
+        if sampled is None and not on_closed_form(game, specs):
+            return "needs tabular policies in a 2x2 game; use autograd"
+        return sampled
+
+    def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
+        n = len(seeds)
+        device = kw["device"]
+        payoffs = own_payoffs(game)
+        self.game, self.gamma_match = game, gamma
+        # Per distinct (spec, side) once, then gathered per side: a batch holds few distinct specs.
+        distinct: dict[tuple[AgentSpec, int], int] = {}
+        codes = [distinct.setdefault((s, 0), len(distinct)) for s in specs_a]
+        codes += [distinct.setdefault((s, 1), len(distinct)) for s in specs_b]
+        table = list(distinct)
+        specs = [s for s, _ in table]
+        optimizers, kinds = list(OPTIMIZERS), list(RULES)
+
+        def group(spec: AgentSpec) -> tuple[int, int]:
+            if not spec.learner:
+                return (len(optimizers), 0)  # fixed strategies last
+            return (optimizers.index(spec.optimizer), kinds.index(spec.kind))
+
+        groups = [group(s) for s in specs]
+        order = sorted(range(2 * n), key=lambda i: groups[codes[i]])
+        self.n = n
+        self.order = torch.tensor(order, device=device)
+        self.unsort = torch.empty_like(self.order)
+        self.unsort[self.order] = torch.arange(2 * n, device=device)
+        code = torch.tensor(codes, device=device)[self.order]  # [2B], sorted
+
+        p_fixed = [
+            (0.5,) * 5 if s.learner else fixed_p_coop(s.kind, payoffs[side], s.p)
+            for s, side in table
+        ]
+        learner = torch.tensor([s.learner for s in specs], device=device)[code]
+        self.fixed = ~learner
+        self.p_fixed = torch.tensor(p_fixed, **kw)[code]
+        model = torch.tensor([model_logits(p) for p in p_fixed], **kw)[code]
+        seeds_a, seeds_b = side_seeds(seeds)
+        seeds_ab = torch.tensor(seeds_a + seeds_b)  # [2B]
+        scale = [s.init for s in specs]
+        init = BatchedPolicy(TabularPolicy).init(
+            seeds_ab[self.order.cpu()].tolist(), **kw, scale=[scale[c] for c in code.tolist()]
+        )
+        self.theta = torch.where(learner[:, None], init["logits"], model)  # [2B, 5]
+        opp = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
+        self.opp = self.unsort[opp[self.order]]
+        r_a, r_b = (torch.tensor(p, **kw) for p in payoffs)
+        is_b = (self.order >= n)[:, None]
+        r_self = torch.where(is_b, r_b, r_a)  # [2B, 4]
+        r_opp = torch.where(is_b, r_a[list(SWAP_VIEW)], r_b[list(SWAP_VIEW)])
+        gamma = torch.cat([gamma, gamma])[self.order]
+        hp = rule_params_rows(rule_params(specs, kw), code)
+        lr = torch.tensor([s.lr for s in specs], **kw)[code]
+
+        side_groups = [groups[c] for c in code.tolist()]
+        self.rules, self.optimizers = [], []
+        for (opt, kind), rows in _runs(side_groups):
+            if opt == len(optimizers):
+                continue
+            objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
+            self.rules.append(
+                (RULES[kinds[kind]], rows, self.opp[rows], objective, rule_params_rows(hp, rows))
+            )
+        for opt, rows in _runs([opt for opt, _ in side_groups]):
+            if opt < len(optimizers):
+                self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))
+        self.learners = slice(0, int(learner.sum()))
+
+    def step(self) -> torch.Tensor:
+        """One simultaneous update; returns the per-match flag [B] that it stayed finite (a match
+        that did not keeps its previous parameters)."""
+        theta = self.theta
+        direction = torch.cat(
+            [
+                rule({"logits": theta[rows]}, {"logits": theta[opp]}, objective, hp)["logits"]
+                for rule, rows, opp, objective, hp in self.rules
+            ]
+            or [theta[:0]]
+        ).detach()
+        stepped = [
+            optimizer.step({"logits": theta[rows]}, {"logits": direction[rows]})["logits"]
+            for rows, optimizer in self.optimizers
+        ]
+        new = torch.cat([*stepped, theta[self.learners.stop :]])
+        finite = new.isfinite().all(dim=1)[self.unsort]  # original side order
+        finite = finite[: self.n] & finite[self.n :]
+        self.theta = torch.where(torch.cat([finite, finite])[self.order, None], new, theta)
+        return finite
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The sorted logits [2B, 5] (``theta``) and each optimiser's state
+        (``optimizer<i>.<name>``)."""
+        state = {"theta": self.theta}
+        for i, (_, optimizer) in enumerate(self.optimizers):
+            state.update({f"optimizer{i}.{k}": t for k, t in optimizer.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        self.theta = state["theta"].to(self.theta.device)
+        for i, (_, optimizer) in enumerate(self.optimizers):
+            optimizer.load_state_dict(prefixed(state, f"optimizer{i}.", self.theta.device))
+
+    def snapshot(self) -> Snapshot:
+        p = torch.where(self.fixed[:, None], self.p_fixed, sigmoid(self.theta))[self.unsort]
+        return Snapshot.of(self.game, p[: self.n], p[self.n :], self.gamma_match)
+
+
+def _runs(keys: list) -> list[tuple[object, slice]]:
+    """Consecutive equal keys -> (key, slice of their rows)."""
+    runs, start = [], 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[start]:
+            runs.append((keys[start], slice(start, i)))
+            start = i
+    return runs
