@@ -41,7 +41,9 @@ import numpy as np
 import torch
 
 from agents import seeding
+from agents.functional import log_sigmoid
 from agents.objective import Params
+from agents.proximal import visited_kl
 
 BASELINES = ("mean", "none")
 # Rollout streams of agents.seeding: far above the parameter streams of the initialisation.
@@ -49,25 +51,6 @@ LEARNING_STREAM = 1 << 38
 EVALUATION_STREAM = 1 << 37
 MAX_ROLLOUTS = 1 << 10  # per update: the outer rollout, lookahead steps, the model's episodes
 MODEL_ROLLOUT = MAX_ROLLOUTS - 1  # the episodes an opponent model is fitted to
-
-
-def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """``log(1 / (1 + exp(-x)))`` without overflow: ``x - log(1 + exp(x))`` for x < 0,
-    ``-log(1 + exp(-x))`` for x >= 0, from elementwise operations whose vectorised and scalar
-    kernels agree (unlike ``torch.nn.functional.logsigmoid``), so a match's bits do not depend
-    on its batch.
-
-    Each branch is smooth and sees only its own half-line (the other half clamped to 0, so no
-    overflow and no NaN gradient leaks through ``where``): every derivative order is the true
-    one everywhere, at x = 0 included (1/2, then -1/4). ``min(x, 0) - log(1 + exp(-|x|))``, the
-    same value, has derivative 0 at x = 0 (both kinks' subgradients are 0 there), which froze
-    logits that start at exactly 0."""
-    zero = torch.zeros_like(x)
-    negative = x < 0
-    x_neg, x_pos = torch.where(negative, x, zero), torch.where(negative, zero, x)
-    return torch.where(
-        negative, x_neg - torch.log(1 + torch.exp(x_neg)), -torch.log(1 + torch.exp(-x_pos))
-    )
 
 
 def magic_box(x: torch.Tensor) -> torch.Tensor:
@@ -294,17 +277,38 @@ class DiceObjective:
         )
         return {"logits": model}, modelled
 
+    def logits(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both players' cooperation logits [B, 5], differentiable in their parameters."""
+        return self.logits_self(theta), self.logits_opp(theta_opp)
+
     def surrogates(
         self, theta: Params, theta_opp: Params, rollout: int, of: str = "both"
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """``(L_self, L_opp)`` [B] on rollout ``rollout``; ``of`` = ``self`` or ``opp`` leaves
         the other None (not computed)."""
-        logits, logits_opp = self.logits_self(theta), self.logits_opp(theta_opp)
+        return self._surrogates(theta, theta_opp, rollout, of)[0]
+
+    def proximal(
+        self, theta: Params, theta_opp: Params, rollout: int, of: str, logits_old: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """POLA-DiCE's two terms on rollout ``rollout`` for player ``of`` (``self`` or ``opp``):
+        its DiCE objective ``L`` and ``D``, the KL from its old policy (cooperation logits
+        ``logits_old`` [B, 5], a constant) to its current one, averaged over the states it
+        acted in during those episodes (:func:`agents.proximal.visited_kl`). [B] each."""
+        surrogates, play, logits = self._surrogates(theta, theta_opp, rollout, of)
+        states = play.states_self if of == "self" else play.states_opp
+        current = logits[0] if of == "self" else logits[1]
+        surrogate = surrogates[0] if of == "self" else surrogates[1]
+        return surrogate, visited_kl(logits_old, current, states)
+
+    def _surrogates(self, theta: Params, theta_opp: Params, rollout: int, of: str):
+        logits, logits_opp = self.logits(theta, theta_opp)
         play = self.rollouts(logits, logits_opp, rollout)
         log_p = log_probs(logits, play.choice_self) + log_probs(logits_opp, play.choice_opp)
         box = magic_box(torch.cumsum(log_p, dim=2))
         wanted = {"both": (True, True), "self": (True, False), "opp": (False, True)}[of]
-        return tuple(
+        surrogates = tuple(
             dice(box, weights(r, self.discount, self.baseline)) if want else None
             for r, want in zip((play.reward_self, play.reward_opp), wanted, strict=True)
         )
+        return surrogates, play, (logits, logits_opp)

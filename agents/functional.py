@@ -146,17 +146,35 @@ def dot(x: Params, y: Params) -> torch.Tensor:
     return sum((x[n] * y[n]).reshape(x[n].shape[0], -1).contiguous().sum(dim=1) for n in x)
 
 
+Pair = Callable[[Params, Params], tuple[torch.Tensor, torch.Tensor]]
+
+
 class AutogradObjective:
     """A two-player objective from a ``values(theta, theta_opp) -> (V1, V2)`` function of any
     policy modules; its gradients come from autograd, recorded (``create_graph``) whenever an
-    input requires grad, so that rules can differentiate them once more."""
+    input requires grad, so that rules can differentiate them once more. ``logits(theta,
+    theta_opp)``: both players' cooperation logits [B, 5] (what POLA's KL term reads; None for
+    players without a policy, as in a differentiable game)."""
 
-    def __init__(self, values: Callable[[Params, Params], tuple[torch.Tensor, torch.Tensor]]):
+    def __init__(self, values: Pair, logits: Pair | None = None):
         self.values = values
+        self._logits = logits
+
+    def logits(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._logits is None:
+            raise ValueError("this game's players have no policy, so no KL between policies")
+        return self._logits(theta, theta_opp)
 
     def swapped(self) -> AutogradObjective:
         """The same game from the opponent's seat."""
-        return AutogradObjective(lambda theta, theta_opp: self.values(theta_opp, theta)[::-1])
+
+        def logits(theta, theta_opp):
+            return self.logits(theta_opp, theta)[::-1]
+
+        return AutogradObjective(
+            lambda theta, theta_opp: self.values(theta_opp, theta)[::-1],
+            None if self._logits is None else logits,
+        )
 
     def grads(self, theta: Params, theta_opp: Params, of: str = "both"):
         differentiable = any(t.requires_grad for t in (*theta.values(), *theta_opp.values()))
@@ -189,6 +207,16 @@ def _keyed(side: str, theta: Params) -> dict:
 
 def _unkeyed(side: str, grads: dict) -> Params:
     return {n: g for (s, n), g in grads.items() if s == side}
+
+
+def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 / (1 + exp(-x)))`` without overflow, ``min(x, 0) - log(1 + exp(-|x|))``, from
+    elementwise operations whose vectorised and scalar kernels agree (unlike
+    ``torch.nn.functional.logsigmoid``), so a match's bits do not depend on its batch. ``|x|``
+    is written as a ``where`` whose derivative at 0 is 1, not ``abs``'s 0, so that the
+    derivative at x = 0 is the true 1/2."""
+    magnitude = torch.where(x < 0, -x, x)
+    return torch.where(x < 0, x, torch.zeros_like(x)) - torch.log(1 + torch.exp(-magnitude))
 
 
 def detach(theta: Params) -> Params:

@@ -3,10 +3,12 @@
 Torch-free, like :mod:`agents.options`: labels, validation, the ``match`` command's help, the
 sweep schema's accepted keys, the stored option columns (null where a kind does not read an
 option) and the analysis grouping all derive from these records. A learner's update rule is
-``agents.rules.RULES[name]`` (a test checks that both list the same learners); a fixed
+``agents.rules.RULES[name]`` or, for an online learner, ``agents.online.ONLINE_RULES[name]``
+(a test checks that they list the same learners); a fixed
 strategy's probabilities are ``agents.strategies.fixed_p_coop``.
 
-Adding a learner: one :class:`Kind` here, its rule in ``RULES``, and its reference test.
+Adding a learner: one :class:`Kind` here, its rule in ``RULES`` (an online learner's in
+``agents.online.ONLINE_RULES``), and its reference test.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from agents.strategies import COIN_STRATEGIES, STRATEGIES
 # Options every learner reads; and those of the learners that learn from sampled episodes.
 LEARNING = ("lr", "init", "policy", "optimizer")
 SAMPLING = ("episodes", "steps", "baseline")
+# POLA's proximal options: the KL weights and the inner (K) and outer (M) steps.
+PROXIMAL = ("lr_in", "beta_in", "beta_out", "inner_steps", "outer_steps")
+# Options of the online tabular learners: the Q step and its decay, and the episode length.
+ONLINE_Q = ("alpha", "alpha_decay", "steps")
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,11 @@ class Kind:
     ``sampled``: the learner sees the game only through sampled episodes (its rule takes a
     :class:`agents.rules.SampledObjective`), not through the exact value. ``form``: how the
     command line names it where its name carries its probabilities ``p``. ``matrix``, ``coin``:
-    it plays the iterated 2x2 and differentiable games, the Coin Game."""
+    it plays the iterated 2x2 and differentiable games, the Coin Game. ``online``: a tabular
+    learner that updates after every step of play from the transitions it sees
+    (:mod:`agents.online`), its rule ``agents.online.ONLINE_RULES[name]``. ``optimizers``:
+    those it accepts (None: any); POLA's rules take their own M gradient steps of size lr, so
+    the engine's step must be the plain ``theta + lr d``."""
 
     name: str
     learner: bool
@@ -36,9 +46,11 @@ class Kind:
     source: str
     models_opponent: bool = False
     sampled: bool = False
+    online: bool = False
     form: str | None = None
     matrix: bool = True
     coin: bool = False
+    optimizers: tuple[str, ...] | None = None
 
 
 LEARNER_KINDS = (
@@ -105,6 +117,14 @@ LEARNER_KINDS = (
         models_opponent=True,
     ),
     Kind(
+        "lss",
+        True,
+        (*LEARNING, "lss_lambda"),
+        "local symplectic surgery: (xi + H^T v) / 2, (H^T H + lss_lambda I) v = H^T xi, "
+        "solved matrix-free",
+        "Mazumdar, Jordan & Sastry 2019; Letcher et al.'s reference code",
+    ),
+    Kind(
         "hola",
         True,
         (*LEARNING, "lr_in", "order"),
@@ -142,6 +162,61 @@ LEARNER_KINDS = (
         models_opponent=True,
         sampled=True,
     ),
+    Kind(
+        "pola",
+        True,
+        (*LEARNING, *PROXIMAL),
+        "proximal LOLA on the exact value: M steps on own value after the opponent's K "
+        "proximal steps, differentiated through, minus beta_out times the KL from its old policy",
+        "Zhao, Lu, Grosse & Foerster, NeurIPS 2022 (outer POLA)",
+        models_opponent=True,
+        optimizers=("sgd",),
+    ),
+    Kind(
+        "pola-dice",
+        True,
+        (*LEARNING, *PROXIMAL, *SAMPLING),
+        "POLA on sampled episodes: K inner and M outer proximal steps on DiCE objectives of "
+        "fresh rollouts, each with its KL over the visited states",
+        "Zhao, Lu, Grosse & Foerster, NeurIPS 2022 (POLA-DiCE)",
+        models_opponent=True,
+        sampled=True,
+        optimizers=("sgd",),
+    ),
+    Kind(
+        "q",
+        True,
+        (*ONLINE_Q, "epsilon"),
+        "NL-Q: tabular Q-learning over its own actions, epsilon-greedy",
+        "Watkins & Dayan 1992; LOLA tournament (Foerster et al. 2018), official baselines",
+        online=True,
+    ),
+    Kind(
+        "jal-q",
+        True,
+        (*ONLINE_Q, "epsilon"),
+        "JAL-Q: Q over joint actions weighted by the opponent's empirical action frequencies, "
+        "epsilon-greedy",
+        "Claus & Boutilier 1998; LOLA tournament, official baselines",
+        online=True,
+    ),
+    Kind(
+        "phc",
+        True,
+        (*ONLINE_Q, "delta", "delta_decay"),
+        "policy hill-climbing: Q-learning, the policy stepped delta toward the greedy action",
+        "Bowling & Veloso 2002; LOLA tournament, official baselines",
+        online=True,
+    ),
+    Kind(
+        "wolf-phc",
+        True,
+        (*ONLINE_Q, "delta_win", "delta_win_decay"),
+        "WoLF-PHC: PHC stepping delta_win when winning against its average policy, twice that "
+        "when losing",
+        "Bowling & Veloso 2002; LOLA tournament, official baselines",
+        online=True,
+    ),
 )
 FIXED_KINDS = (
     *(Kind(name, False, (), source, source) for name, (_, source) in STRATEGIES.items()),
@@ -171,6 +246,7 @@ FIXED_KINDS = (
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LEARNER_KINDS, *FIXED_KINDS)}
 LEARNERS: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS)
 SAMPLED: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.sampled)
+ONLINE: tuple[str, ...] = tuple(kind.name for kind in LEARNER_KINDS if kind.online)
 FIXED: tuple[str, ...] = tuple(kind.name for kind in FIXED_KINDS)
 # Every agent name the command line and the sweep files accept, for help texts and errors.
 ACCEPTED_NAMES = ", ".join(kind.form or kind.name for kind in KINDS.values())

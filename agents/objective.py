@@ -41,6 +41,10 @@ class Objective(Protocol):
     def swapped(self) -> Objective:
         """The same game seen from the opponent's seat."""
 
+    def logits(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both players' cooperation logits [B, 5], differentiable in their parameters (POLA's
+        KL term reads them)."""
+
 
 class SampledObjective(Protocol):
     """A two-player game known from sampled episodes, seen from one player (:class:`agents.dice.
@@ -57,13 +61,23 @@ class SampledObjective(Protocol):
         """A tabular model of the opponent fitted to its actions in episodes played at the
         given parameters, and the objective in which the opponent is that model."""
 
+    def logits(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def proximal(
+        self, theta: Params, theta_opp: Params, rollout: int, of: str, logits_old: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Player ``of``'s DiCE objective on rollout ``rollout`` and its KL from the old policy
+        ``logits_old`` averaged over the states it visited there, [B] each."""
+
 
 @dataclass
 class RuleParams:
     """Per-match hyperparameters of a rule, [B] tensors: the assumed opponent step, LOLA-Taylor's
     eta, the lookahead depth k (integers), consensus optimisation's gamma, HOLA's order
-    (integers) and LOLA-DiCE's opponent modelling (bools). SOS's a and b and SGA's epsilon are
-    the papers' constants."""
+    (integers), LOLA-DiCE's opponent modelling (bools), LSS's damping lambda, and POLA's own
+    step ``lr``, KL weights ``beta_in``, ``beta_out`` and steps K, M (integers). SOS's a and b,
+    SGA's epsilon and POLA's tolerance (a match's outer steps stop once its proximal objective
+    changes by less) are constants."""
 
     lr_in: torch.Tensor
     eta: torch.Tensor
@@ -71,6 +85,13 @@ class RuleParams:
     gamma_co: torch.Tensor | None = None
     order: torch.Tensor | None = None
     opponent_model: torch.Tensor | None = None
+    lr: torch.Tensor | None = None
+    beta_in: torch.Tensor | None = None
+    beta_out: torch.Tensor | None = None
+    inner_steps: torch.Tensor | None = None
+    outer_steps: torch.Tensor | None = None
+    lss_lambda: torch.Tensor | None = None
     sos_a: float = 0.5
     sos_b: float = 0.1
     sga_eps: float = 0.1
+    pola_tolerance: float = 1e-12

@@ -28,11 +28,11 @@ def flag(value) -> bool:
 
 @dataclass(frozen=True)
 class Option:
-    """One agent option. ``minimum`` (with ``exclusive``) and ``maximum``: the bounds of a
-    number (``maximum``: where a larger one would exhaust the engine's memory). ``label``: its
-    name in agent labels (None: not shown; with ``labelled_at_default`` false, shown only where
-    the value is not the default). ``stored``: a per-side column (``<name>_a``,
-    ``<name>_b``) of a sweep's matches table, null where a kind does not read it."""
+    """One agent option. ``minimum`` (with ``exclusive``) and ``maximum`` (inclusive): the
+    bounds of a number (a learner's own range, or where a larger one would exhaust the engine's
+    memory). ``label``: its name in agent labels (None: not shown; with ``labelled_at_default``
+    false, shown only where the value is not the default). ``stored``: a per-side column
+    (``<name>_a``, ``<name>_b``) of a sweep's matches table, null where a kind does not read it."""
 
     name: str
     type: type
@@ -58,8 +58,8 @@ OPTIONS: tuple[Option, ...] = (
         "lr_in",
         float,
         None,
-        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE, LOLA-PG; "
-        "EG's extrapolation step (default: lr)",
+        "the opponent's learning rate assumed by LA, LOLA, SOS, CGD, HOLA, LOLA-DiCE, LOLA-PG, "
+        "POLA; EG's extrapolation step (default: lr)",
         0,
         True,
         "lr_in",
@@ -84,8 +84,64 @@ OPTIONS: tuple[Option, ...] = (
         label="n",
         maximum=5,  # HOLA-n nests n levels of differentiation
     ),
+    Option(
+        "beta_in",
+        float,
+        1.0,
+        "POLA's inner proximal weight: the opponent's step is penalised by beta_in times the KL "
+        "divergence from its current policy (pola, pola-dice)",
+        0,
+        False,
+        "b_in",
+    ),
+    Option(
+        "beta_out",
+        float,
+        1.0,
+        "POLA's outer proximal weight: own step penalised by beta_out times the KL divergence "
+        "from its current policy (pola, pola-dice)",
+        0,
+        False,
+        "b_out",
+    ),
+    Option(
+        "inner_steps",
+        int,
+        1,
+        "K, the opponent's proximal gradient steps that POLA differentiates through",
+        1,
+        label="K",
+        maximum=20,  # the engine's memory grows linearly in K, as in k
+    ),
+    Option(
+        "outer_steps",
+        int,
+        50,
+        "M, POLA's own proximal gradient steps of size lr per update",
+        1,
+        label="M",
+        maximum=10_000,  # the time per update grows linearly in M
+    ),
+    Option(
+        "lss_lambda",
+        float,
+        0.1,
+        "LSS's damping lambda of (H^T H + lambda I) v = H^T xi (0: v = H^-1 xi)",
+        0,
+        False,
+        "lam",
+    ),
     Option("episodes", int, 64, "E, episodes per sampled rollout (sampled learners)", 1, label="E"),
-    Option("steps", int, 150, "T, steps per sampled episode (sampled learners)", 1, False, "T"),
+    Option(
+        "steps",
+        int,
+        150,
+        "T, steps per episode (of a sampled rollout: the sampled learners; of play between two "
+        "updates: the online learners)",
+        1,
+        False,
+        "T",
+    ),
     Option(
         "baseline",
         str,
@@ -114,6 +170,59 @@ OPTIONS: tuple[Option, ...] = (
         False,
         "init",
         labelled_at_default=False,
+    ),
+    Option(
+        "alpha",
+        float,
+        0.01,
+        "the online learners' Q step size alpha in (0, 1], decayed as "
+        "1 / (1/alpha + t alpha_decay)",
+        0,
+        True,
+        "a",
+        maximum=1,
+    ),
+    Option("alpha_decay", float, 1e-4, "the decay of alpha per step t", 0, False, "ad"),
+    Option(
+        "epsilon",
+        float,
+        0.05,
+        "q, jal-q: probability in [0, 1] of flipping the greedy action",
+        0,
+        False,
+        "eps",
+        maximum=1,
+    ),
+    Option(
+        "delta",
+        float,
+        5e-5,
+        "phc: policy step delta in (0, 1], decayed as 1 / (1/delta + t delta_decay)",
+        0,
+        True,
+        "d",
+        maximum=1,
+    ),
+    Option("delta_decay", float, 1.0, "phc: the decay of delta per step t", 0, False, "dd"),
+    Option(
+        "delta_win",
+        float,
+        0.01,
+        "wolf-phc: policy step when winning, in (0, 1] (twice it when losing), decayed as "
+        "1 / (1/delta_win + t delta_win_decay)",
+        0,
+        True,
+        "dw",
+        maximum=1,
+    ),
+    Option(
+        "delta_win_decay",
+        float,
+        5e-5,
+        "wolf-phc: the decay of delta_win per step t",
+        0,
+        False,
+        "dwd",
     ),
     Option(
         "policy",

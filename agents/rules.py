@@ -36,6 +36,7 @@ from agents.functional import (
     vjp,
 )
 from agents.objective import Objective, Params, RuleParams, SampledObjective
+from agents.proximal import mean_kl
 
 
 def naive(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
@@ -269,6 +270,82 @@ def cgd(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) 
     return _negative(g1)
 
 
+def _conjugate_gradients(apply, b1: Params, b2: Params, size: int):
+    """Solve ``A v = b`` for a symmetric positive (semi)definite ``A`` given as ``apply(v1, v2)
+    -> A v`` on both players' parts: conjugate gradients, per match, ``min(size,
+    CGD_MAX_ITERATIONS)`` iterations, a match whose residual vanished keeping its solution."""
+
+    def norm_sq(v1, v2):
+        return dot(v1, v1) + dot(v2, v2)
+
+    def ratio(num, den):
+        return torch.where(den > 0, num / torch.where(den > 0, den, 1), torch.zeros_like(num))
+
+    v1 = {n: torch.zeros_like(t) for n, t in b1.items()}
+    v2 = {n: torch.zeros_like(t) for n, t in b2.items()}
+    r1, r2 = b1, b2
+    p1, p2 = r1, r2
+    r_sq = norm_sq(r1, r2)
+    for _ in range(min(size, CGD_MAX_ITERATIONS)):
+        a1, a2 = apply(p1, p2)
+        step = ratio(r_sq, dot(p1, a1) + dot(p2, a2))
+        v1, v2 = axpy(v1, step, p1), axpy(v2, step, p2)
+        r1, r2 = axpy(r1, -step, a1), axpy(r2, -step, a2)
+        r_sq_new = norm_sq(r1, r2)
+        beta = ratio(r_sq_new, r_sq)
+        p1, p2 = axpy(r1, beta, p1), axpy(r2, beta, p2)
+        r_sq = r_sq_new
+    return v1, v2
+
+
+def lss(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
+    """LSS, local symplectic surgery (Mazumdar, Jordan & Sastry 2019), loss form, as in Letcher
+    et al.'s reference code (the SOS notebook, ``update_th``, branch ``lss``), with H the full
+    Jacobian of xi and lambda = ``hp.lss_lambda``:
+
+        (H^T H + lambda I) v = H^T xi,   step = -(xi + H^T v)_1 / 2
+
+    For lambda = 0 and an invertible H, v = H^-1 xi, and the field 1/2 (xi + H^T H^-1 xi) has
+    Jacobian 1/2 (H + H^T) at every fixed point (xi = 0): the antisymmetric (rotational) part
+    of the game is cut away there. The notebook uses H^-1 and falls back to the damped solve
+    with lambda = 0.1 only where det H is exactly 0; here the damped solve is the rule at every
+    point (default lambda = 0.1, a bias of order lambda; lambda = 0 is the notebook's H^-1 at a
+    nonsingular H). Solved matrix-free, for any module, with the products
+
+        (H^T w)_i = grad_i (xi . sg w),   (H v)_i = grad_i sum_j (grad_j L_i . sg v_j)
+
+    as vector-Jacobian products, and conjugate gradients on the normal equations (as
+    :func:`cgd`): ``min(2 d, CGD_MAX_ITERATIONS)`` iterations for d parameters of both players
+    (d iterations are exact in exact arithmetic; in float64 they leave ~1e-8 of the squared
+    conditioning, 2 d reach ~1e-13 against a direct solve in the tests).
+    """
+    theta, theta_opp, xi1, xi2, d2_l1, d1_l2 = _loss_gradients(theta, theta_opp, objective)
+
+    def h_t(w1, w2):
+        """H^T w, both players' parts."""
+        s = dot(xi1, detach(w1)) + dot(xi2, detach(w2))
+        return grad(s, theta, retain_graph=True), grad(s, theta_opp, retain_graph=True)
+
+    def h(v1, v2):
+        """H v, both players' parts."""
+        h1 = grad(dot(xi1, detach(v1)) + dot(d2_l1, detach(v2)), theta, retain_graph=True)
+        h2 = grad(dot(d1_l2, detach(v1)) + dot(xi2, detach(v2)), theta_opp, retain_graph=True)
+        return h1, h2
+
+    def normal(v1, v2):
+        """(H^T H + lambda I) v."""
+        hv1, hv2 = h(v1, v2)
+        a1, a2 = h_t(hv1, hv2)
+        return axpy(a1, hp.lss_lambda, v1), axpy(a2, hp.lss_lambda, v2)
+
+    c1, c2 = detach(xi1), detach(xi2)
+    b1, b2 = h_t(c1, c2)
+    size = _parameters_per_match(theta) + _parameters_per_match(theta_opp)
+    v1, v2 = _conjugate_gradients(normal, b1, b2, 2 * size)
+    surgery1, _ = h_t(v1, v2)
+    return {n: -(c1[n] + surgery1[n]) / 2 for n in c1}
+
+
 def hola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
     """HOLA-n, higher-order LOLA (Willi et al. 2022): the learner assumes an opponent of order
     n - 1, and differentiates through its step. With alpha = ``hp.lr_in``:
@@ -390,6 +467,123 @@ def lola_pg(
     return axpy(d_self_l_self, hp.lr_in, shaping)
 
 
+def proximal_opponent(
+    theta: Params,
+    theta_opp: Params,
+    objective: Objective,
+    hp: RuleParams,
+    logits_opp_old: torch.Tensor,
+) -> Params:
+    """POLA's inner step: K gradient steps of the opponent on its proximal objective against a
+    fixed ``theta`` (K = ``hp.inner_steps`` per match; steps beyond a match's K have size 0),
+    recorded so that ``theta2^(K)`` is a differentiable function of ``theta1``:
+
+        theta2^(j+1) = theta2^(j) + alpha [grad_2 V2(theta1, theta2^(j))
+                                           - beta_in grad_2 D(pi_old2, pi_theta2^(j))]
+
+    with ``D`` the KL averaged over states (:func:`agents.proximal.mean_kl`) from the
+    opponent's current policy ``logits_opp_old``. At j = 0 the opponent is at that policy, where
+    D's gradient vanishes: one step (K = 1) is the naive step of LOLA, whatever beta_in.
+    """
+    for j in range(int(hp.inner_steps.max())):
+        alpha = torch.where(hp.inner_steps > j, hp.lr_in, torch.zeros_like(hp.lr_in))
+        step = objective.grads(theta, theta_opp, of="opp").d_opp_v_opp
+        if j > 0:
+            kl = mean_kl(logits_opp_old, objective.logits(theta, theta_opp)[1])
+            step = axpy(step, -hp.beta_in, grad(kl, theta_opp, create_graph=True))
+        theta_opp = axpy(theta_opp, alpha, step)
+    return theta_opp
+
+
+def pola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams) -> Params:
+    """POLA (Zhao, Lu, Grosse & Foerster, NeurIPS 2022), "outer POLA" on the exact value: own
+    step is the proximal point of own value after the opponent's proximal step,
+
+        F(theta1)      = V1(theta1, theta2'(theta1)) - beta_out D(pi_old1, pi_theta1)
+        theta1_new     = argmax F                                 (= argmin L1 + beta_out D)
+
+    with ``theta2'`` the opponent's K proximal steps (:func:`proximal_opponent`, differentiated
+    through) and ``D`` the KL averaged over the five states from own current policy
+    (:func:`agents.proximal.mean_kl`). The argmax is taken by M gradient steps of size lr,
+
+        theta1^(m+1) = theta1^(m) + lr grad F(theta1^(m)),   m = 0 .. M - 1
+
+    a match stopping early once ``|F(theta1^(m)) - F(theta1^(m-1))| < hp.pola_tolerance``. The
+    direction is ``d = sum_m grad F(theta1^(m))``, so that the SGD step ``theta1 + lr d`` lands
+    on ``theta1^(M)``. With M = 1, K = 1 and beta_out = 0 (any beta_in) it is ``lola`` with
+    k = 1; as beta_out grows the step vanishes like ``(beta_out H_D)^-1 grad F(theta1)``, with
+    ``H_D`` the Hessian of D at the old policy (its Fisher information: ``diag(p (1 - p)) / 5``
+    for tabular logits).
+    """
+    logits_old, logits_opp_old = (x.detach() for x in objective.logits(theta, theta_opp))
+    theta_m, total = detach(theta), {n: torch.zeros_like(t) for n, t in theta.items()}
+    active = torch.ones_like(hp.outer_steps, dtype=torch.bool)
+    previous = None
+    for m in range(int(hp.outer_steps.max())):
+        theta_m = requires_grad(theta_m)
+        theta_opp_k = proximal_opponent(theta_m, detach(theta_opp), objective, hp, logits_opp_old)
+        # Chain rule at (theta1, theta2'): grad_1 V1 + (d theta2' / d theta1)^T grad_2 V1.
+        g = objective.grads(detach(theta_m), detach(theta_opp_k), of="self")
+        kl = mean_kl(logits_old, objective.logits(theta_m, theta_opp)[0])
+        shaped = dot(theta_opp_k, detach(g.d_opp_v_self)) - hp.beta_out * kl
+        ascent = {n: g.d_self_v_self[n] + t for n, t in grad(shaped, theta_m).items()}
+        value = g.v_self - hp.beta_out * kl.detach()
+        active = active & (hp.outer_steps > m)
+        if previous is not None:
+            active = active & ((value - previous).abs() >= hp.pola_tolerance)
+        if not bool(active.any()):
+            break
+        on = active.to(hp.lr.dtype)
+        total = axpy(total, on, ascent)
+        theta_m = axpy(detach(theta_m), on * hp.lr, ascent)
+        previous = value.detach()
+    return total
+
+
+def pola_dice(
+    theta: Params, theta_opp: Params, objective: SampledObjective, hp: RuleParams
+) -> Params:
+    """POLA-DiCE (Zhao, Lu, Grosse & Foerster, NeurIPS 2022): :func:`pola` with both values
+    replaced by DiCE objectives of fresh rollouts and each KL averaged over the states visited
+    in that rollout (:func:`agents.proximal.visited_kl`). Outer step m plays rollouts
+    ``m (K + 1) + j``: the opponent's K steps from its current parameters, step j on rollout
+    ``m (K + 1) + j + 1`` played at (theta1^(m), theta2^(j)),
+
+        theta2^(j+1) = theta2^(j) + alpha grad_2 [L2 - beta_in D2](theta1^(m), theta2^(j))
+
+    recorded so that ``theta2^(K)`` is a function of ``theta1^(m)``; then own step on rollout
+    ``m (K + 1)`` played at (theta1^(m), theta2^(K)),
+
+        theta1^(m+1) = theta1^(m) + lr d/d theta1 [L1(theta1, theta2^(K)(theta1))
+                                                   - beta_out D1(theta1)]
+
+    ``D1, D2``: the KL from each player's policy at the start of the update. As in the authors'
+    code (``POLA_dice_jax.py``), the inner steps restart from the opponent's current parameters
+    at every outer step, and every rollout is fresh. The direction is the sum of the M ascent
+    directions (the SGD step ``theta1 + lr d`` lands on ``theta1^(M)``); with M = 1 and
+    beta = 0 it is ``lola-dice`` with k = K on the same rollouts. The authors' IPD settings:
+    K = 2, M = 200, beta_in = 10, beta_out = 100 (Adam on the outer steps there; plain gradient
+    steps here).
+    """
+    logits_old, logits_opp_old = (x.detach() for x in objective.logits(theta, theta_opp))
+    theta_m, total = detach(theta), {n: torch.zeros_like(t) for n, t in theta.items()}
+    depth = int(hp.inner_steps.max())
+    for m in range(int(hp.outer_steps.max())):
+        on = (hp.outer_steps > m).to(hp.lr.dtype)
+        theta_m, theta_opp_k = requires_grad(theta_m), requires_grad(theta_opp)
+        for j in range(depth):
+            alpha = torch.where(hp.inner_steps > j, hp.lr_in, torch.zeros_like(hp.lr_in))
+            rollout = m * (depth + 1) + j + 1
+            l_opp, kl_opp = objective.proximal(theta_m, theta_opp_k, rollout, "opp", logits_opp_old)
+            step = grad(l_opp - hp.beta_in * kl_opp, theta_opp_k, create_graph=True)
+            theta_opp_k = axpy(theta_opp_k, alpha, step)
+        l_self, kl = objective.proximal(theta_m, theta_opp_k, m * (depth + 1), "self", logits_old)
+        ascent = grad(l_self - hp.beta_out * kl, theta_m)
+        total = axpy(total, on, ascent)
+        theta_m = axpy(detach(theta_m), on * hp.lr, ascent)
+    return total
+
+
 RULES: dict[str, Callable[..., Params]] = {
     "nl": naive,
     "la": lookahead,
@@ -400,8 +594,11 @@ RULES: dict[str, Callable[..., Params]] = {
     "co": consensus,
     "eg": extragradient,
     "cgd": cgd,
+    "lss": lss,
     "hola": hola,
     "nl-pg": policy_gradient,
     "lola-dice": lola_dice,
     "lola-pg": lola_pg,
+    "pola": pola,
+    "pola-dice": pola_dice,
 }

@@ -14,6 +14,7 @@ from torch import nn
 
 from agents.coin_policies import ACCEPTED as COIN_ACCEPTED
 from agents.coin_policies import coin_policy_factory
+from agents.dice import MAX_ROLLOUTS
 from agents.kinds import ACCEPTED_NAMES, KINDS
 from agents.optim import OPTIMIZERS
 from agents.options import OPTIONS, applies, default, flag
@@ -37,11 +38,23 @@ class AgentSpec:
     eta: float = default("eta")
     gamma_co: float = default("gamma_co")
     order: int = default("order")
+    beta_in: float = default("beta_in")
+    beta_out: float = default("beta_out")
+    inner_steps: int = default("inner_steps")
+    outer_steps: int = default("outer_steps")
+    lss_lambda: float = default("lss_lambda")
     episodes: int = default("episodes")
     steps: int = default("steps")
     baseline: str = default("baseline")
     opponent_model: bool = default("opponent_model")
     init: float = default("init")
+    alpha: float = default("alpha")
+    alpha_decay: float = default("alpha_decay")
+    epsilon: float = default("epsilon")
+    delta: float = default("delta")
+    delta_decay: float = default("delta_decay")
+    delta_win: float = default("delta_win")
+    delta_win_decay: float = default("delta_win_decay")
     policy: str | Callable[[], nn.Module] = default("policy")
     optimizer: str = default("optimizer")
     p: tuple[float, ...] | None = default("p")
@@ -68,6 +81,18 @@ class AgentSpec:
             raise ValueError(
                 f"optimizer: unknown {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}"
             )
+        accepted = KINDS[self.kind].optimizers or tuple(OPTIMIZERS)
+        if self.optimizer not in accepted:
+            raise ValueError(
+                f"optimizer: {self.kind} takes its own gradient steps; accepted: "
+                f"{', '.join(accepted)}, got {self.optimizer!r}"
+            )
+        rollouts = (self.inner_steps + 1) * self.outer_steps
+        if self.kind == "pola-dice" and rollouts > MAX_ROLLOUTS - 1:
+            raise ValueError(
+                f"outer_steps: pola-dice plays (inner_steps + 1) x outer_steps <= "
+                f"{MAX_ROLLOUTS - 1} rollouts per update, got {rollouts}"
+            )
         self._check_p()
 
     def _check_p(self):
@@ -91,22 +116,32 @@ class AgentSpec:
         return KINDS[self.kind].learner
 
     @property
+    def online(self) -> bool:
+        """Learns online, step by step (:data:`agents.kinds.ONLINE`)."""
+        return KINDS[self.kind].online
+
+    @property
     def sampled(self) -> bool:
         """Learns from sampled episodes (:data:`agents.kinds.SAMPLED`)."""
         return KINDS[self.kind].sampled
 
     def structure(self) -> tuple:
         """What must be equal for agents to share one batched engine call (all but the numbers,
-        which the engines take per match). A sampled learner's rollouts are [B, E, T] tensors,
-        one per lookahead step: its episodes, steps, baseline and lookahead too (a batch could
-        mix depths, but every match would pay for the deepest one's rollouts)."""
+        which the engines take per match). An online learner's episodes: its steps T. A sampled
+        learner's rollouts are [B, E, T] tensors, one per lookahead (or POLA inner and outer)
+        step: its episodes, steps, baseline and those steps too (a batch could mix depths, but
+        every match would pay for the deepest one's rollouts)."""
         sampling = ()
+        if self.online:
+            sampling = (self.steps,)
         if self.sampled:
-            depth, model = (
-                getattr(self, name) if applies(name, self.kind) else None
-                for name in ("lookahead", "opponent_model")
+            rollouts = ("lookahead", "opponent_model", "inner_steps", "outer_steps")
+            sampling = (
+                self.episodes,
+                self.steps,
+                self.baseline,
+                *(getattr(self, name) if applies(name, self.kind) else None for name in rollouts),
             )
-            sampling = (self.episodes, self.steps, self.baseline, depth, model)
         return (self.kind, self.policy, self.optimizer, self.p, *sampling)
 
     def label(self) -> str:

@@ -12,10 +12,17 @@ Rows (IPD self-play, float32, match-updates per second):
   to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
 - with ``--device cuda``: the engine at large B on the GPU;
-- ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) self-play on the sampled engine, one
-  match against a batch, in episode-steps per second (both learners' rollouts, 2 per update);
+- ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) and POLA-DiCE (K = 2, M = 10)
+  self-play on the sampled engine, one match against a batch, in episode-steps per second (both
+  learners' rollouts: 2 per update, 30 per update);
+- ``proximal``: POLA (exact, tabular, 100 outer steps per update) self-play on the closed-form
+  engine, match-updates per second, ratio to one match's;
 - ``coin``: the Coin Game's environment, play and NL-PG training in agent-steps per second and
-  the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only).
+  the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only);
+- ``online``: each online learner (``q``, ``jal-q``, ``phc``, ``wolf-phc``) in self-play on
+  the online engine, B = 16,384 matches, episodes of T = 200 steps, float64, in agent-steps
+  per second (2 B T per episode, the whole call: initialisation and records included); ratio =
+  rate / 1,000,000, the issue's target on 2 cores (``--online-only``: these rows alone).
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
 shared machine; compare ratios from one run, with nothing else busy.
@@ -35,6 +42,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from agents.kinds import ONLINE
 from agents.spec import AgentSpec
 from bench.loop import play_one_match
 from tournament.games import GAMES
@@ -79,16 +87,62 @@ def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tupl
 
 
 SAMPLED = AgentSpec("lola-dice", lr=0.2, lr_in=0.3, lookahead=1, episodes=64, steps=150)
+# POLA as in sweeps/configs/pola_paper.yaml (one update: 100 outer steps), and POLA-DiCE with
+# the authors' IPD K and betas but M = 10 outer steps (one update: 10 x 3 rollouts a learner).
+POLA = AgentSpec("pola", lr=1.0, lr_in=5.0, beta_in=0.0, beta_out=0.5, inner_steps=1,
+                 outer_steps=100)  # fmt: skip
+POLA_DICE = AgentSpec("pola-dice", lr=0.2, lr_in=0.3, beta_in=10.0, beta_out=100.0, inner_steps=2,
+                      outer_steps=10, episodes=64, steps=150)  # fmt: skip
 
 
-def sampled_rate(batch: int, updates: int) -> float:
-    """Episode-steps per second of the learning rollouts: B x updates x 2 learners x (k + 1)
-    rollouts x E x T, over the whole call."""
-    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), 1)
+def rollouts_per_update(spec: AgentSpec) -> int:
+    """A sampled learner's rollouts per update: k + 1 (LOLA-DiCE), M (K + 1) (POLA-DiCE)."""
+    if spec.kind == "pola-dice":
+        return spec.outer_steps * (spec.inner_steps + 1)
+    return spec.lookahead + 1
+
+
+def sampled_rate(batch: int, updates: int, spec: AgentSpec = SAMPLED) -> float:
+    """Episode-steps per second of the learning rollouts: B x updates x 2 learners x rollouts
+    per update x E x T, over the whole call."""
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), 1)
     started = time.perf_counter()
-    play_matches(GAMES["ipd"], [SAMPLED] * batch, [SAMPLED] * batch, list(range(batch)), updates)
-    steps = batch * updates * 2 * (SAMPLED.lookahead + 1) * SAMPLED.episodes * SAMPLED.steps
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), updates)
+    steps = batch * updates * 2 * rollouts_per_update(spec) * spec.episodes * spec.steps
     return steps / (time.perf_counter() - started)
+
+
+ONLINE_TARGET = 1_000_000  # agent-steps per second on 2 cores
+
+
+def online_rate(kind: str, batch: int, episodes: int, steps: int = 200) -> float:
+    """Agent-steps per second of ``kind`` in self-play: 2 B T per episode, the whole call."""
+    spec = AgentSpec(kind, steps=steps)
+    play_matches(GAMES["ipd"], [spec] * 8, [spec] * 8, list(range(8)), 1)  # warm-up
+    started = time.perf_counter()
+    play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), episodes)
+    return 2 * batch * steps * episodes / (time.perf_counter() - started)
+
+
+def online_rows(quick: bool) -> list[dict]:
+    batch = 2048 if quick else 16384
+    rows = []
+    for kind in ONLINE:
+        rate = online_rate(kind, batch, episodes=1 if quick else 2)
+        rows.append(
+            dict(
+                what="online (cpu)",
+                rule=AgentSpec(kind, steps=200).label(),
+                k=0,
+                policy="tabular",
+                batch=batch,
+                rate=rate,
+                rate_no_init=rate,
+                ratio=rate / ONLINE_TARGET,
+            )
+        )
+        print(f"online {kind:<10} B={batch:<8} {rate:>12,.0f} agent-steps/s", file=sys.stderr)
+    return rows
 
 
 def sweep_rate(config: Path) -> tuple[float, float, int]:
@@ -116,9 +170,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="results/bench", help="folder for bench.json, bench.md")
     parser.add_argument("--sweep", help="sweep file (default: bench/grand_37.yaml; --quick: quick)")
     parser.add_argument("--coin", action="store_true", help="only the Coin Game's rows")
+    parser.add_argument("--online-only", action="store_true", help="only the online rows")
     args = parser.parse_args(argv)
     if args.coin:
         write(Path(args.out), [], coin_rows(args.device, args.quick), _machine())
+        return
+    if args.online_only:
+        write(Path(args.out), online_rows(args.quick), [], _machine())
         return
 
     updates = 20 if args.quick else 100
@@ -149,11 +207,21 @@ def main(argv: list[str] | None = None) -> None:
     rule = f"{sweep.stem}.yaml ({matches} matches, {wall:.1f} s)"
     rows.append(row("sweep", rule, 1, "tabular", matches, rate, rate, rate / loop[1]))
 
-    sampled = {b: sampled_rate(b, 5 if args.quick else 20) for b in (1, 16)}
-    for batch, rate in sampled.items():
-        ratio = rate / sampled[1]
-        rows.append(row("sampled (cpu)", SAMPLED.label(), 1, "tabular", batch, rate, rate, ratio))
+    for spec, n in ((SAMPLED, 5 if args.quick else 20), (POLA_DICE, 1 if args.quick else 2)):
+        sampled = {b: sampled_rate(b, n, spec) for b in (1, 16)}
+        for batch, rate in sampled.items():
+            ratio = rate / sampled[1]
+            rows.append(row("sampled (cpu)", spec.label(), 1, "tabular", batch, rate, rate, ratio))
+    pola = {}
+    for batch in (1, 128, 2048) if args.quick else (1, 128, 16384):
+        pola[batch] = engine_rates(POLA, batch, 2 if args.quick else 5, "cpu")
+        rate, rate_no_init = pola[batch]
+        ratio = rate / pola[1][0]
+        rows.append(
+            row("proximal (cpu)", POLA.label(), 1, "tabular", batch, rate, rate_no_init, ratio)
+        )
 
+    rows += online_rows(args.quick)
     write(Path(args.out), rows, coin_rows(args.device, args.quick), _machine())
 
 
@@ -214,7 +282,9 @@ def markdown(rows: list[dict], machine: str) -> str:
     lines = [
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
         f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
-        f"/ one match's.",
+        f"/ one match's. Proximal rows: POLA match-updates (of 100 outer steps) per second, "
+        f"float32, ratio = rate / one match's. Online rows: agent-steps per second, float64, "
+        f"T = 200, ratio = rate / 1,000,000.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",
@@ -222,7 +292,7 @@ def markdown(rows: list[dict], machine: str) -> str:
     for r in rows:
         lines.append(
             f"| {r['what']} | {r['rule']} | {r['policy']} | {r['batch']:,} | {r['rate']:,.0f} | "
-            f"{r['rate_no_init']:,.0f} | {r['ratio']:,.0f}x |"
+            f"{r['rate_no_init']:,.0f} | {r['ratio']:,.{2 if r['ratio'] < 10 else 0}f}x |"
         )
     return "\n".join(lines) + "\n"
 

@@ -4,15 +4,17 @@ Each subcommand maps its arguments to typed functions of ``agents``, ``tournamen
 or ``analysis`` and prints what they return; no package imports this module. Packages are
 imported when a subcommand runs, so ``--help`` is quick and ``match`` runs without Ray.
 Bad input: one line on stderr naming the field and the accepted values, exit code 2. Every
-other fault is one line too, naming the cause and the way out, exit code 1; SIGINT and SIGTERM
-stop a command cleanly, exit code 130 and 143; a closed stdout (``| head``) ends it quietly,
-exit code 141, as SIGPIPE ends a Unix tool.
+other fault is one line too, naming the cause and the way out, exit code 1; SIGINT, SIGTERM
+and SIGHUP stop a command cleanly in one line, exit code 128 + the signal's number (130, 143,
+129; the handlers are installed by ``cli.__main__.run`` before this module is imported); a
+closed stdout (``| head``) ends it quietly, exit code 141, as SIGPIPE ends a Unix tool.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import importlib.metadata
 import json
 import os
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from agents.kinds import FIXED_KINDS, LEARNERS
 from agents.options import OPTIONS
-from sweeps.signals import interrupts, signal_of
+from sweeps.signals import deferred, interrupts, signal_of
 from tournament.differentiable import DIFFERENTIABLE_GAMES
 from tournament.games import GAMES
 
@@ -90,6 +92,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _path(text: str) -> Path:
+    """A path the user names for output: an empty or blank one would mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a file or folder, got {text!r}")
+    return Path(text)
+
+
 def _numbers(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(","))
@@ -120,9 +129,11 @@ def _add_match(sub) -> None:
     p.add_argument("--gamma", type=float, default=0.96, help="discount factor, in (0, 1)")
     p.add_argument("--updates", type=int, default=200, help="learning steps per match")
     p.add_argument("--seeds", type=_positive_int, default=20, help="play seeds 0 .. N-1")
-    for option in MATCH_OPTIONS:
+    for option in MATCH_OPTIONS:  # None: not given, so an option no side reads is refused
         flag = "--" + option.name.replace("_", "-")
-        p.add_argument(flag, type=option.type, default=option.default, help=option.help)
+        hidden = option.default is None or option.default is False  # as _HelpFormatter does
+        shown = "" if hidden else f" (default: {option.default})"
+        p.add_argument(flag, type=option.type, help=option.help + shown)
     p.add_argument("--dtype", default="float64", help="float32 or float64")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
@@ -137,7 +148,7 @@ def _add_sweep(sub) -> None:
         "matches already stored. Exit code 1 when some matches failed.",
     )
     p.add_argument("file", help="sweep file, e.g. sweeps/configs/quick.yaml")
-    p.add_argument("--out", type=Path, help=f"output directory (default: {RESULTS}/NAME)")
+    p.add_argument("--out", type=_path, help=f"output directory (default: {RESULTS}/NAME)")
     p.add_argument(
         "--address", help="Ray cluster to connect to (default: RAY_ADDRESS, or a local Ray)"
     )
@@ -191,7 +202,7 @@ def _add_report(sub) -> None:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         help="report directory (default: SWEEP_DIR/report; required for several sweeps)",
     )
     p.add_argument(
@@ -217,8 +228,8 @@ def _add_query(sub) -> None:
         "sql", metavar="SQL", help='e.g. "SELECT kind, avg(reward) FROM sides GROUP BY kind"'
     )
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--csv", type=Path, metavar="FILE", help="write the result as CSV")
-    out.add_argument("--parquet", type=Path, metavar="FILE", help="write the result as Parquet")
+    out.add_argument("--csv", type=_path, metavar="FILE", help="write the result as CSV")
+    out.add_argument("--parquet", type=_path, metavar="FILE", help="write the result as Parquet")
     p.add_argument("--rows", type=_positive_int, default=40, help="rows printed at most")
 
 
@@ -342,6 +353,16 @@ def _query(args) -> int:
     return EXIT_OK
 
 
+# The module each command runs, imported before it with interrupts held back (see
+# sweeps.signals.deferred: torch's and numpy's imports swallow an interrupt raised inside).
+MODULES = {
+    "match": "tournament.run_match",
+    "sweep": "sweeps.runner",
+    "verify": "sweeps.verify",
+    "summary": "analysis.report",
+    "report": "analysis.report",
+    "query": "analysis.query",
+}
 COMMANDS = {
     "match": _match,
     "sweep": _sweep,
@@ -375,11 +396,13 @@ def _error(message: str, code: int) -> int:
     return code
 
 
-def _run(command, args) -> int:
+def _run(command: str, args) -> int:
     """Run a command; every fault ends in one line on stderr and its exit code (set
     LOLA_ARENA_TRACEBACK=1 to see the traceback of an unexpected one)."""
     try:
-        return command(args)
+        with deferred():
+            importlib.import_module(MODULES[command])
+        return COMMANDS[command](args)
     except KeyboardInterrupt as error:
         signum = signal_of(error)
         print(f"lola-arena: {_one_line(str(error) or 'interrupted')}", file=sys.stderr)
@@ -408,6 +431,8 @@ def _run(command, args) -> int:
             return _error(text, EXIT_FAILED)
         if isinstance(error, RuntimeError) and any(m in text.lower() for m in _OUT_OF_MEMORY):
             return _error(f"out of memory ({text}); {MEMORY_HINT}", EXIT_FAILED)
+        if type(error).__name__ == "ClusterLost":  # sweeps.runner: one line with the way out
+            return _error(text, EXIT_FAILED)
         if type(error).__module__.startswith("yaml"):  # a damaged YAML file of a sweep
             return _error(f"damaged YAML ({text}); restore the file", EXIT_FAILED)
         return _error(
@@ -424,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     with interrupts():
-        return _run(COMMANDS[args.command], args)
+        return _run(args.command, args)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ One concept per module:
   builders of their rows; the contract with ``analysis/`` (pyarrow only, no torch).
 - :mod:`sweeps.store`: the output directory: layout, atomic writes, resume bookkeeping, the lock.
 - :mod:`sweeps.runner`: :func:`~sweeps.runner.run_sweep`: Ray (embedded or a cluster's
-  address), progress bar, failures, interrupts, summary; :mod:`sweeps.signals` (SIGINT and
-  SIGTERM as interrupts), :mod:`sweeps.reaper` (no Ray process outlives a killed driver).
+  address), progress bar, failures, interrupts, summary; :mod:`sweeps.signals` (SIGINT,
+  SIGTERM and SIGHUP as interrupts), :mod:`sweeps.reaper` (no Ray process outlives a killed
+  driver), :mod:`sweeps.address` (a cluster's head checked in bounded time).
 - :mod:`sweeps.verify`: ``lola-arena verify``: every file checked, damaged parts repaired.
 
 What holds, and is tested: a match id depends only on the match (both specs, seed, game,

@@ -39,15 +39,21 @@ a key given twice is an error); ``name`` at most 100 characters; at most 1,000 v
 1,000,000 matches per sweep; at most 100,000 seeds, each below 2^62; ``updates`` at most
 1,000,000 and ``updates`` x matches at most 10^10; at most 10^8 recorded curve points
 (matches x (updates / record_every + 1)); ``lookahead`` at most 20, HOLA's ``order`` at most 5,
-``mlp:HIDDEN`` at most 1,024 hidden units, ``task_size`` at most 65,536. Booleans are not
-numbers, also inside ``p``. ``lola-arena match`` validates its arguments with the same
-functions (:func:`parse_match`).
+POLA's ``inner_steps`` at most 20 and ``outer_steps`` at most 10,000, ``mlp:HIDDEN`` at most
+1,024 hidden units, ``task_size`` at most 65,536. Booleans are not numbers, also inside ``p``.
+Memory: the sampled learners' rollouts are estimated before
+anything runs (:func:`side_bytes`: episodes x steps x :data:`BYTES_PER_STEP` x (lookahead + 1)
+per sampled side), and one engine call (the largest match times ``task_size``, or ``seeds`` for
+``match``) must fit this machine's memory (:func:`machine_memory`); an automatic task size is
+capped so that every worker's task fits at once. ``lola-arena match`` validates its arguments
+with the same functions (:func:`parse_match`), and refuses an option that neither side reads.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import reprlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,6 +82,11 @@ MAX_MATCH_UPDATES = 10**10
 MAX_CURVE_POINTS = 10**8
 MAX_HIDDEN = 1_024
 MAX_TASK_SIZE = 65_536
+# Bytes a sampled side holds per episode step and per rollout it differentiates through (its
+# own and, for lola-dice, one per lookahead step): rollouts, log-probabilities and the DiCE
+# graph. Measured as peak RSS growth, float64 on CPU: 75 B (lola-dice, k = 1 and k = 3),
+# 100 B (nl-pg); B = 4 to 8 matches of 256 episodes x 600 steps.
+BYTES_PER_STEP = 100
 LIMITS = {
     "name (characters)": MAX_NAME,
     "variants per sweep": MAX_VARIANTS,
@@ -198,18 +209,23 @@ def parse_sweep(raw: Any) -> SweepConfig:
         raise ValueError(f"self_play: must be true or false, got {show(self_play)}")
     game, payoffs = settings["game"], settings["payoffs"]
     agents, variants = _parse_agents(raw.get("agents"), game, payoffs)
+    _check_episode_lengths(variants)
     vs = _parse_vs(values["vs"], pairing, [a["name"] for a in agents])
     symmetric = get_game(game, payoffs, settings["grid_size"]).symmetric
     pairings = count_pairings(variants, pairing, self_play, vs, symmetric)
     matches = pairings * len(settings["seeds"])
     _check_size(matches, settings["updates"], settings["record_every"])
+    task_size = _task_size(values["task_size"])
+    per_call = 1 if task_size == "auto" else task_size  # auto: capped by memory (sweeps.runner)
+    where = {a["name"]: f"agents[{i}]" for i, a in enumerate(agents)}
+    _check_memory(variants, where, per_call, "a smaller task_size")
     return SweepConfig(
         name=name,
         agents=agents,
         pairing=pairing,
         self_play=self_play,
         vs=vs,
-        task_size=_task_size(values["task_size"]),
+        task_size=task_size,
         variants=variants,
         matches=matches,
         **settings,
@@ -233,7 +249,8 @@ class MatchConfig:
 def parse_match(agent_a: str, agent_b: str, options: dict[str, Any], **settings) -> MatchConfig:
     """Validate ``lola-arena match``'s arguments with the sweep file's checks: ``agent_a`` and
     ``agent_b`` are agent names (``memory1:P0,...``, ``random:P``), ``options`` the agent options
-    (each side takes those its kind reads), ``settings`` the sweep keys ``game``, ``payoffs``,
+    given (None: not given): each side takes those its kind reads, and one that neither side
+    reads is refused as in a sweep file; ``settings`` the sweep keys ``game``, ``payoffs``,
     ``gamma``, ``updates``, ``seeds`` (a count), ``dtype``, ``device``."""
     defaults = SweepConfig(name="match", agents=[])
     values = {k: settings.get(k, getattr(defaults, k)) for k in _SETTINGS}
@@ -242,14 +259,21 @@ def parse_match(agent_a: str, agent_b: str, options: dict[str, Any], **settings)
     values["record_every"] = values["updates"]
     parsed = _parse_settings(values)
     game, payoffs = parsed["game"], parsed["payoffs"]
+    entries = {"agent_a": _agent_entry(agent_a), "agent_b": _agent_entry(agent_b)}
+    given = {k: v for k, v in options.items() if v is not None}
+    read = {k for entry in entries.values() for k in options_of(entry["kind"])}
+    unread = [k for k in given if k not in read]
     specs = []
-    for where, name in (("agent_a", agent_a), ("agent_b", agent_b)):
-        entry = _agent_entry(name)
-        given = {k: v for k, v in options.items() if v is not None}
-        entry.update({k: v for k, v in given.items() if k in options_of(entry["kind"])})
+    for where, entry in entries.items():
+        # each side takes the options its kind reads; one that neither side reads goes to
+        # side a, whose check (the sweep file's) refuses it
+        takes = [*options_of(entry["kind"]), *(unread if where == "agent_a" else ())]
+        entry.update({k: v for k, v in given.items() if k in takes})
         variants = _expand(where, entry, game, payoffs, budget=1)
         specs.append(variants[0].spec)
     _check_size(len(parsed["seeds"]), parsed["updates"], parsed["updates"])
+    sides = [Variant(where, spec) for where, spec in zip(entries, specs, strict=True)]
+    _check_memory(sides, {w: w for w in entries}, len(parsed["seeds"]), "fewer seeds")
     return MatchConfig(
         specs[0],
         specs[1],
@@ -345,6 +369,55 @@ def _check_size(matches: int, updates: int, record_every: int) -> None:
             f"record_every: {record_every} records about {points:,} curve points; at most "
             f"{MAX_CURVE_POINTS:,}: record less often"
         )
+
+
+def side_bytes(spec: AgentSpec) -> int:
+    """The memory a side's rollouts take in one match: 0 for an exact learner or a fixed
+    strategy; E x T x :data:`BYTES_PER_STEP` x (lookahead + 1) for a sampled one."""
+    if not spec.sampled:
+        return 0
+    rollouts = spec.lookahead + 1 if "lookahead" in options_of(spec.kind) else 1
+    return spec.episodes * spec.steps * BYTES_PER_STEP * rollouts
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit if lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            total = min(total, int(limit))
+    return total
+
+
+def _check_memory(variants, where: dict[str, str], per_call: int, fewer: str) -> None:
+    """The largest match (the largest side against itself) times ``per_call`` matches in one
+    engine call must fit :func:`machine_memory`; ``where`` names each entry's field, ``fewer``
+    what makes an engine call smaller."""
+    largest = max(variants, key=lambda v: side_bytes(v.spec))
+    spec = largest.spec
+    estimate = 2 * side_bytes(spec) * per_call
+    limit = machine_memory()
+    if estimate > limit:
+        rollouts = side_bytes(spec) // (spec.episodes * spec.steps * BYTES_PER_STEP)
+        calls = f" x {per_call:,} matches per engine call" if per_call > 1 else ""
+        raise ValueError(
+            f"{where[largest.entry]}.episodes: {spec.label()} needs about {_bytes(estimate)} "
+            f"({spec.episodes:,} episodes x {spec.steps:,} steps x {BYTES_PER_STEP} B x "
+            f"{rollouts} rollouts x 2 sides{calls}); this machine has {_bytes(limit)}: fewer "
+            f"episodes or steps{' or ' + fewer if per_call > 1 else ''}"
+        )
+
+
+def _bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:,.0f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} TiB"
 
 
 def _name(name) -> str:
@@ -549,10 +622,22 @@ def _check_option(where: str, key: str, value) -> None:
             )
         if not isinstance(value, str) or len(value) > MAX_NAME:
             raise ValueError(
-                f"{where}: unknown {show(value)}; accepted: tabular, mlp:HIDDEN (HIDDEN > 0)"
+                f"{where}: unknown {show(value)}; accepted: tabular, tabular:STD, mlp:HIDDEN"
             )
     elif isinstance(value, str) and len(value) > MAX_NAME:
         raise ValueError(f"{where}: unknown {show(value)}")
+
+
+def _check_episode_lengths(variants) -> None:
+    """Two online learners in one match play one episode length: a sweep's online learners
+    share ``steps``."""
+    online = [v for v in variants if v.spec.online]
+    for v in online[1:]:
+        if v.spec.steps != online[0].spec.steps:
+            raise ValueError(
+                f"agents: the online learners of a sweep play episodes of one length; "
+                f"{online[0].entry} has steps {online[0].spec.steps}, {v.entry} {v.spec.steps}"
+            )
 
 
 def _is_list_of_lists(value) -> bool:

@@ -2,16 +2,20 @@
 
 Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
 ``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
-``lola-arena`` installed; a Ray already initialised in this process (e.g. by a test fixture) is
-reused. Each Ray task plays one piece (about ``PIECE_S`` seconds) of a
-:class:`sweeps.plan.Task` (one batched engine call, resumed from the state the previous piece
-ended in) and returns its curves and end state, so workers need no shared disk; the driver
-checkpoints long tasks (:mod:`sweeps.checkpoint`) and writes each finished task's two Arrow
-tables (built by :mod:`sweeps.schema`).
+``lola-arena`` installed (first checked to answer, within :data:`sweeps.address.TIMEOUT_S`); a
+Ray already initialised in this process (e.g. by a test fixture) is reused. Each Ray task
+plays one piece (about ``PIECE_S`` seconds) of a :class:`sweeps.plan.Task` (one batched engine
+call, resumed from the state the previous piece ended in) and returns its curves and end
+state, so workers need no shared disk; the driver checkpoints long tasks
+(:mod:`sweeps.checkpoint`) and writes each finished task's two Arrow tables (built by
+:mod:`sweeps.schema`).
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
 with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
-matches are run again by the next run on the same directory.
+matches are run again by the next run on the same directory. A cluster that can no longer run
+tasks (its head stopped answering, or no node with a CPU, or GPU, for ``NO_WORKER_S``; checked
+every ``HEALTH_EVERY_S`` while the driver waits) ends the run in :class:`ClusterLost`, one line
+that says what happened, how many matches are stored and that a rerun resumes.
 
 Resume (default): matches already stored are skipped, and an interrupted run's leftovers are
 cleaned (see :func:`sweeps.store.prepare_resume`); a damaged part stops the run with the repair
@@ -61,7 +65,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from sweeps import checkpoint, reaper, schema, signals, store
-from sweeps.config import SweepConfig
+from sweeps.address import check_address
+from sweeps.config import SweepConfig, machine_memory, side_bytes
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_matches_table, match_tables
 from tournament.differentiable import DifferentiableGame
@@ -73,6 +78,9 @@ TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
 WAIT_S = 0.5  # the longest the driver waits for Ray without handling signals
 WATCH_EVERY_S = 2.0  # how often the reaper's watchdog learns of new Ray processes
+HEALTH_EVERY_S = 5.0  # how often a waiting driver checks that the cluster can run its tasks
+HEAD_TIMEOUT_S = 5.0  # a cluster's head that does not answer within this is lost
+NO_WORKER_S = 30.0  # a cluster without a node that can run a task for this long is lost
 # Keys of the sweep file that change how, not what, is run: a rerun may change them.
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
@@ -128,6 +136,49 @@ class SweepInterrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+class ClusterLost(RuntimeError):
+    """The Ray cluster can no longer run the sweep: its head stopped answering, or no node
+    that can run a task (with a CPU, or a GPU for ``device: cuda``) is left. One line; what was
+    stored is resumed by a rerun."""
+
+
+@dataclass
+class _ClusterHealth:
+    """Checked while the driver waits for tasks, every ``HEALTH_EVERY_S``: the head answers
+    within ``HEAD_TIMEOUT_S`` (a cluster's address; Ray itself would wait 60 s, then end the
+    driver with its own message), and a node with ``resource`` has been in the cluster within
+    the last ``NO_WORKER_S`` (Ray itself waits for one without end)."""
+
+    address: str | None
+    resource: str
+    checked: float = 0.0
+    without_since: float | None = None
+
+    def check(self, ray) -> None:
+        now = time.monotonic()
+        if now - self.checked < HEALTH_EVERY_S:
+            return
+        self.checked = now
+        if self.address:
+            try:
+                check_address(self.address, timeout_s=HEAD_TIMEOUT_S)
+            except ValueError:
+                raise ClusterLost(
+                    f"the Ray head at {self.address!r} stopped answering (killed, or its "
+                    f"machine or network is down); restart the cluster, then"
+                ) from None
+        if ray.cluster_resources().get(self.resource, 0) > 0:
+            self.without_since = None
+        elif self.without_since is None:
+            self.without_since = now
+        elif now - self.without_since > NO_WORKER_S:
+            start = f"`ray start --address {self.address}`" if self.address else "Ray"
+            raise ClusterLost(
+                f"no Ray node with a {self.resource} has been in the cluster for "
+                f"{NO_WORKER_S:g} s (the last one left or died); start one ({start}), then"
+            )
+
+
 def run_sweep(
     config: SweepConfig,
     out: Path,
@@ -148,6 +199,9 @@ def run_sweep(
 
         if not torch.cuda.is_available():
             raise ValueError("device: cuda requested but this machine has no CUDA device")
+    cluster = address or os.environ.get("RAY_ADDRESS")
+    if cluster:
+        check_address(cluster)  # in bounded time, before anything is written
     resolved = {**config.resolved(), "engine": ENGINE_VERSION}
     if resume:
         store.check_same_sweep(out, resolved, ignore=RUN_SETTINGS + GROWING)
@@ -179,6 +233,11 @@ def run_sweep(
             summary.wall_s = time.perf_counter() - started
             run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
             store.record_run(out, game_payoffs(config), run, update=True)
+    except ClusterLost as error:
+        stored = _count_stored(out, summary)
+        raise ClusterLost(
+            f"cluster: {error} {store.RESUME_HINT}; {stored} of {summary.planned} matches stored"
+        ) from None
     except KeyboardInterrupt as error:
         signum = signals.signal_of(error)
         stored = _count_stored(out, summary)
@@ -290,16 +349,19 @@ def _run_tasks(
     pieces checkpointed now and then (:mod:`sweeps.checkpoint`), storing each task's tables
     as it finishes: driver memory is bounded whatever the sweep's size. The progress bar
     counts match-updates, so it moves with every piece."""
-    import ray
-    from tqdm import tqdm
+    with signals.deferred():  # an interrupt inside Ray's import is swallowed
+        import ray
+        from tqdm import tqdm
 
     started_here, watchdog = _init_ray(address)
     pending = {}
     watched = 0.0
+    resource = "GPU" if config.device == "cuda" else "CPU"
+    health = _ClusterHealth(address or os.environ.get("RAY_ADDRESS"), resource)
     try:
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
-        workers = int(ray.cluster_resources().get("GPU" if config.device == "cuda" else "CPU", 1))
+        workers = int(ray.cluster_resources().get(resource, 1))
         resumed = checkpoint.load(out, todo)
         summary.resumed = sum(len(p.task.matches) for p in resumed)
         continued = {m.match_id for p in resumed for m in p.task.matches}
@@ -307,6 +369,10 @@ def _run_tasks(
         task_size = config.task_size
         if task_size == "auto":
             task_size = auto_task_size(len(fresh), workers)
+            # every worker's task in memory at once: capped by this machine's memory
+            largest = 2 * max(side_bytes(v.spec) for v in config.variants)
+            if largest:
+                task_size = max(1, min(task_size, machine_memory() // (workers * largest)))
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
         options = {"num_gpus": 1} if config.device == "cuda" else {}
         piece_s = PIECE_S if faults.piece_s is None else faults.piece_s
@@ -340,6 +406,7 @@ def _run_tasks(
                 # a timeout, so that a signal is handled while tasks run
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
                 if not ready:
+                    health.check(ray)
                     continue
                 progress = pending[ready[0]]  # in pending until its piece is in hand
                 task, before = progress.task, progress.update
@@ -371,7 +438,8 @@ def _run_tasks(
         raise
     finally:
         if started_here:
-            ray.shutdown()
+            with signals.deferred():
+                ray.shutdown()
         if watchdog:
             watchdog.close()
 
@@ -386,10 +454,13 @@ def _init_ray(address: str | None) -> tuple[bool, reaper.Watchdog | None]:
     address = address or os.environ.get("RAY_ADDRESS")
     watchdog = None if address else reaper.start()
     try:
-        with _keep_sigterm_handler():
+        # an interrupt is raised once Ray has started (not inside ray.init, which it can leave
+        # half built: the driver then hangs or crashes at exit), and then stops it
+        with signals.deferred(), _keep_sigterm_handler(ray):
             _start_ray(ray, address)
     except BaseException:  # e.g. interrupted while starting: stop what did start
-        ray.shutdown()
+        with signals.deferred():
+            ray.shutdown()
         if watchdog:
             watchdog.update()
             watchdog.close()
@@ -400,11 +471,19 @@ def _init_ray(address: str | None) -> tuple[bool, reaper.Watchdog | None]:
 
 
 @contextlib.contextmanager
-def _keep_sigterm_handler():
-    """``ray.init`` replaces the SIGTERM handler with ``sys.exit``: put the caller's back (the
-    command line's raises an interrupt, so that a sweep stops cleanly)."""
+def _keep_sigterm_handler(ray):
+    """``ray.init`` replaces the SIGTERM handler with one that calls ``sys.exit`` wherever
+    ``ray.init`` is: keep the caller's (the command line's defers the interrupt until Ray has
+    started, :func:`sweeps.signals.deferred`). Ray 2.x installs it through
+    ``ray._private.utils.set_sigterm_handler``, made a no-op here; should another Ray install
+    it otherwise, its ``SystemExit`` is turned into the caller's handling and the caller's
+    handler put back."""
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGTERM) if main else None
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    install = getattr(utils, "set_sigterm_handler", None)
+    if install is not None:
+        utils.set_sigterm_handler = lambda handler: None
     try:
         yield
     except SystemExit as error:  # Ray's handler, from a SIGTERM during ray.init
@@ -412,6 +491,8 @@ def _keep_sigterm_handler():
             raise
         previous(signal.SIGTERM, None)
     finally:
+        if install is not None:
+            utils.set_sigterm_handler = install
         if main and previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

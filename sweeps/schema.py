@@ -49,8 +49,9 @@ STATES = ("start", "cc", "cd", "dc", "dd")
 PROVENANCE = "provenance.yaml"
 # The version of the stored layout and tables, written to sweep.yaml (``schema``): raise it when
 # a change makes stored parts unreadable to, or unwritable beside, the previous version's; a
-# resume refuses a directory of another version.
-SCHEMA_VERSION = 2  # 2: the init option's columns, the Coin Game's columns
+# resume refuses a directory of another version. 2: the init option's, POLA's options' and the
+# Coin Game's columns.
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "diverged", "failed")
 SIDES = ("a", "b")
 

@@ -47,7 +47,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-import yaml
 from filelock import FileLock, Timeout
 
 from sweeps.schema import (
@@ -58,7 +57,7 @@ from sweeps.schema import (
     PROVENANCE,
     SCHEMA_VERSION,
 )
-from sweeps.yamlfile import read_yaml
+from sweeps.yamlfile import dump_yaml, read_yaml
 
 LOCK_NAME = ".lock"
 SWEEP_FILE = "sweep.yaml"
@@ -461,7 +460,7 @@ def record_run(out: Path, game: dict, run: dict, update: bool = False) -> None:
 
 
 def _write_yaml(path: Path, content: dict) -> None:
-    text = yaml.safe_dump(content, sort_keys=False, default_flow_style=None)
+    text = dump_yaml(content)
     write_atomic(lambda tmp: tmp.write_text(text), path)
 
 

@@ -8,11 +8,18 @@ shared nodes counted once per use, in time linear in the file), nests deeper tha
 :data:`MAX_DEPTH`, holds a recursive alias or a key twice in one mapping; only then does it build
 Python objects. Every problem is a one-line ``ValueError`` naming the file, line and cause.
 
+Numbers: PyYAML resolves YAML 1.1, where ``1e-3`` (an exponent without a dot) is a string.
+:class:`Loader` adds YAML 1.2's float syntax (``1e-3``, ``1E3``, ``-.5``, ``1.0e+308``), so every
+number that YAML 1.2 or Python's ``float`` reads is a number; :class:`Dumper` quotes strings that
+would read back as such numbers. What a numeric option accepts (finite, bounds) is the
+schema's to say (``inf`` and ``.inf`` read as infinity and are refused there).
+
 Torch-free and Ray-free: ``analysis/`` reads stored sweeps with it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,31 @@ import yaml
 MAX_BYTES = 1 << 20  # 1 MiB: a sweep file of thousands of lines is a few kB
 MAX_NODES = 100_000  # scalars, lists and mappings after alias expansion
 MAX_DEPTH = 32
+
+# YAML 1.2's core-schema float (with the digit separator "_" of YAML 1.1 and Python). It runs
+# after PyYAML's own resolvers, so what YAML 1.1 reads as an integer stays one.
+FLOAT_1_2 = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+class Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads YAML 1.2 floats (``1e-3``); integers stay integers."""
+
+
+class Dumper(yaml.SafeDumper):
+    """``yaml.SafeDumper`` that quotes a string :class:`Loader` would read as a number."""
+
+
+for _cls in (Loader, Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_1_2, list("-+0123456789."))
+
+
+def dump_yaml(content: Any) -> str:
+    """``content`` as YAML that :func:`parse_yaml` reads back equal (block style, keys in order)."""
+    return yaml.dump(content, Dumper=Dumper, sort_keys=False, default_flow_style=None)
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
@@ -52,7 +84,7 @@ def parse_yaml(text: str, what: str, where: str = "") -> Any:
 
 
 def _parse(text: str, what: str) -> Any:
-    loader = yaml.SafeLoader(text)
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -143,6 +143,9 @@ def test_defaults_are_filled_and_seeds_made_explicit():
         "sos_paper",
         "sos_paper_tandem",
         "sos_paper_mp",
+        "dice_paper",
+        "lola_tournament",
+        "lola_tournament_imp",
     ],
 )
 def test_example_sweep_files_validate_and_plan(name):

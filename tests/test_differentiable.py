@@ -3,6 +3,8 @@ parameters, agreement with the engine, and a report without P(C | state)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,3 +50,27 @@ def test_tandem_sweep_stores_parameters_equal_to_the_engine_and_reports(ray_sess
     index = write_report(tmp_path)
     figures = {p.stem for p in (index.parent / "figures").glob("*.png")}
     assert {"ranking", "learning_curves"} <= figures and "cooperation" not in figures
+
+
+def test_parameters_beyond_the_games_bound_mark_the_match_diverged():
+    """Tandem at lr 1: LOLA's parameters grow geometrically (to -3.7e29 in 200 updates
+    unbounded). The match is diverged at the first update whose parameters leave the game's
+    bound, found independently by replaying it without a bound."""
+    tandem = get_game("tandem")
+    lola = AgentSpec("lola", lr=1.0)
+    bounded = play_matches(tandem, [lola] * 3, [lola] * 3, [0, 1, 2], 200)
+    assert bounded.status == ["diverged"] * 3
+    assert np.isnan(bounded.reward_a[:, -1]).all()
+    unbounded = play_matches(
+        replace(tandem, param_bound=float("inf")), [lola] * 3, [lola] * 3, [0, 1, 2], 200
+    )
+    assert unbounded.status == ["ok"] * 3 and (np.abs(unbounded.params_a[:, -1]) > 1e20).all()
+    beyond = np.maximum(np.abs(unbounded.params_a), np.abs(unbounded.params_b)).max(axis=2)
+    first = (beyond > tandem.param_bound).argmax(axis=1)
+    np.testing.assert_array_equal(bounded.diverged_at, unbounded.updates[first])
+    # before it, both runs are the same run
+    for i, update in enumerate(bounded.diverged_at):
+        np.testing.assert_array_equal(bounded.params_a[i, :update], unbounded.params_a[i, :update])
+    # a converging match never meets the bound: lr 0.1 stays ok, as before
+    slow = AgentSpec("lola", lr=0.1)
+    assert play_matches(tandem, [slow] * 3, [slow] * 3, [0, 1, 2], 200).status == ["ok"] * 3

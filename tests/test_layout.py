@@ -165,11 +165,12 @@ def test_agent_spec_fields_are_the_declared_options_with_their_defaults():
 
 
 def test_kinds_read_declared_options_and_learners_are_the_rules():
-    from agents.kinds import KINDS, LEARNERS
+    from agents.kinds import KINDS, LEARNERS, ONLINE
+    from agents.online import ONLINE_RULES
     from agents.options import BY_NAME, options_of
     from agents.rules import RULES
 
-    assert tuple(RULES) == LEARNERS
+    assert (*RULES, *ONLINE_RULES) == LEARNERS
     for kind in KINDS.values():
         assert set(kind.options) <= set(BY_NAME), kind.name
     for name in LEARNERS:
@@ -177,5 +178,6 @@ def test_kinds_read_declared_options_and_learners_are_the_rules():
     assert options_of("lola") == ("lr", "lr_in", "lookahead", "init", "policy", "optimizer")
     assert options_of("tft") == () and options_of("memory1") == ("p",)
     assert BY_NAME["lookahead"].applies_to == ("la", "lola", "lola-dice")
-    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice", "lola-pg")
-    assert BY_NAME["init"].applies_to == LEARNERS
+    assert BY_NAME["episodes"].applies_to == ("nl-pg", "lola-dice", "lola-pg", "pola-dice")
+    assert BY_NAME["init"].applies_to == tuple(k for k in LEARNERS if k not in ONLINE)
+    assert BY_NAME["beta_out"].applies_to == ("pola", "pola-dice")

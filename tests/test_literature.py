@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from agents.spec import AgentSpec
+from sweeps.config import load_sweep
 from tournament.differentiable import DIFFERENTIABLE_GAMES
+from tournament.engines.sampled import one_thread
 from tournament.games import GAMES
 from tournament.match import play_matches
 
@@ -155,3 +157,120 @@ def test_dice_paper_ipd_early_curves_match_the_committed_runs_as_distributions(e
     standard_error = np.sqrt(ours.var(ddof=1) / len(ours) + committed.var(ddof=1) / 5)
     z = (ours.mean() - committed.mean()) / standard_error
     assert abs(z) < 4, (ours.round(3), z)
+
+
+def tft_found(results, mutual_cooperation, mutual_defection=0.0):
+    """The POLA authors' criterion (LOLA_exact.py): both players' P(C | CD) and P(C | DD) below
+    0.65 and the mean reward per step above 80% of the way from mutual defection's (0 in their
+    game) to mutual cooperation's, per match."""
+    reciprocal = [
+        (p[:, -1, 2] < 0.65) & (p[:, -1, 4] < 0.65) for p in (results.p_coop_a, results.p_coop_b)
+    ]
+    reward = (results.reward_a[:, -1] + results.reward_b[:, -1]) / 2
+    threshold = mutual_defection + 0.8 * (mutual_cooperation - mutual_defection)
+    return reciprocal[0] & reciprocal[1] & (reward > threshold)
+
+
+def pola_config(name):
+    from sweeps.config import load_sweep
+
+    config = load_sweep(Path(__file__).parent.parent / f"sweeps/configs/{name}.yaml")
+    return config, config.game_obj(), {v.entry: v.spec for v in config.variants}
+
+
+@pytest.mark.slow
+def test_pola_paper_tabular_pola_finds_tit_for_tat_in_the_contribution_and_the_standard_ipd():
+    """Zhao et al. 2022, Figure 3 (contribution factor 1.33, sweeps/configs/pola_paper.yaml) and
+    the standard IPD (pola_paper_ipd.yaml), at full size (20 seeds, 2 POLA updates of 100 outer
+    steps): tabular POLA in self-play ends at reciprocal, TFT-like policies (P(C | CC) high,
+    P(C | CD) low) with rewards near mutual cooperation in nearly every run."""
+    for name, cooperation, defection in (("pola_paper", 0.33, 0.0), ("pola_paper_ipd", -1.0, -2.0)):
+        config, game, spec = pola_config(name)
+        pola = spec["pola-tabular"]
+        results = play_matches(game, [pola] * 20, [pola] * 20, SEEDS, config.updates)
+        p = np.concatenate([results.p_coop_a[:, -1], results.p_coop_b[:, -1]])
+        assert p[:, 1].mean() > 0.95 and p[:, 2].mean() < 0.35, (name, p.mean(axis=0))
+        assert tft_found(results, cooperation, defection).sum() >= 18, name
+        reward = final_mean_reward(results)
+        assert abs(reward - cooperation) < 0.1 * (cooperation - defection), (name, reward)
+
+
+@pytest.mark.slow
+def test_pola_paper_mlp_pola_finds_tit_for_tat_where_lola_with_the_same_mlp_defects():
+    """Zhao et al. 2022, Figure 3, neural policies (mlp:16) at contribution factor 1.33, on the
+    configs' first 4 seeds: POLA reciprocates and cooperates in every run; unrolled LOLA with
+    the same policy (pola_paper_lola.yaml, the authors' step sizes, 100 updates) finds TFT in no
+    run and ends near mutual defection (mean reward below 0.1, cooperation's is 0.33), as the
+    authors report for LOLA with function approximation at low factors."""
+    config, game, spec = pola_config("pola_paper")
+    seeds = SEEDS[:4]
+    pola = spec["pola-mlp"]
+    with one_thread():  # the autograd engine on small batches: per-operation overhead
+        results = play_matches(game, [pola] * 4, [pola] * 4, seeds, config.updates)
+    assert tft_found(results, 0.33).all(), results.p_coop_a[:, -1]
+    lola_config, _, lola_spec = pola_config("pola_paper_lola")
+    lola = lola_spec["lola-mlp"]
+    with one_thread():
+        results = play_matches(game, [lola] * 4, [lola] * 4, seeds, lola_config.updates)
+    assert not tft_found(results, 0.33).any()
+    assert (results.reward_a[:, -1] + results.reward_b[:, -1]).mean() / 2 < 0.1
+
+
+@pytest.mark.slow
+def test_lss_in_the_sos_notebook_ipd_protocol_ends_near_its_reported_average_loss():
+    """The SOS authors' notebook (gamma 0.96, lr 1, 100 updates, 50 runs, theta ~ N(0, 1)) plots
+    LSS at about 1.76 average loss per step. With its v = H^-1 xi (lss_lambda 0): -1.74 mean
+    reward over the 48 of 50 runs that stay finite (2 diverge where H is nearly singular); the
+    damped default (lss_lambda 0.1) lets the correction vanish where the policies saturate,
+    and defects like NL (README)."""
+    spec = AgentSpec("lss", lr=1.0, lss_lambda=0.0)
+    results = play_matches(GAMES["ipd"], [spec] * 50, [spec] * 50, list(range(50)), 100)
+    finite = results.diverged_at < 0
+    assert finite.sum() >= 45
+    final = (results.reward_a[finite, -1] + results.reward_b[finite, -1]) / 2
+    assert -1.85 < final.mean() < -1.65
+
+
+def tournament_means(name: str, seeds: int, steps: int) -> dict[str, float]:
+    """The round robin of sweeps/configs/NAME.yaml (self-play included, both orders of a pair
+    where the game is not symmetric), played directly at a smaller size: each agent's final
+    exact reward per step, mean over seeds and over its opponents (the paper's figure averages
+    an agent's normalised return over the tournament)."""
+    import dataclasses
+    from itertools import combinations_with_replacement
+
+    config = load_sweep(Path(__file__).parent.parent / f"sweeps/configs/{name}.yaml")
+    game = config.game_obj()
+    specs = {
+        v.entry: dataclasses.replace(v.spec, steps=steps) if v.spec.online else v.spec
+        for v in config.variants
+    }
+    pairs = list(combinations_with_replacement(specs, 2))
+    if not game.symmetric:
+        pairs += [(b, a) for a, b in pairs if a != b]
+    rewards: dict[str, list[float]] = {name: [] for name in specs}
+    for a, b in pairs:
+        results = play_matches(
+            game, [specs[a]] * seeds, [specs[b]] * seeds, SEEDS[:seeds], config.updates,
+            gamma=config.gamma, record_every=config.updates,
+        )  # fmt: skip
+        reward_a, reward_b = results.reward_a[:, -1].mean(), results.reward_b[:, -1].mean()
+        if a == b:
+            rewards[a].append((reward_a + reward_b) / 2)
+        else:
+            rewards[a].append(reward_a)
+            rewards[b].append(reward_b)
+    return {name: float(np.mean(values)) for name, values in rewards.items()}
+
+
+@pytest.mark.slow
+def test_lola_tournament_lola_ranks_first_in_the_ipd_and_every_mean_is_near_zero_in_imp():
+    """Foerster et al. 2018, the round robin (NL-Q, JAL-Q, PHC, WoLF-PHC, exact NL and exact
+    LOLA; the official settings but 5 seeds and episodes of 50 steps instead of 200): LOLA has
+    the highest mean reward over its opponents in the IPD; in IMP every mean is near 0 (README:
+    the full-size numbers)."""
+    ipd = tournament_means("lola_tournament", seeds=5, steps=50)
+    assert max(ipd, key=ipd.get) == "lola-ex"
+    assert ipd["lola-ex"] > -1.35 and max(ipd[k] for k in ("nl-q", "jal-q", "phc")) < -1.6
+    imp = tournament_means("lola_tournament_imp", seeds=5, steps=50)
+    assert all(abs(mean) < 0.2 for mean in imp.values()), imp

@@ -184,10 +184,25 @@ RESUMED = {
         [AgentSpec("lola-dice", episodes=4, steps=5, lr=0.3)] * 2,
         [AgentSpec("nl-pg", episodes=4, steps=5, optimizer="adam", lr=0.1)] * 2,
     ),
-    "differentiable": (
+    "differentiable, diverging (past the parameter bound)": (
         get_game("tandem"),
         [AgentSpec("lola", lr=float(lr)) for lr in (0.1, 1e6)],
         [AgentSpec("nl", lr=0.1)] * 2,
+    ),
+    "online q vs tft": (
+        IPD,
+        [AgentSpec("q", alpha=0.5, epsilon=0.2, steps=6), AgentSpec("q", alpha=0.1, steps=6)],
+        [AgentSpec("tft")] * 2,
+    ),
+    "online wolf-phc vs phc": (
+        IPD,
+        [AgentSpec("wolf-phc", steps=6)] * 2,
+        [AgentSpec("phc", steps=6)] * 2,
+    ),
+    "online jal-q vs lola with Adam": (
+        IPD,
+        [AgentSpec("jal-q", steps=6)] * 2,
+        [AgentSpec("lola", optimizer="adam", lr=0.1)] * 2,
     ),
     "coin, Adam": (
         CoinGame(3),

@@ -160,3 +160,94 @@ def test_sides_reads_each_match_from_both_sides(stored):
     b_view = rows[(rows["match_id"] == first["match_id"]) & (rows["side"] == "b")].iloc[0]
     assert b_view["agent"] == first["agent_b"] and b_view["opponent"] == first["agent_a"]
     assert b_view["p_coop_cd"] == first["p_coop_b_cd"]
+
+
+# --- what a query can touch ---------------------------------------------------------------
+
+
+def run_query(argv, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    try:
+        code = main(["query", *argv])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", 'Cannot access file "/etc/passwd"'),
+        ("SELECT * FROM read_text('/etc/hostname')", 'Cannot access file "/etc/hostname"'),
+        ("COPY (SELECT 1) TO '{tmp}/x.csv'", "COPY statements are refused"),
+        ("COPY matches TO '{sweep}/matches/part-x.parquet'", "COPY statements are refused"),
+        ("ATTACH '{tmp}/x.db'", "ATTACH statements are refused"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE statements are refused"),
+        ("DROP VIEW sides", "DROP statements are refused"),
+        ("INSTALL httpfs", "LOAD statements are refused"),  # DuckDB: INSTALL is a LOAD
+        ("LOAD httpfs", "LOAD statements are refused"),
+        ("SET enable_external_access = true", "SET statements are refused"),
+        ("SELECT 1; SELECT 2", "give one statement, got 2"),
+        ("SELECT 1; DROP VIEW sides", "give one statement, got 2"),
+        ("SELECT * FROM read_parquet('{tmp}/*.parquet')", "Cannot access file"),
+        ("SELECT * FROM glob('/etc/*')", "Cannot access"),
+        ("FROM nowhere", "Table with name nowhere does not exist"),
+    ],
+)
+def test_query_only_reads_the_sweeps_tables(sql, message, sweep_dir, tmp_path, capsys):
+    """Each refusal is one line, exit 2; nothing is written anywhere."""
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "other.parquet")
+    before = sorted(p for p in sweep_dir.rglob("*"))
+    sql = sql.format(tmp=tmp_path, sweep=sweep_dir)
+    code, err = run_query([str(sweep_dir), sql], capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("lola-arena: error: sql: "), err
+    assert message in err, err
+    assert sorted(p for p in sweep_dir.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.parquet"]
+    assert main(["query", str(sweep_dir), "SELECT count(*) AS n FROM sides"]) == 0
+
+
+def test_the_query_connection_is_read_only_and_locked(sweep_dir):
+    from analysis.query import connect
+
+    con = connect(sweep_dir)
+    settings = dict(
+        con.sql(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', "
+            "'lock_configuration', 'autoinstall_known_extensions', 'autoload_known_extensions')"
+        ).fetchall()
+    )
+    assert settings == {
+        "enable_external_access": "false",
+        "lock_configuration": "true",
+        "autoinstall_known_extensions": "false",
+        "autoload_known_extensions": "false",
+    }
+    for statement in ("CREATE VIEW x AS SELECT 1", "DROP VIEW sides"):
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute(statement)
+    assert con.sql("SELECT count(*) FROM matches").fetchall()[0][0] > 0
+    con.close()
+
+
+@pytest.mark.parametrize("flag", ["--csv", "--parquet"])
+def test_query_writes_only_the_named_file_into_an_existing_folder(
+    flag, sweep_dir, tmp_path, capsys
+):
+    sql = "SELECT agent, reward FROM sides"
+    missing = tmp_path / "no" / "such" / "x.out"
+    code, err = run_query([str(sweep_dir), sql, flag, str(missing)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "does not exist; create it first" in err, err
+    assert not (tmp_path / "no").exists()
+    code, err = run_query([str(sweep_dir), sql, flag, str(tmp_path)], capsys)
+    assert code == 2 and "is a folder; name a file" in err, err
+    inside = sweep_dir / "matches" / "part-x.parquet"
+    code, err = run_query([str(sweep_dir), sql, flag, str(inside)], capsys)
+    assert code == 2 and "lies in the sweep's matches dataset" in err, err
+    assert not inside.exists()
+    out = tmp_path / "result.out"
+    code, _ = run_query([str(sweep_dir), sql, flag, str(out)], capsys)
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["result.out"]
+    table = pd.read_csv(out) if flag == "--csv" else pd.read_parquet(out)
+    assert len(table) == 2 * len(pd.read_parquet(sweep_dir / "matches"))
+    assert list(table.columns) == ["agent", "reward"]

@@ -60,9 +60,43 @@ def reference_direction(kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, 
         return grad(v1)(ahead1, ahead2)
     if kind == "hola":
         return reference_hola(v1, v2, t1, t2, alpha, order=k)
-    if kind in ("sga", "co", "cgd"):
+    if kind in ("sga", "co", "cgd", "lss"):
         return reference_differentiable_games(kind, v1, v2, t1, t2, alpha, gamma_co=eta)
+    if kind == "pola":
+        return reference_pola(v1, v2, t1, t2, alpha, beta_in=eta, inner=k + 1)
     raise AssertionError(kind)
+
+
+# POLA's own step, outer KL weight and outer steps in the reference points (K = k + 1, beta_in =
+# eta): every term of the rule is exercised, the inner KL from the second inner step on.
+POLA_LR, POLA_BETA_OUT, POLA_OUTER = 0.3, 0.5, 3
+
+
+def mean_kl_reference(logits_old, logits):
+    """KL(Bernoulli(p_old) || Bernoulli(p)) averaged over the five states, written out."""
+    p_old, p = torch.sigmoid(logits_old), torch.sigmoid(logits)
+    kl = p_old * torch.log(p_old / p) + (1 - p_old) * torch.log((1 - p_old) / (1 - p))
+    return kl.mean()
+
+
+def reference_pola(v1, v2, t1, t2, alpha, beta_in, inner, lr=POLA_LR, beta_out=POLA_BETA_OUT):
+    """Outer POLA by POLA_OUTER plain gradient steps on V1(s1, t2'(s1)) - beta_out D(t1, s1),
+    t2' the opponent's `inner` gradient steps on V2 - beta_in D(t2, .); the sum of the steps."""
+
+    def opponent(s1):
+        s2 = t2
+        for _ in range(inner):
+            s2 = s2 + alpha * grad(lambda u: v2(s1, u) - beta_in * mean_kl_reference(t2, u))(s2)
+        return s2
+
+    def proximal(s1):
+        return v1(s1, opponent(s1)) - beta_out * mean_kl_reference(t1, s1)
+
+    s1, total = t1, torch.zeros_like(t1)
+    for _ in range(POLA_OUTER):
+        step = grad(proximal)(s1)
+        total, s1 = total + step, s1 + lr * step
+    return total
 
 
 def jacobian_of_the_game(v1, v2, t1, t2):
@@ -77,9 +111,14 @@ def jacobian_of_the_game(v1, v2, t1, t2):
     return xi_of(x), jacrev(xi_of)(x), n
 
 
-def reference_differentiable_games(kind, v1, v2, t1, t2, alpha, gamma_co):
-    """SGA, CO and CGD as written in Letcher et al.'s reference code, with explicit matrices."""
+def reference_differentiable_games(kind, v1, v2, t1, t2, alpha, gamma_co, lss_lambda=0.1):
+    """SGA, CO, CGD and LSS as written in Letcher et al.'s reference code, with explicit
+    matrices (LSS: its damped solve, lambda = 0.1, which the code uses where H is singular)."""
     xi, hessian, n = jacobian_of_the_game(v1, v2, t1, t2)
+    if kind == "lss":
+        eye = torch.eye(2 * n, dtype=xi.dtype)
+        v = torch.linalg.solve(hessian.T @ hessian + lss_lambda * eye, hessian.T @ xi)
+        return -((xi + hessian.T @ v) / 2)[:n]
     if kind == "co":
         return -(xi + gamma_co * hessian.T @ xi)[:n]
     if kind == "sga":
@@ -144,7 +183,8 @@ def objective_of(engine, game, gamma):
         return TabularObjective(r_row, r_col, tensor(gamma))
     policy = BatchedPolicy(TabularPolicy)
     return AutogradObjective(
-        lambda th1, th2: discounted_values(game, policy.p_coop(th1), policy.p_coop(th2), gamma)
+        lambda th1, th2: discounted_values(game, policy.p_coop(th1), policy.p_coop(th2), gamma),
+        lambda th1, th2: (policy.logits(th1), policy.logits(th2)),
     )
 
 
@@ -152,7 +192,19 @@ def engine_direction(
     kind, t1, t2, game=IPD, gamma=0.96, alpha=0.7, eta=0.7, k=1, engine="autograd"
 ):
     depth = torch.tensor([k])
-    hp = RuleParams(tensor(alpha), tensor(eta), depth, gamma_co=tensor(eta), order=depth)
+    hp = RuleParams(
+        tensor(alpha),
+        tensor(eta),
+        depth,
+        gamma_co=tensor(eta),
+        order=depth,
+        lss_lambda=tensor(0.1),
+        lr=tensor(POLA_LR),
+        beta_in=tensor(eta),
+        beta_out=tensor(POLA_BETA_OUT),
+        inner_steps=depth + 1,
+        outer_steps=torch.tensor([POLA_OUTER]),
+    )
     objective = objective_of(engine, game, gamma)
     d = RULES[kind]({"logits": t1[None]}, {"logits": t2[None]}, objective, hp)
     return d["logits"][0]
@@ -173,7 +225,7 @@ EXACT_RULES = [kind for kind in RULES if not KINDS[kind].sampled]
 @pytest.mark.parametrize("point", range(len(POINTS)))
 def test_rule_matches_torch_func_reference(kind, point, engine):
     t1, t2 = POINTS[point]
-    for k in (1, 2, 3) if kind in ("la", "lola", "hola") else (1,):
+    for k in (1, 2, 3) if kind in ("la", "lola", "hola", "pola") else (1,):
         expected = reference_direction(kind, t1, t2, k=k)
         got = engine_direction(kind, t1, t2, k=k, engine=engine)
         tolerance = 1e-8 if kind == "cgd" else 1e-10  # CGD: an iterative solve
@@ -394,3 +446,59 @@ def test_hola_of_order_one_is_lola_and_higher_orders_differ(engine):
     lola = engine_direction("lola", t1, t2, k=1, engine=engine)
     assert torch.allclose(engine_direction("hola", t1, t2, k=1, engine=engine), lola, atol=1e-12)
     assert not torch.allclose(engine_direction("hola", t1, t2, k=2, engine=engine), lola, atol=1e-3)
+
+
+# --- LSS: the defining property at a fixed point -------------------------------------------
+
+FIXED_X, FIXED_Y = tensor(0.3, -0.7), tensor(-0.2, 0.5)
+A1 = tensor(2.0, 0.4, -0.3, 1.5).reshape(2, 2)
+B1 = tensor(0.8, -1.1, 0.6, 0.2).reshape(2, 2)
+A2 = tensor(1.2, -0.5, 0.7, 0.9).reshape(2, 2)
+B2 = tensor(-0.4, 1.3, 0.9, -0.6).reshape(2, 2)
+
+
+def cubic_game(x, y):
+    """A general-sum game on [B, 2] parameters with a fixed point at (FIXED_X, FIXED_Y) where
+    H is neither symmetric nor antisymmetric; cubic terms make H vary away from it."""
+    dx, dy = x - FIXED_X, y - FIXED_Y
+    l1 = 0.5 * ((dx @ A1) * dx).sum(1) + ((dx @ B1) * dy).sum(1) + (dx**3).sum(1) * dy[:, 0]
+    l2 = 0.5 * ((dy @ A2) * dy).sum(1) + ((dy @ B2) * dx).sum(1) + (dy**2).sum(1) * dx.sum(1)
+    return -l1, -l2
+
+
+def lss_field(z, lss_lambda):
+    """The LSS field (both players' loss-form steps) at each row of z [B, 4]."""
+    batch = len(z)
+    objective = AutogradObjective(lambda th1, th2: cubic_game(th1["theta"], th2["theta"]))
+    hp = RuleParams(tensor(0.0), tensor(0.0), torch.tensor([1]), lss_lambda=tensor(lss_lambda))
+    hp.lss_lambda = hp.lss_lambda.expand(batch)
+    x, y = {"theta": z[:, :2]}, {"theta": z[:, 2:]}
+    step1 = RULES["lss"](x, y, objective, hp)["theta"]
+    step2 = RULES["lss"](y, x, objective.swapped(), hp)["theta"]
+    return -torch.cat([step1, step2], dim=1)  # the field F, with the update z <- z - lr F
+
+
+def test_lss_jacobian_at_a_fixed_point_is_the_symmetric_part_of_the_game_jacobian():
+    """Mazumdar et al. 2019: at a fixed point (xi = 0) the Jacobian of 1/2 (xi + H^T H^-1 xi)
+    is 1/2 (H + H^T) (lambda = 0: the notebook's rule at a nonsingular H). Central
+    differences of the rule's field against H from torch.func."""
+    z_star = torch.cat([FIXED_X, FIXED_Y])
+
+    def xi(z):
+        """(grad_x L1, grad_y L2) at z = (x, y)."""
+        d1 = grad(lambda u: -cubic_game(u[None, :2], z[None, 2:])[0][0])(z)
+        d2 = grad(lambda u: -cubic_game(z[None, :2], u[None, 2:])[1][0])(z)
+        return torch.cat([d1[:2], d2[2:]])
+
+    assert xi(z_star).abs().max() < 1e-15  # a fixed point
+    hessian = jacrev(xi)(z_star)
+    assert (hessian - hessian.T).abs().max() > 0.5 and (hessian + hessian.T).abs().max() > 0.5
+    h = 1e-5
+    shifts = torch.cat([torch.eye(4, dtype=F64), -torch.eye(4, dtype=F64)]) * h
+    field = lss_field(z_star + shifts, lss_lambda=0.0)
+    jacobian = ((field[:4] - field[4:]) / (2 * h)).T  # column j: d F / d z_j
+    assert torch.allclose(jacobian, (hessian + hessian.T) / 2, atol=1e-8)
+    # ... while the damped rule (lambda = 0.1) is only close to it.
+    damped = lss_field(z_star + shifts, lss_lambda=0.1)
+    damped_jacobian = ((damped[:4] - damped[4:]) / (2 * h)).T
+    assert 1e-4 < (damped_jacobian - (hessian + hessian.T) / 2).abs().max() < 0.2

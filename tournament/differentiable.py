@@ -4,8 +4,10 @@ of both vectors (Letcher et al. 2019 and Balduzzi et al. 2018 use these to compa
 Values are the negated losses, ``V_i = -L_i``, so the rules of :mod:`agents.rules` (which ascend
 values) apply unchanged; the engine reports the losses. Initial parameters: N(0, init_std^2)
 per coordinate, from the match seed as everywhere else (:mod:`agents.seeding`). Fixed strategies
-are not defined for these games. Torch-free, as :mod:`tournament.games` (the losses use only the
-methods of the tensors they get).
+are not defined for these games. A match whose parameters leave the game's ``param_bound``
+(default 10^6, some orders beyond the games' fixed points, which lie within |theta| <= 10) is
+marked diverged. Torch-free, as :mod:`tournament.games` (the losses use only the methods of
+the tensors they get).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ Losses = Callable[["Tensor", "Tensor"], tuple["Tensor", "Tensor"]]
 @dataclass(frozen=True)
 class DifferentiableGame:
     """``losses(x, y) -> (L1, L2)`` on [B, dims] parameters of each player, [B] each.
-    ``symmetric``: L2(x, y) = L1(y, x), so the two seats are alike."""
+    ``symmetric``: L2(x, y) = L1(y, x), so the two seats are alike. ``param_bound``: a match
+    whose parameters leave ``|theta_i| <= param_bound`` has diverged (the engine marks it as it
+    marks non-finite values): far beyond any fixed point of the game, where the losses' float
+    values mean nothing."""
 
     name: str
     dims: int
@@ -31,6 +36,7 @@ class DifferentiableGame:
     init_std: float
     description: str
     symmetric: bool
+    param_bound: float = 1e6
 
     def values(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         loss_x, loss_y = self.losses(x, y)

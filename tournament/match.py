@@ -7,6 +7,8 @@ module, each an :class:`~tournament.engines.base.Engine`) play the same rules:
 
 - ``closed_form`` (tabular policies and fixed strategies, exact gradients in closed form, any
   mix of kinds and options in one batch);
+- ``online`` (a side learns online from every step of play: ``q``, ``jal-q``, ``phc``,
+  ``wolf-phc``; one update is one episode; it records the episode's sampled return);
 - ``sampled`` (a side learns from sampled episodes, the sampled kinds; it also records a
   sampled return beside the exact one);
 - ``autograd`` (any ``nn.Module`` policy or a differentiable game; the reference for the
@@ -28,12 +30,14 @@ import torch
 from tqdm import tqdm
 
 from agents.kinds import check_family
+from agents.options import applies
 from agents.spec import AgentSpec
 from tournament.differentiable import DifferentiableGame
 from tournament.engines.autograd import AutogradEngine
 from tournament.engines.base import Engine
 from tournament.engines.closed_form import ClosedFormEngine
 from tournament.engines.coin import CoinEngine
+from tournament.engines.online import OnlineEngine
 from tournament.engines.sampled import SampledEngine
 from tournament.games import CoinGame, Game
 from tournament.recorder import BatchState, MatchResults, Recorder
@@ -47,6 +51,7 @@ DEVICES = ("cpu", "cuda")
 # refuse the matches plays them.
 ENGINES: dict[str, type[Engine]] = {
     "closed_form": ClosedFormEngine,
+    "online": OnlineEngine,
     "sampled": SampledEngine,
     "autograd": AutogradEngine,
     "coin": CoinEngine,
@@ -151,10 +156,15 @@ def check_players(game: DifferentiableGame, specs: Sequence[AgentSpec]) -> None:
                 f"kind: {spec.kind} is a fixed strategy; {game.name} is a differentiable game, "
                 f"played by learners only"
             )
-        if spec.sampled:
+        if spec.sampled or spec.online:
             raise ValueError(
                 f"kind: {spec.kind} learns from sampled episodes of an iterated game; "
                 f"{game.name} is a differentiable game"
+            )
+        if applies("beta_out", spec.kind):
+            raise ValueError(
+                f"kind: {spec.kind} penalises the KL divergence between policies; {game.name} "
+                f"is a differentiable game, whose players hold raw parameters"
             )
         if spec.policy != "tabular":
             raise ValueError(

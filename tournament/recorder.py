@@ -74,11 +74,11 @@ class MatchResults:
     reward_a/reward_b: [B, R] per-step rewards (a differentiable game: the values, -loss);
     p_coop_a/p_coop_b: [B, R, 5] P(C | state) in each side's own view (NaN in a differentiable
     game); params_a/params_b: [B, R, dims] a differentiable game's parameters (else None);
-    diverged_at: [B] first update with non-finite parameters or values (-1 where none; the
-    match's later records are NaN); sampled_reward_a/sampled_reward_b: [B, R] the sampled
-    discounted reward per step of the recorded policies (the sampled engine only, else None);
-    own_coin_share_*, pickups_*: [B, R] the Coin Game's (else None; there the rewards are
-    sampled and p_coop_* is NaN).
+    diverged_at: [B] first update with non-finite parameters or values, or a differentiable
+    game's parameters beyond its ``param_bound`` (-1 where none; the match's later records are
+    NaN); sampled_reward_a/sampled_reward_b: [B, R] the sampled discounted reward per step of the
+    recorded policies (the sampled engine only, else None); own_coin_share_*, pickups_*: [B, R]
+    the Coin Game's (else None; there the rewards are sampled and p_coop_* is NaN).
     """
 
     updates: np.ndarray

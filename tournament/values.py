@@ -168,6 +168,10 @@ class TabularObjective:
         swap = list(SWAP_VIEW)
         return TabularObjective(self.r_opp[..., swap], self.r_self[..., swap], self.gamma)
 
+    def logits(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both players' cooperation logits [B, 5]: their parameters."""
+        return theta["logits"], theta_opp["logits"]
+
     def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
         p_self, p_opp = sigmoid(theta["logits"]), sigmoid(theta_opp["logits"])
         v = pair_values(p_self, p_opp, self.payoffs["both"], self.gamma)

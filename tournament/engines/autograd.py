@@ -22,6 +22,7 @@ from tournament.engines.base import (
     Engine,
     own_payoffs,
     prefixed,
+    refuse_online,
     refuse_sampled,
     rule_params,
     side_seeds,
@@ -97,7 +98,7 @@ class AutogradEngine(Engine):
 
     @classmethod
     def refusal(cls, game, specs) -> str | None:
-        return refuse_sampled(specs)
+        return refuse_online(specs) or refuse_sampled(specs)
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         self.game, self.gamma = game, gamma
@@ -123,18 +124,31 @@ class AutogradEngine(Engine):
             v_a, v_b = values_a(theta_a, theta_b)
             return v_b, v_a
 
-        self.objective_a = AutogradObjective(values_a)
-        self.objective_b = AutogradObjective(values_b)
+        logits_a = logits_b = None
+        if not isinstance(game, DifferentiableGame):
+
+            def logits_a(theta_a: Params, theta_b: Params):
+                return self.a.policy.logits(theta_a), self.b.policy.logits(theta_b)
+
+            def logits_b(theta_b: Params, theta_a: Params):
+                return self.b.policy.logits(theta_b), self.a.policy.logits(theta_a)
+
+        self.objective_a = AutogradObjective(values_a, logits_a)
+        self.objective_b = AutogradObjective(values_b, logits_b)
 
     def step(self) -> torch.Tensor:
         return self._step(self.objective_a, self.objective_b)
 
     def _step(self, objective_a, objective_b) -> torch.Tensor:
-        """Both sides' proposals from the same parameters; a match that went non-finite keeps
-        its previous parameters. Returns the per-match flag [B] that it stayed finite."""
+        """Both sides' proposals from the same parameters; a match that went non-finite (or, in
+        a differentiable game, beyond its ``param_bound``) keeps its previous parameters.
+        Returns the per-match flag [B] that it stayed finite (and bounded)."""
         new_a = self.a.proposal(objective_a, self.b)
         new_b = self.b.proposal(objective_b, self.a)
         finite = is_finite(new_a) & is_finite(new_b)
+        if isinstance(self.game, DifferentiableGame):  # and within the game's bound
+            for new in (new_a, new_b):
+                finite &= (new["theta"].abs() <= self.game.param_bound).all(dim=1)
         for side, new in ((self.a, new_a), (self.b, new_b)):
             side.theta = {
                 n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()

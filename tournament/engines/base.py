@@ -109,6 +109,13 @@ def refuse_sampled(specs: Sequence[AgentSpec]) -> str | None:
     return None
 
 
+def refuse_online(specs: Sequence[AgentSpec]) -> str | None:
+    """The refusal of an engine that updates once per update, where a side learns online."""
+    if any(s.online for s in specs):
+        return "cannot play online learners; use auto or online"
+    return None
+
+
 def prefixed(state: dict[str, torch.Tensor], prefix: str, device) -> dict[str, torch.Tensor]:
     """The entries of ``state`` under ``prefix``, without it, on ``device``."""
     return {k[len(prefix) :]: t.to(device) for k, t in state.items() if k.startswith(prefix)}

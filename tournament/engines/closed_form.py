@@ -24,6 +24,7 @@ from tournament.engines.base import (
     Engine,
     own_payoffs,
     prefixed,
+    refuse_online,
     refuse_sampled,
     rule_params,
     rule_params_rows,
@@ -36,10 +37,10 @@ from tournament.values import TabularObjective, sigmoid
 
 def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
     """Whether matches of these agents can share the closed-form engine: every learner tabular
-    and exact (not sampled), in an iterated 2x2 game (any kinds, options and fixed strategies
-    mix)."""
+    and exact (not sampled, not online), in an iterated 2x2 game (any kinds, options and fixed
+    strategies mix)."""
     return isinstance(game, Game) and all(
-        s.policy == "tabular" and not s.sampled for s in specs if s.learner
+        s.policy == "tabular" and not s.sampled and not s.online for s in specs if s.learner
     )
 
 
@@ -53,10 +54,10 @@ class ClosedFormEngine(Engine):
 
     @classmethod
     def refusal(cls, game, specs) -> str | None:
-        sampled = refuse_sampled(specs)
-        if sampled is None and not on_closed_form(game, specs):
+        refused = refuse_online(specs) or refuse_sampled(specs)
+        if refused is None and not on_closed_form(game, specs):
             return "needs tabular policies in a 2x2 game; use autograd"
-        return sampled
+        return refused
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         n = len(seeds)

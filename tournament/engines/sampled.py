@@ -41,7 +41,7 @@ from agents.dice import (
 )
 from agents.kinds import SAMPLED
 from tournament.engines.autograd import AutogradEngine
-from tournament.engines.base import own_payoffs, side_seeds
+from tournament.engines.base import own_payoffs, refuse_online, side_seeds
 from tournament.games import SWAP_VIEW, Game
 from tournament.recorder import Snapshot
 
@@ -59,7 +59,7 @@ class SampledEngine(AutogradEngine):
     def refusal(cls, game, specs) -> str | None:
         if not any(s.sampled for s in specs):
             return f"needs a sampled learner ({', '.join(SAMPLED)})"
-        return None
+        return refuse_online(specs)
 
     @classmethod
     def threads(cls) -> AbstractContextManager:
