@@ -23,6 +23,13 @@ class SGD:
     def step(self, theta: Params, direction: Params) -> Params:
         return axpy(theta, self.lr, direction)
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What the next step reads besides theta and d: nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
 
 @dataclass
 class Adam:
@@ -50,6 +57,18 @@ class Adam:
             v_hat = self.v[n] / (1 - b2**self.t)
             scaled[n] = m_hat / (v_hat.sqrt() + self.eps)
         return axpy(theta, self.lr, scaled)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What the next step reads besides theta and d: t, m and v (``m.<name>``, ...)."""
+        state = {"t": torch.tensor(self.t)}
+        state.update({f"m.{n}": t for n, t in self.m.items()})
+        state.update({f"v.{n}": t for n, t in self.v.items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.t = int(state["t"])
+        self.m = {k[2:]: t for k, t in state.items() if k.startswith("m.")}
+        self.v = {k[2:]: t for k, t in state.items() if k.startswith("v.")}
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

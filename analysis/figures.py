@@ -30,6 +30,7 @@ from analysis.summary import (
     DRAW_TOL,
     GROUPS,
     TournamentSummary,
+    rank_intervals,
     swept_options,
 )
 from sweeps.schema import STORED_OPTION_NAMES
@@ -235,7 +236,7 @@ def ranking(summary: TournamentSummary) -> Figure:
         right = ax.secondary_yaxis("right")
         right.set_yticks(
             y,
-            [f"{lo}–{hi}" for lo, hi in zip(rank["rank_low"], rank["rank_high"], strict=True)],
+            rank_intervals(rank, dash="–"),
             fontsize=_font_for(n, height),
         )
         right.set_ylabel("rank (95% bootstrap interval)", fontsize=8)
@@ -639,6 +640,8 @@ def hyperparameter_maps(summary: TournamentSummary) -> Figure | None:
             images[value] = image
             for (i, j), mean in np.ndenumerate(means):
                 if not np.isfinite(mean):
+                    if counts[i, j]:  # agents there, none with a finished match
+                        ax.text(j, i, "diverged\nor failed", ha="center", va="center", fontsize=7)
                     continue
                 text = f"{mean:.2f}"
                 if counts[i, j] == 1 and np.isfinite(halves[i, j]):

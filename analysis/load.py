@@ -29,6 +29,7 @@ from sweeps.schema import (
     PROVENANCE,
     STORED_OPTION_NAMES,
 )
+from sweeps.store import NO_CURVES, check_parts, read_plan, stored_parts
 from sweeps.yamlfile import read_yaml
 
 PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
@@ -38,6 +39,26 @@ SCHEMAS = {"matches": MATCHES_SCHEMA.append(GAME), "curves": CURVES_SCHEMA.appen
 SweepDirs = str | Path | Sequence[str | Path]
 # The filters of one side's columns (``<name>_a``, ``<name>_b``) of the matches table.
 SIDE_FILTERS = ("agent", "kind", *STORED_OPTION_NAMES)
+
+
+# The checkout that holds this package: relative sweep paths such as the notebooks' default
+# ``results/quick`` are also looked up from here.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def find_sweep_dir(sweep_dir: str | Path) -> Path:
+    """``sweep_dir`` as given when it exists, else a relative path taken from the lola-arena
+    checkout (where ``make run`` writes ``results/``), so a notebook finds its default
+    wherever it runs; a one-line ``ValueError`` when neither exists."""
+    path = Path(sweep_dir)
+    if path.is_dir() or path.is_absolute():
+        return path
+    if (CHECKOUT / path).is_dir():
+        return CHECKOUT / path
+    raise ValueError(
+        f"sweep_dir: {str(path)!r} is neither in {str(Path.cwd())!r} nor in the checkout "
+        f"{str(CHECKOUT)!r}; run `make run` (it writes results/quick) or give a sweep directory"
+    )
 
 
 def as_dirs(sweep_dirs: SweepDirs) -> list[Path]:
@@ -54,21 +75,21 @@ def _as_list(value) -> list | None:
     return list(value)
 
 
-def _files(sweep_dir: str | Path, table: str) -> list[Path]:
-    """The Parquet files of ``table`` in its ``game=<game>/`` folders; other files (hidden,
-    temporary, stray) are not read."""
-    path = Path(sweep_dir) / table
-    return sorted(f for f in path.glob("game=*/*.parquet") if not f.name.startswith("."))
+def stored_files(sweep_dir: str | Path, table: str) -> list[Path]:
+    """The part files of ``table`` in its ``game=<game>/`` folders that belong to the sweep
+    (:func:`sweeps.store.stored_parts`: declared columns, matches of its plan, each match once,
+    with their curves); other files (hidden, temporary, stray, foreign) are not read."""
+    return stored_parts(Path(sweep_dir), table)
 
 
 def has_table(sweep_dir: str | Path, table: str) -> bool:
     """Whether ``sweep_dir/table`` (``matches`` or ``curves``) holds any Parquet file."""
-    return bool(_files(sweep_dir, table))
+    return bool(stored_files(sweep_dir, table))
 
 
 def _dataset(sweep_dir: Path, table: str) -> ds.Dataset:
     path = sweep_dir / table
-    files = _files(sweep_dir, table)
+    files = stored_files(sweep_dir, table)
     if not files:
         raise ValueError(
             f"sweep_dir: no {table} dataset at {path} (expected Parquet files under "
@@ -205,13 +226,35 @@ def load_curves(
 
 
 def check_sweep_dirs(sweep_dirs: SweepDirs) -> None:
-    """Read each directory's YAML files (``sweep.yaml``, ``provenance.yaml``) first, so that a
-    damaged one is a one-line ``ValueError`` before any work."""
+    """Read each directory's YAML files (``sweep.yaml``, ``provenance.yaml``) first, and look
+    for its ``curves/``, so that a damaged or missing one is a one-line ``ValueError`` before
+    any work."""
     for sweep_dir in as_dirs(sweep_dirs):
         load_sweep_config(sweep_dir)
+        _check_curves(Path(sweep_dir))
         provenance = Path(sweep_dir) / PROVENANCE
         if provenance.is_file():
             read_yaml(provenance, "sweep_dir")
+
+
+def _check_curves(sweep_dir: Path) -> None:
+    """Each matches part has its curves part (a match is stored with its curves): a deleted
+    ``curves/`` or curves part is a one-line ``ValueError`` naming it and the way back."""
+    curves = sweep_dir / "curves"
+    problems = check_parts(sweep_dir, None, plan=read_plan(sweep_dir), strict=False)
+    missing = [
+        curves / Path(p.path).relative_to("matches") for p in problems if p.problem == NO_CURVES
+    ]
+    if not missing:
+        return
+    what = f"{str(curves)!r} is missing" if not curves.exists() else f"{str(missing[0])!r} and "
+    if curves.exists():
+        what += f"{len(missing) - 1} other curves part(s) are missing"
+    raise ValueError(
+        f"sweep_dir: {what} (the learning curves), so their matches do not count as stored; "
+        f"run `lola-arena verify {sweep_dir} --repair`, then the sweep's command with --out "
+        f"{sweep_dir} to play them again"
+    )
 
 
 def load_sweep_config(sweep_dir: str | Path) -> dict:

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from analysis.load import SweepDirs, as_dirs, has_table
+from analysis.load import SweepDirs, as_dirs, has_table, stored_files
 from analysis.summary import side_columns
 
 TABLES = ("matches", "curves", "sides")
@@ -40,9 +40,10 @@ FORMATS = ("csv", "parquet")
 
 
 def _files(dirs: list[Path], table: str) -> str:
-    """A DuckDB list literal of the Parquet globs of ``table`` in each directory."""
-    globs = [str(d / table / "**" / "*.parquet").replace("'", "''") for d in dirs]
-    return "[" + ", ".join(f"'{g}'" for g in globs) + "]"
+    """A DuckDB list literal of the part files of ``table`` that belong to each sweep
+    (:func:`analysis.load.stored_files`)."""
+    paths = [str(f).replace("'", "''") for d in dirs for f in stored_files(d, table)]
+    return "[" + ", ".join(f"'{p}'" for p in paths) + "]"
 
 
 def sides_sql(matches: str = "matches") -> str:

@@ -128,9 +128,26 @@ def compare_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = Fal
     title = f"Side by side: {len(table)} agents in {len(as_dirs(sweep_dirs))} sweeps"
     if len(shown) < len(table):
         title += f", top {top} by mean score (--all: every agent)"
-    text = title + "\nscore: mean reward per step over opponents; ci95: over seeds\n"
-    text += to_markdown(shown.drop(columns=[c for c in shown.columns if c.endswith("ci95")]))
+    text = title + "\nscore: mean reward per step over opponents ± its 95% CI over seeds\n"
+    text += to_markdown(_with_ci(shown, [c.removesuffix(" score") for c in _score_columns(shown)]))
     return text if full else _fit(text)
+
+
+def _score_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.endswith(" score") and c != "mean score"]
+
+
+def _with_ci(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Each sweep's ``score`` and ``ci95`` columns as one column of "score ± ci95" cells."""
+    table = table.copy()
+    for name in names:
+        score, ci = table.pop(f"{name} score"), table.pop(f"{name} ci95")
+        cells = [
+            "–" if pd.isna(s) else f"{s:.3f}" + ("" if pd.isna(c) else f" ± {c:.3f}")
+            for s, c in zip(score, ci, strict=True)
+        ]
+        table.insert(table.columns.get_loc(f"{name} rank"), f"{name} score", cells)
+    return table
 
 
 def summary_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = False) -> str:
@@ -161,9 +178,29 @@ def summary_text(sweep_dirs: SweepDirs, top: int = INLINE_ROWS, full: bool = Fal
             f"kind\nand the fixed strategies (--all: the full matrix of {n} agents)\n"
             + to_markdown(_kind_columns(summary))
         )
-    parts.append(f"Diverged: {overall['diverged']:.1%} of matches, failed: {overall['failed']:.1%}")
+    parts.append(_troubled_text(summary, overall, top))
     text = "\n\n".join(parts)
     return text if full else _fit(text)
+
+
+def _troubled_text(summary: TournamentSummary, overall: pd.Series, top: int) -> str:
+    """The shares of diverged and failed matches, then the agents with any match not ok (the
+    most troubled first, ``top`` of them): an agent whose matches all diverged or failed is
+    named here, never dropped."""
+    text = (
+        f"Diverged and failed: {overall['diverged']:.1%} of matches diverged, "
+        f"{overall['failed']:.1%} failed"
+    )
+    status = summary.status
+    troubled = status[(status["agent"] != ALL_MATCHES) & (status["ok"] < 1)]
+    if troubled.empty:
+        return text
+    troubled = troubled.sort_values("ok", kind="stable")
+    shown = troubled.head(top)
+    more = f", the {top} with the fewest ok" if len(shown) < len(troubled) else ""
+    return f"{text}; agents with matches not ok ({len(troubled)}{more}):\n" + to_markdown(
+        shown.reset_index(drop=True)
+    )
 
 
 def _kind_columns(summary: TournamentSummary) -> pd.DataFrame:

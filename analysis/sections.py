@@ -30,6 +30,7 @@ from analysis.summary import ALL_MATCHES, INLINE_MATRIX, INLINE_ROWS, numbered_m
 if TYPE_CHECKING:
     from analysis.summary import TournamentSummary
 
+PROVENANCE_RUNS = 3  # runs shown in the provenance table (all are in provenance.yaml)
 PROVENANCE_COLUMNS = (
     "started",
     "finished",
@@ -124,18 +125,29 @@ def _settings_caption(data: ReportData) -> str:
         f"Game {game.name}"
         + (f", payoffs (CC, CD, DC, DD) row {game.payoffs_row}" if game.known else "")
         + (f", column {game.payoffs_col}" if game.known and not game.symmetric else "")
-        + "; the runs that wrote the results below (provenance.yaml)."
+        + f"; the runs that wrote the results below (the last {PROVENANCE_RUNS} of each sweep; "
+        "all in provenance.yaml)."
     )
 
 
+def provenance_table(dirs: list[Path]) -> pd.DataFrame:
+    """The runs of ``provenance.yaml``, one column per run (the last :data:`PROVENANCE_RUNS`
+    of each sweep), one row per recorded field: a narrow table however long its values (a
+    40-digit commit, timestamps)."""
+    columns = {}
+    for d in dirs:
+        runs = load_provenance(d)
+        for number, run in list(enumerate(runs, start=1))[-PROVENANCE_RUNS:]:
+            name = f"run {number}" if len(dirs) == 1 else f"{d.name} run {number}"
+            columns[name] = ["–" if run.get(c) is None else str(run[c]) for c in PROVENANCE_COLUMNS]
+    if not columns:
+        return pd.DataFrame()
+    return pd.DataFrame({"field": list(PROVENANCE_COLUMNS), **columns})
+
+
 def _provenance(data: ReportData) -> list[Table]:
-    rows = []
-    for d in data.dirs:
-        for run in load_provenance(d):
-            row = {"sweep_dir": str(d)} if len(data.dirs) > 1 else {}
-            row.update({c: run.get(c) for c in PROVENANCE_COLUMNS})
-            rows.append(row)
-    return [inline(pd.DataFrame(rows), None)] if rows else []
+    table = provenance_table(data.dirs)
+    return [(table, None, len(table))] if not table.empty else []
 
 
 def _settings(data: ReportData) -> str:

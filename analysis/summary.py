@@ -49,6 +49,7 @@ ALL_MATCHES = "(all matches)"
 GROUPS = ("self-play", "vs learners", "vs fixed")
 ALL_OPPONENTS = "all opponents"
 BOOTSTRAP_DRAWS = 1000
+UNSCORED = "all diverged or failed"  # an agent none of whose matches finished
 # Tables shown inline (in the terminal, on the report's page) show at most this many rows.
 INLINE_ROWS = 20
 # Payoff matrices up to this many agents are printed and shown inline in full.
@@ -218,14 +219,23 @@ def payoffs(side_rows: pd.DataFrame) -> pd.DataFrame:
     return mean_ci(per_seed.groupby(["agent", "opponent"])["reward"]).reset_index()
 
 
-def bootstrap_ranks(scores: pd.Series, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> pd.DataFrame:
+def bootstrap_ranks(
+    scores: pd.Series,
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = 0,
+    agents: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """95% bootstrap intervals of each agent's rank: seeds are resampled with replacement
     (the same seeds for every agent, since a seed is shared by all its matches), agents ranked
     by their mean score over the resampled seeds, and the 2.5% and 97.5% quantiles of each
-    agent's rank kept. Two agents whose intervals do not overlap are told apart by the seeds."""
+    agent's rank kept. Two agents whose intervals do not overlap are told apart by the seeds.
+    ``agents``: every agent to rank (default those with a score); one without a score in a
+    draw ranks below those with one."""
     table = scores.reset_index().pivot_table(
         index="agent", columns=SAMPLE, values=scores.name, aggfunc="mean"
     )
+    if agents is not None:
+        table = table.reindex(agents)
     values = table.to_numpy(float)  # [agents, samples]
     n_samples = values.shape[1]
     rng = np.random.default_rng(seed)
@@ -241,15 +251,28 @@ def bootstrap_ranks(scores: pd.Series, draws: int = BOOTSTRAP_DRAWS, seed: int =
 
 def ranking(side_rows: pd.DataFrame, draws: int = BOOTSTRAP_DRAWS) -> pd.DataFrame:
     """Agents by mean score over seeds (score: mean reward over opponents in one seed), with
-    the t interval of the score and the bootstrap interval of the rank."""
+    the t interval of the score and the bootstrap interval of the rank. An agent none of whose
+    matches finished (all diverged or failed) is kept, last, with no score and 0 seeds."""
     score = per_seed_scores(side_rows)
-    table = mean_ci(score.groupby("agent")).rename(columns={"mean": "score", "n": "seeds"})
     kinds = side_rows.groupby("agent")["kind"].first()
-    table.insert(0, "kind", kinds.reindex(table.index))
-    table = table.join(bootstrap_ranks(score, draws))
-    table = table.sort_values("score", ascending=False, kind="stable").reset_index()
+    table = mean_ci(score.groupby("agent")).rename(columns={"mean": "score", "n": "seeds"})
+    table = table.reindex(kinds.index)  # every agent, scored or not
+    table["seeds"] = table["seeds"].fillna(0).astype("int64")
+    table.insert(0, "kind", kinds)
+    table = table.join(bootstrap_ranks(score, draws, agents=kinds.index))
+    table = table.sort_values("score", ascending=False, kind="stable", na_position="last")
+    table = table.reset_index()
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
+
+
+def rank_intervals(rank: pd.DataFrame, dash: str = "-") -> list[str]:
+    """Each agent's bootstrap rank interval as ``low-high``, or :data:`UNSCORED` for an agent
+    without a finished match (all its matches diverged or failed)."""
+    return [
+        f"{lo}{dash}{hi}" if seeds else UNSCORED
+        for lo, hi, seeds in zip(rank["rank_low"], rank["rank_high"], rank["seeds"], strict=True)
+    ]
 
 
 def outcomes(side_rows: pd.DataFrame, draw_tol: float = DRAW_TOL) -> pd.DataFrame:
@@ -386,7 +409,10 @@ def hyperparameter_table(side_rows: pd.DataFrame, game: GameInfo) -> pd.DataFram
             stats[value] = summary["mean"]
             stats[f"{value}_ci95"] = summary["ci95"]
             stats["seeds"] = summary["n"]
-        table = base.join(pd.DataFrame(stats), how="inner")
+        # left: an agent whose matches all diverged or failed keeps its row, without values
+        agents = base.index.intersection(subset["agent"].unique())
+        table = base.loc[agents].join(pd.DataFrame(stats), how="left")
+        table["seeds"] = table["seeds"].fillna(0).astype("int64")
         table.insert(1, "opponents", opponents)
         tables.append(table)
     return pd.concat(tables).reset_index()
@@ -538,9 +564,7 @@ def ranking_text(ranking: pd.DataFrame) -> pd.DataFrame:
     """The ranking's columns as shown, the bootstrap rank interval as ``lo-hi``."""
     table = ranking[["rank", "agent", "kind", "score", "ci95", "seeds"]].copy()
     if {"rank_low", "rank_high"} <= set(ranking.columns):
-        table["rank 95%"] = [
-            f"{lo}-{hi}" for lo, hi in zip(ranking["rank_low"], ranking["rank_high"], strict=True)
-        ]
+        table["rank 95%"] = rank_intervals(ranking)
     return table
 
 

@@ -6,7 +6,8 @@ imported when a subcommand runs, so ``--help`` is quick and ``match`` runs witho
 Bad input: one line on stderr naming the field and the accepted values, exit code 2. Every
 other fault is one line too, naming the cause and the way out, exit code 1; SIGINT, SIGTERM
 and SIGHUP stop a command cleanly in one line, exit code 128 + the signal's number (130, 143,
-129; the handlers are installed by ``cli.__main__.run`` before this module is imported).
+129; the handlers are installed by ``cli.__main__.run`` before this module is imported); a
+closed stdout (``| head``) ends it quietly, exit code 141, as SIGPIPE ends a Unix tool.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tournament.differentiable import DIFFERENTIABLE_GAMES
 from tournament.games import GAMES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a Unix tool killed by SIGPIPE
 MEMORY_HINT = "use fewer seeds or agents, a smaller task_size or a smaller policy"
 RESULTS = Path("results")
 # The agent options that `match` takes as --flags (p comes with the agent's name).
@@ -414,6 +416,9 @@ def _run(command: str, args) -> int:
         return 128 + signum
     except ValueError as error:  # bad input, named by its field
         return _error(str(error), EXIT_BAD_INPUT)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        return EXIT_BROKEN_PIPE
     except MemoryError:
         return _error(f"out of memory; {MEMORY_HINT}", EXIT_FAILED)
     except OSError as error:

@@ -4,8 +4,11 @@ Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut d
 ``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
 ``lola-arena`` installed (first checked to answer, within :data:`sweeps.address.TIMEOUT_S`); a
 Ray already initialised in this process (e.g. by a test fixture) is reused. Each Ray task
-plays one :class:`sweeps.plan.Task` (one batched engine call) and returns its two Arrow tables
-(built by :mod:`sweeps.schema`), so workers need no shared disk; the driver writes them.
+plays one piece (about ``PIECE_S`` seconds) of a :class:`sweeps.plan.Task` (one batched engine
+call, resumed from the state the previous piece ended in) and returns its curves and end
+state, so workers need no shared disk; the driver checkpoints long tasks
+(:mod:`sweeps.checkpoint`) and writes each finished task's two Arrow tables (built by
+:mod:`sweeps.schema`).
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
 with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
@@ -26,7 +29,8 @@ Interrupts: SIGINT, or SIGTERM raised as an interrupt (:mod:`sweeps.signals`), s
 Ray this run started (a cluster ends the tasks of a driver that is gone; ``ray.cancel`` on
 tasks about to finish crashes Ray 2.60's driver), releases the lock and ends in
 :class:`SweepInterrupted` ("interrupted: N of M matches stored; rerun the same command to
-resume"); every file written is whole, so the rerun resumes.
+resume"); every file written is whole, so the rerun resumes, continuing the tasks in flight
+from the pieces they had played (saved on the way out).
 
 A local Ray's processes do not outlive the driver, even one killed with SIGKILL: a watchdog
 (:mod:`sweeps.reaper`) ends them when the driver is gone.
@@ -35,12 +39,15 @@ Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
 
 Faults for tests: ``run_sweep(..., faults=TaskFaults(...))`` passes them to every task as data
-(a task holding a match of ``fail`` raises; each task first sleeps ``delay_s`` seconds).
+(a task holding a match of ``fail`` raises; each task first sleeps ``delay_s`` seconds;
+``piece_s`` and ``checkpoint_s`` replace ``PIECE_S`` and ``CHECKPOINT_S``, 0: pieces of one
+update, each saved).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import itertools
 import logging
@@ -57,7 +64,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sweeps import reaper, schema, signals, store
+from sweeps import checkpoint, reaper, schema, signals, store
 from sweeps.address import check_address
 from sweeps.config import SweepConfig, machine_memory, side_bytes
 from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
@@ -65,6 +72,7 @@ from sweeps.schema import failed_matches_table, match_tables
 from tournament.differentiable import DifferentiableGame
 from tournament.games import CoinGame
 from tournament.match import ENGINE_VERSION
+from tournament.recorder import BatchState, MatchResults, join_results
 
 TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
@@ -77,15 +85,23 @@ NO_WORKER_S = 30.0  # a cluster without a node that can run a task for this long
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
 GROWING = ("seeds",)
+AUTH_MODE = "RAY_AUTH_MODE"
+TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+# A task plays in pieces of about PIECE_S seconds; its progress is saved when CHECKPOINT_S
+# have passed since its last save (sweeps.checkpoint): a fault loses at most their sum.
+PIECE_S, CHECKPOINT_S = 10.0, 20.0
 
 
 @dataclass(frozen=True)
 class TaskFaults:
-    """Faults a test injects into the tasks: the ids of matches whose task raises, and the
-    seconds each task sleeps before it plays."""
+    """Faults a test injects into the tasks: the ids of matches whose task raises, the
+    seconds each task sleeps before it plays; and its pacing: ``piece_s`` and
+    ``checkpoint_s`` in place of ``PIECE_S`` and ``CHECKPOINT_S`` (None: those)."""
 
     fail: frozenset[str] = frozenset()
     delay_s: float = 0.0
+    piece_s: float | None = None
+    checkpoint_s: float | None = None
 
 
 NO_FAULTS = TaskFaults()
@@ -100,11 +116,13 @@ class SweepSummary:
     diverged: int = 0
     failed: int = 0
     wall_s: float = 0.0
+    resumed: int = 0  # matches continued from a checkpoint
 
     def __str__(self) -> str:
+        resumed = f", {self.resumed} continued from checkpoints" if self.resumed else ""
         return (
-            f"sweep: {self.planned} matches ({self.skipped} already stored), ok {self.ok}, "
-            f"diverged {self.diverged}, failed {self.failed}; {self.wall_s:.1f} s; "
+            f"sweep: {self.planned} matches ({self.skipped} already stored{resumed}), "
+            f"ok {self.ok}, diverged {self.diverged}, failed {self.failed}; {self.wall_s:.1f} s; "
             f"results in {self.out}"
         )
 
@@ -199,9 +217,14 @@ def run_sweep(
             done = store.stored_match_ids(out) if resume else set()
             todo = [m for m in matches if m.match_id not in done]
             summary.skipped = len(matches) - len(todo)
+            planned = {m.match_id for m in matches}
             if resume and done:  # seeds stored before, then the new ones
                 before = store.stored_seeds(out) or []
                 resolved["seeds"] = [*before, *(s for s in config.seeds if s not in before)]
+                if resolved["seeds"] != config.seeds:
+                    stored_sweep = dataclasses.replace(config, seeds=resolved["seeds"])
+                    planned = {m.match_id for m in plan_matches(stored_sweep)}
+            store.write_plan(out, planned)
             store.write_resolved_sweep(out, resolved)
             run = provenance(config, address, len(todo))
             store.record_run(out, game_payoffs(config), run)
@@ -237,11 +260,12 @@ def _count_stored(out: Path, summary: SweepSummary) -> int:
 def _check_stored(out: Path, config: SweepConfig) -> None:
     """The cheap part of ``lola-arena verify``: a damaged part is not counted as stored."""
     points = store.curve_points(config.updates, config.record_every)
-    problems = store.check_parts(out, points)
+    problems = store.check_parts(out, points, plan=store.read_plan(out))
     if problems:
         first = problems[0]
         raise store.StoreError(
-            f"out: {len(problems)} damaged part file(s) ({first.path} {first.problem}); run "
+            f"out: {len(problems)} damaged or foreign part file(s) ({first.path} "
+            f"{first.problem}); run "
             f"`lola-arena verify {out} --repair` to remove them, then {store.RESUME_HINT}"
         )
 
@@ -321,8 +345,10 @@ def _git_commit() -> str | None:
 def _run_tasks(
     config, out: Path, todo: list, address, summary: SweepSummary, faults: TaskFaults = NO_FAULTS
 ) -> None:
-    """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, storing
-    each task's tables as it finishes: driver memory is bounded whatever the sweep's size."""
+    """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, each in
+    pieces checkpointed now and then (:mod:`sweeps.checkpoint`), storing each task's tables
+    as it finishes: driver memory is bounded whatever the sweep's size. The progress bar
+    counts match-updates, so it moves with every piece."""
     with signals.deferred():  # an interrupt inside Ray's import is swallowed
         import ray
         from tqdm import tqdm
@@ -336,25 +362,42 @@ def _run_tasks(
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
         workers = int(ray.cluster_resources().get(resource, 1))
+        resumed = checkpoint.load(out, todo)
+        summary.resumed = sum(len(p.task.matches) for p in resumed)
+        continued = {m.match_id for p in resumed for m in p.task.matches}
+        fresh = [m for m in todo if m.match_id not in continued] if continued else todo
         task_size = config.task_size
         if task_size == "auto":
-            task_size = auto_task_size(len(todo), workers)
+            task_size = auto_task_size(len(fresh), workers)
             # every worker's task in memory at once: capped by this machine's memory
             largest = 2 * max(side_bytes(v.spec) for v in config.variants)
             if largest:
                 task_size = max(1, min(task_size, machine_memory() // (workers * largest)))
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
         options = {"num_gpus": 1} if config.device == "cuda" else {}
-        settings = _task_settings(config)
-        tasks = iter(plan_tasks(todo, task_size, config.game_obj()))
+        piece_s = PIECE_S if faults.piece_s is None else faults.piece_s
+        checkpoint_s = CHECKPOINT_S if faults.checkpoint_s is None else faults.checkpoint_s
+        settings = {**_task_settings(config), "piece_s": piece_s}
+        planned = plan_tasks(fresh, task_size, config.game_obj()) if fresh else []
+        tasks = itertools.chain(resumed, (checkpoint.TaskProgress(t) for t in planned))
+
+        def play(progress: checkpoint.TaskProgress) -> None:
+            args = (progress.task, settings, faults, progress.state)
+            pending[remote.options(**options).remote(*args)] = progress
 
         def submit(count: int) -> None:
-            for task in itertools.islice(tasks, count):
-                pending[remote.options(**options).remote(task, settings, faults)] = task
+            for progress in itertools.islice(tasks, count):
+                play(progress)
 
         submit(WINDOW_PER_WORKER * workers)
+        updates = config.updates
+        done = summary.skipped * updates + sum(p.update * len(p.task.matches) for p in resumed)
         with tqdm(
-            total=summary.planned, initial=summary.skipped, unit="match", desc=config.name
+            total=summary.planned * updates,
+            initial=done,
+            unit="update",
+            unit_scale=summary.planned * updates >= 10_000,  # 1.2M, not 1234567
+            desc=config.name,
         ) as bar:
             while pending:
                 if watchdog and time.monotonic() - watched > WATCH_EVERY_S:
@@ -365,14 +408,34 @@ def _run_tasks(
                 if not ready:
                     health.check(ray)
                     continue
-                task = pending.pop(ready[0])
+                progress = pending[ready[0]]  # in pending until its piece is in hand
+                task, before = progress.task, progress.update
                 try:
-                    matches, curves = ray.get(ready[0])
+                    piece = ray.get(ready[0])
                 except ray.exceptions.RayError as error:
-                    matches, curves = failed_matches_table(task, settings, _one_line(error)), None
+                    del pending[ready[0]]
+                    matches = failed_matches_table(task, settings, _one_line(error))
+                    _store_task(out, config.game, task, matches, None, summary)
+                    checkpoint.remove(out, task)
+                    bar.update((updates - before) * len(task.matches))
+                    submit(1)
+                    continue
+                del pending[ready[0]]
+                progress.pieces.append(piece)
+                bar.update((progress.update - before) * len(task.matches))
+                if progress.update < updates:
+                    if time.monotonic() - progress.saved_at >= checkpoint_s:
+                        checkpoint.save(out, progress)
+                    play(progress)
+                    continue
+                matches, curves = match_tables(task, settings, join_results(progress.pieces))
                 _store_task(out, config.game, task, matches, curves, summary)
-                bar.update(len(task.matches))
+                checkpoint.remove(out, task)
                 submit(1)
+    except KeyboardInterrupt:  # keep what the tasks in flight have played so far
+        for progress in pending.values():
+            checkpoint.save(out, progress)
+        raise
     finally:
         if started_here:
             with signals.deferred():
@@ -441,11 +504,25 @@ def _start_ray(ray, address: str | None) -> None:
         except ConnectionError as error:
             raise ValueError(
                 f"address: cannot connect to Ray at {address!r} ({error}); a cluster with token "
-                f"authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or "
+                f"authentication needs {AUTH_MODE}=token and its token (RAY_AUTH_TOKEN or "
                 f"~/.ray/auth_token)"
             ) from None
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
+        # Ray turns token authentication on for a local Ray with a WARNING on every run:
+        # keep it on, without the warning (a connection that fails says what to set).
+        token_setup = logging.getLogger(TOKEN_LOGGER)
+        token_setup.addFilter(_below_error)  # a list append: no lock, safe under signals
+        try:
+            ray.init(
+                num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING
+            )
+        finally:
+            token_setup.removeFilter(_below_error)
+
+
+def _below_error(record: logging.LogRecord) -> bool:
+    """A logging filter that keeps errors only."""
+    return record.levelno >= logging.ERROR
 
 
 def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:
@@ -477,18 +554,19 @@ def _task_settings(config: SweepConfig) -> dict:
 
 
 def play_task(
-    task: Task, settings: dict, faults: TaskFaults = NO_FAULTS
-) -> tuple[pa.Table, pa.Table]:
-    """One Ray task: play the task's matches in one batched engine call, return both tables."""
+    task: Task, settings: dict, faults: TaskFaults = NO_FAULTS, state: BatchState | None = None
+) -> MatchResults:
+    """One Ray task: one piece of the task's batched play, from ``state`` (None: the start)
+    for about ``settings["piece_s"]`` seconds; its curves and end state (on the CPU)."""
     from tournament.games import get_game
     from tournament.match import play_matches
 
-    if faults.delay_s:
+    if faults.delay_s and state is None:
         time.sleep(faults.delay_s)
     for m in task.matches:
         if m.match_id in faults.fail:
             raise RuntimeError(f"forced failure of match {m.match_id} (TaskFaults)")
-    results = play_matches(
+    piece = play_matches(
         get_game(settings["game"], settings["payoffs"], settings.get("grid_size")),
         [m.a.spec for m in task.matches],
         [m.b.spec for m in task.matches],
@@ -498,5 +576,11 @@ def play_task(
         record_every=settings["record_every"],
         dtype=settings["dtype"],
         device=settings["device"],
+        state=state,
+        deadline=time.monotonic() + settings["piece_s"],
     )
-    return match_tables(task, settings, results)
+    end = piece.state
+    piece.state = BatchState(
+        end.update, {k: t.cpu() for k, t in end.tensors.items()}, end.diverged_at.cpu()
+    )
+    return piece

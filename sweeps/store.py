@@ -6,7 +6,9 @@ Layout (the tables' schema, the contract with ``analysis/``, is :mod:`sweeps.sch
                                                 ``schema`` (:data:`sweeps.schema.SCHEMA_VERSION`)
     OUT/matches/game=<game>/part-<task>.parquet one row per match  (schema.MATCHES_SCHEMA)
     OUT/curves/game=<game>/part-<task>.parquet  learning curves    (schema.CURVES_SCHEMA)
+    OUT/plan.parquet                            the match ids of sweep.yaml's plan
     OUT/provenance.yaml                         the game's payoffs and one entry per run
+    OUT/checkpoints/<task>/update-<u>.pt        long tasks under way (sweeps.checkpoint)
     OUT/.lock                                   flock-ed by the run writing OUT, while it runs
 
 Each task's files are written whole: to ``.<name>.tmp`` in the same folder (readers skip names
@@ -18,9 +20,12 @@ failed tasks (those matches are run again); :func:`check_parts` then reads every
 (the cheap part of ``lola-arena verify``): a damaged or foreign part stops the run with the
 repair to run, so it is never counted as stored.
 
-Readers (:func:`read_matches`, ``analysis.load``) read the part files only, with the declared
-schema: a stray file is ignored, and a part written before a column was added reads that
-column as null.
+Readers (:func:`read_matches`, ``analysis.load``, ``analysis.query``) read only the parts
+that belong to the sweep (:func:`stored_parts`), with the declared schema: a stray file, a
+part of other columns (another tool's), of matches outside ``plan.parquet`` (another sweep's)
+or of matches an earlier part holds (surplus) is not read; a part written before a column was
+added reads that column as null. ``plan.parquet`` is written with ``sweep.yaml``, so readers
+without the engine know the plan.
 
 The lock is the kernel's (``flock`` through ``filelock``): held while the run's process lives,
 released by the kernel when it dies, so a ``.lock`` left by a killed run never blocks and two
@@ -33,6 +38,7 @@ chose (exit 2), :class:`StoreError` for a fault while writing (exit 1), both nam
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -55,6 +61,9 @@ from sweeps.yamlfile import dump_yaml, read_yaml
 
 LOCK_NAME = ".lock"
 SWEEP_FILE = "sweep.yaml"
+PLAN_FILE = "plan.parquet"
+NO_CURVES = "has no curves file"  # the problem of a matches part without its curves part
+CHECKPOINTS = "checkpoints"  # long tasks under way (sweeps.checkpoint)
 TABLES = {"matches": MATCHES_SCHEMA, "curves": CURVES_SCHEMA}
 PART = re.compile(r"part-[0-9A-Za-z_-]+\.parquet")
 RESUME_HINT = "rerun the same command to resume"
@@ -94,11 +103,11 @@ def check_out(out: Path) -> None:
 def write_task(out: Path, game: str, task_id: str, matches: pa.Table, curves: pa.Table) -> None:
     """Write one task's curves, then its matches, each atomically and durably."""
     name = f"part-{task_id}.parquet"
-    _write_atomic(lambda tmp: pq.write_table(curves, tmp), out / "curves" / f"game={game}" / name)
-    _write_atomic(lambda tmp: pq.write_table(matches, tmp), out / "matches" / f"game={game}" / name)
+    write_atomic(lambda tmp: pq.write_table(curves, tmp), out / "curves" / f"game={game}" / name)
+    write_atomic(lambda tmp: pq.write_table(matches, tmp), out / "matches" / f"game={game}" / name)
 
 
-def _write_atomic(write, path: Path) -> None:
+def write_atomic(write, path: Path) -> None:
     """``write(tmp)``, fsync, rename to ``path``, fsync the folder; no ``tmp`` left on error."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -145,7 +154,7 @@ def part_files(out: Path, table: str) -> list[Path]:
 def read_matches(out: Path, columns: list[str] | None = None) -> pa.Table | None:
     """The stored matches (with ``game``), read with the declared schema, or None when there
     are none."""
-    files = part_files(out, "matches")
+    files = stored_parts(out, "matches")
     if not files:
         return None
     dataset = ds.dataset(
@@ -195,63 +204,97 @@ def curve_points(updates: int, record_every: int) -> int:
     return 1 + updates // record_every + (1 if updates % record_every else 0)
 
 
-def check_parts(out: Path, points: int | None, full: bool = False) -> list[PartProblem]:
-    """Every part readable with the declared schema, each matches part beside its curves part,
-    with ``points`` curve rows per non-failed match (not checked when None). Cheap: footers
-    and the matches' ``status`` column; ``full`` reads every file whole and checks that the
-    curves hold each such match's points."""
+def check_parts(
+    out: Path,
+    points: int | None,
+    full: bool = False,
+    plan: set[str] | None = None,
+    strict: bool = True,
+) -> list[PartProblem]:
+    """The part files that cannot be counted as stored, each with the files to remove:
+
+    - unreadable, or written with another schema: ``strict``, other than the declared one;
+      else (readers) a column the declared schema lacks or types it differently, or no
+      ``match_id`` (a part written before a column was added reads it as null);
+    - foreign: a matches part holding a match not in ``plan`` (the sweep's match ids, None:
+      not checked), e.g. a part of another sweep or a file another tool wrote;
+    - surplus: a matches part holding a match that an earlier part (by name) holds;
+    - a matches part without its curves part, or whose curves part is rejected;
+    - with ``points``: a curves part without ``points`` rows per non-failed match.
+
+    Cheap: footers and the matches' ``match_id`` and ``status`` columns; ``full`` reads every
+    file whole and checks that the curves hold each such match's points."""
     out = Path(out)
     problems = []
     for table, schema in TABLES.items():
         for path in part_files(out, table):
-            problem = _check_file(path, schema, full)
+            problem = _check_file(path, schema, full, strict)
             if problem:
                 pair = out / _other(table) / path.parent.name / path.name
                 remove = [_rel(out, path), *([_rel(out, pair)] if pair.exists() else [])]
                 problems.append(PartProblem(_rel(out, path), problem, remove))
     bad = {p.path for p in problems}
+    seen: set[str] = set()
     for path in part_files(out, "matches"):
         curves = out / "curves" / path.parent.name / path.name
         if _rel(out, path) in bad or _rel(out, curves) in bad:
             continue
         if not curves.exists():
-            problems.append(PartProblem(_rel(out, path), "has no curves file", [_rel(out, path)]))
+            problems.append(PartProblem(_rel(out, path), NO_CURVES, [_rel(out, path)]))
             continue
-        problem = _check_pair(path, curves, points, full)
+        table = pq.read_table(path, columns=["match_id", "status"])
+        ids, status = (c.to_pylist() for c in table.columns)
+        problem = _foreign_or_surplus(ids, plan, seen) or _check_pair(
+            ids, status, curves, points, full
+        )
         if problem:
             problems.append(
-                PartProblem(_rel(out, curves), problem, [_rel(out, path), _rel(out, curves)])
+                PartProblem(_rel(out, path), problem, [_rel(out, path), _rel(out, curves)])
             )
+        else:
+            seen.update(ids)
     return problems
 
 
-def _check_file(path: Path, schema: pa.Schema, full: bool) -> str | None:
+def _foreign_or_surplus(ids: list[str], plan: set[str] | None, seen: set[str]) -> str | None:
+    foreign = [m for m in ids if plan is not None and m not in plan]
+    if foreign:
+        return f"stores {len(foreign)} match(es) not in the sweep's plan, e.g. {foreign[0]}"
+    repeated = [m for m in ids if m in seen]
+    if repeated:
+        return f"stores {len(repeated)} match(es) stored in another part, e.g. {repeated[0]}"
+    return None
+
+
+def _check_file(path: Path, schema: pa.Schema, full: bool, strict: bool) -> str | None:
     try:
         stored = pq.read_schema(path)
         if full:
             pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
         return f"unreadable ({_first_line(error)})"
-    if not stored.equals(schema):
-        names = set(schema.names)
-        missing = [n for n in schema.names if n not in stored.names]
-        extra = [n for n in stored.names if n not in names]
-        what = (
-            f"lacks {', '.join(missing[:3])}"
-            if missing
-            else f"has {', '.join(extra[:3])}"
-            if extra
-            else "has other column types"
-        )
-        return f"written with another schema ({what})"
-    return None
+    if stored.equals(schema):
+        return None
+    declared = {f.name: f.type for f in schema}
+    missing = [n for n in schema.names if n not in stored.names]
+    extra = [f.name for f in stored if f.name not in declared]
+    retyped = [f.name for f in stored if f.name in declared and f.type != declared[f.name]]
+    if not strict and not extra and not retyped and "match_id" not in missing:
+        return None  # an older part: its missing columns read as null
+    what = (
+        f"has {', '.join(extra[:3])}"
+        if extra
+        else f"types {', '.join(retyped[:3])} otherwise"
+        if retyped
+        else f"lacks {', '.join(missing[:3])}"
+    )
+    return f"written with another schema ({what})"
 
 
-def _check_pair(matches: Path, curves: Path, points: int | None, full: bool) -> str | None:
-    table = pq.read_table(matches, columns=["match_id", "status"])
-    played = [
-        m for m, s in zip(*(c.to_pylist() for c in table.columns), strict=True) if s != "failed"
-    ]
+def _check_pair(
+    ids: list[str], status: list[str], curves: Path, points: int | None, full: bool
+) -> str | None:
+    played = [m for m, s in zip(ids, status, strict=True) if s != "failed"]
     rows = pq.read_metadata(curves).num_rows
     if points is not None and rows != len(played) * points:
         return f"holds {rows} curve rows, expected {len(played) * points} ({len(played)} matches)"
@@ -264,6 +307,58 @@ def _check_pair(matches: Path, curves: Path, points: int | None, full: bool) -> 
         if points is not None and set(per_match.values()) - {points}:
             return f"holds other than {points} curve rows for some match"
     return None
+
+
+def stored_parts(out: Path, table: str) -> list[Path]:
+    """The part files of ``table`` that readers read: those :func:`check_parts` accepts
+    (declared columns, matches of the stored plan ``plan.parquet`` when there is one, each
+    match once, each matches part beside its curves part). Other files are not read. The
+    check runs again only when a part or the plan changed (size or time)."""
+    out = Path(out)
+    seen = []
+    for f in [*part_files(out, "matches"), *part_files(out, "curves"), out / PLAN_FILE]:
+        try:
+            stat = f.stat()
+        except FileNotFoundError:
+            continue
+        seen.append((str(f), stat.st_mtime_ns, stat.st_size))
+    matches, curves = _accepted_parts(out, tuple(seen))
+    return list(matches if table == "matches" else curves)
+
+
+@functools.lru_cache(maxsize=16)
+def _accepted_parts(out: Path, _files: tuple) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The accepted matches and curves parts of ``out`` whose files were ``_files``."""
+    rejected = set()
+    for problem in check_parts(out, None, plan=read_plan(out), strict=False):
+        rejected.update(problem.remove)
+        rejected.add(problem.path)
+    matches = tuple(p for p in part_files(out, "matches") if _rel(out, p) not in rejected)
+    names = {(p.parent.name, p.name) for p in matches}  # no curves without their matches
+    curves = tuple(p for p in part_files(out, "curves") if (p.parent.name, p.name) in names)
+    return matches, curves
+
+
+def write_plan(out: Path, match_ids) -> None:
+    """``OUT/plan.parquet``: the match ids of the sweep in ``sweep.yaml`` (sorted), written
+    with it, so that readers without the engine know which rows belong to the sweep."""
+    ids = pa.table({"match_id": pa.array(sorted(match_ids), pa.string())})
+    write_atomic(lambda tmp: pq.write_table(ids, tmp), Path(out) / PLAN_FILE)
+
+
+def read_plan(out: Path) -> set[str] | None:
+    """The stored plan's match ids (None without ``plan.parquet``: a directory written before
+    it existed, whose parts are then not checked against a plan)."""
+    path = Path(out) / PLAN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return set(pq.read_table(path, columns=["match_id"]).column("match_id").to_pylist())
+    except (pa.ArrowException, OSError, KeyError) as error:
+        raise ValueError(
+            f"out: {str(path)!r} is damaged ({_first_line(error)}); run `lola-arena verify "
+            f"{out} --repair` to write it again from sweep.yaml"
+        ) from None
 
 
 def _other(table: str) -> str:
@@ -366,7 +461,7 @@ def record_run(out: Path, game: dict, run: dict, update: bool = False) -> None:
 
 def _write_yaml(path: Path, content: dict) -> None:
     text = dump_yaml(content)
-    _write_atomic(lambda tmp: tmp.write_text(text), path)
+    write_atomic(lambda tmp: tmp.write_text(text), path)
 
 
 class DirLock:

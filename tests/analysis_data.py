@@ -118,6 +118,22 @@ MATCH_SCHEMA = schema.MATCHES_SCHEMA.append(schema.GAME)
 CURVE_SCHEMA = schema.CURVES_SCHEMA.append(schema.GAME)
 
 
+# An agent of a swept kind whose every match diverged (a learning rate far too large).
+GONE = "lola(lr=1,lr_in=1,k=2)"
+
+
+def all_diverged_rows(agent: str = GONE) -> list[dict]:
+    """The made-up matches with every match of ``agent`` diverged (NaN rewards and policies)."""
+    rows = match_rows()
+    for row in rows:
+        if agent in (row["agent_a"], row["agent_b"]):
+            row.update(status="diverged", error="non-finite parameters at update 3")
+            for column in row:
+                if column.startswith(("reward_", "p_coop_")):
+                    row[column] = float("nan")
+    return rows
+
+
 def curve_rows(matches: list[dict]) -> list[dict]:
     """Curves that move linearly from a common start to each match's final values."""
     rows = []
@@ -131,6 +147,14 @@ def curve_rows(matches: list[dict]) -> list[dict]:
                     row[f"p_coop_{side}_{s}"] = (1 - w) * 0.5 + w * match[f"p_coop_{side}_{s}"]
             rows.append(row)
     return rows
+
+
+def write_parts(sweep_dir: Path, table: str, rows: pa.Table) -> None:
+    """``rows`` as ``table/game=<game>/part-0.parquet``, named as the store names its parts (a
+    matches part and its curves part share the name)."""
+    pq.write_to_dataset(
+        rows, Path(sweep_dir) / table, ["game"], basename_template="part-{i}.parquet"
+    )
 
 
 def write_provenance(sweep_dir: Path, game: dict) -> None:
@@ -154,14 +178,8 @@ def write_synthetic_sweep(
         for row in matches:
             row["game"] = game["name"]
         write_provenance(sweep_dir, game)
-    pq.write_to_dataset(
-        pa.Table.from_pylist(matches, schema=MATCH_SCHEMA), sweep_dir / "matches", ["game"]
-    )
-    pq.write_to_dataset(
-        pa.Table.from_pylist(curve_rows(matches), schema=CURVE_SCHEMA),
-        sweep_dir / "curves",
-        ["game"],
-    )
+    write_parts(sweep_dir, "matches", pa.Table.from_pylist(matches, schema=MATCH_SCHEMA))
+    write_parts(sweep_dir, "curves", pa.Table.from_pylist(curve_rows(matches), schema=CURVE_SCHEMA))
     config = {
         "name": "synthetic",
         "game": matches[0]["game"],
@@ -251,7 +269,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
     )
     columns["game"] = np.full(n, "ipd")
     matches = pa.Table.from_pydict(columns, schema=MATCH_SCHEMA)
-    pq.write_to_dataset(matches, sweep_dir / "matches", ["game"])
+    write_parts(sweep_dir, "matches", matches)
     records = len(updates)
     curves = {"match_id": np.repeat(columns["match_id"], records), "update": np.tile(updates, n)}
     curves.update(dict.fromkeys(schema.SAMPLED_COLUMNS, [None] * (n * records)))
@@ -266,9 +284,7 @@ def write_large_sweep(sweep_dir: Path, n_agents: int, seeds: int = 2, updates=(0
             )
     curves.update(dict.fromkeys(schema.PARAMS_COLUMNS, [None] * (n * records)))
     curves["game"] = np.full(n * records, "ipd")
-    pq.write_to_dataset(
-        pa.Table.from_pydict(curves, schema=CURVE_SCHEMA), sweep_dir / "curves", ["game"]
-    )
+    write_parts(sweep_dir, "curves", pa.Table.from_pydict(curves, schema=CURVE_SCHEMA))
     config = {"name": "large", "game": "ipd", "seeds": seeds, "agents": len(agents)}
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(config))
     write_provenance(sweep_dir, IPD)

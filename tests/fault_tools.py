@@ -96,7 +96,7 @@ def _install_kill_point(out: Path, point: tuple) -> None:
 
     - ``("call", name, k)``: on the k-th call of ``sweeps.store.<name>``, before it runs;
     - ``("replace", table, k, "before" | "after")``: around the k-th rename into ``table``
-      (``matches``, ``curves``, ``sweep.yaml``, ``provenance.yaml``);
+      (``matches``, ``curves``, ``checkpoints``, ``sweep.yaml``, ``provenance.yaml``);
     - ``("write", table, k)``: in the k-th Parquet write into ``table``: the temporary file
       half written.
     """
@@ -154,14 +154,15 @@ def _install_kill_point(out: Path, point: tuple) -> None:
         raise ValueError(point)
 
 
-def killed_run(out: str, sweep: dict, point: tuple) -> None:
-    """The child: run ``sweep`` into ``out`` with :class:`InlineRay`, dying at ``point``."""
+def killed_run(out: str, sweep: dict, point: tuple, faults) -> None:
+    """The child: run ``sweep`` into ``out`` with :class:`InlineRay` and ``faults``
+    (:class:`sweeps.runner.TaskFaults`), dying at ``point``."""
     from sweeps.config import parse_sweep
     from sweeps.runner import run_sweep
 
     sys.modules["ray"] = InlineRay()
     _install_kill_point(Path(out), point)
-    run_sweep(parse_sweep(sweep), Path(out))
+    run_sweep(parse_sweep(sweep), Path(out), faults=faults)
     os._exit(0)
 
 
@@ -177,9 +178,12 @@ def fork_server():
     return _CONTEXT
 
 
-def run_killed(out: Path, sweep: dict, point: tuple, timeout: float = 60) -> int:
+def run_killed(out: Path, sweep: dict, point: tuple, timeout: float = 60, faults=None) -> int:
     """Run :func:`killed_run` in a child; its exit code (137: killed at ``point``)."""
-    child = fork_server().Process(target=killed_run, args=(str(out), sweep, point))
+    from sweeps.runner import NO_FAULTS
+
+    args = (str(out), sweep, point, faults or NO_FAULTS)
+    child = fork_server().Process(target=killed_run, args=args)
     child.start()
     child.join(timeout)
     if child.exitcode is None:

@@ -4,13 +4,20 @@ NL-NL defects)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from analysis_data import FIGURES, assert_valid_figure
+from analysis_data import (
+    FIGURES,
+    GONE,
+    all_diverged_rows,
+    assert_valid_figure,
+    write_synthetic_sweep,
+)
 
 from analysis.game import discounted_play, load_game
 from analysis.load import load_matches
@@ -129,6 +136,31 @@ def test_notebook_executes_top_to_bottom(small_sweep, tmp_path, notebook):
     outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+@pytest.mark.parametrize("notebook", ["tournament_overview", "hyperparameter_sensitivity"])
+def test_notebook_runs_from_its_own_folder_on_a_sweep_with_an_all_diverged_agent(
+    tmp_path, notebook
+):
+    """Run where it lies (analysis/notebooks/) with a sweep path relative to the checkout, as
+    its default ``results/quick`` is: the path is found, and the all-diverged agent is shown."""
+    papermill = pytest.importorskip("papermill")
+    sweep_dir = tmp_path / "diverged"
+    write_synthetic_sweep(sweep_dir, rows=all_diverged_rows())
+    relative = os.path.relpath(sweep_dir, ROOT)
+    assert not (NOTEBOOKS / relative).is_dir()  # relative to the checkout, not to the notebook
+    executed = papermill.execute_notebook(
+        str(NOTEBOOKS / f"{notebook}.ipynb"),
+        str(tmp_path / f"{notebook}.ipynb"),
+        parameters={"sweep_dir": relative},
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
+    outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    shown = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert GONE in shown
 
 
 def test_stored_notebooks_have_no_outputs():

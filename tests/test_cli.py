@@ -71,6 +71,19 @@ def test_python_m_cli_runs_the_command_line():
     assert done.returncode == 0 and done.stdout.startswith("lola-arena ")
 
 
+def test_match_into_a_closed_pipe_ends_quietly_like_a_unix_tool():
+    """``lola-arena match ... | head -1``: the reader goes away after one line; the rest of
+    the output (well over a pipe's buffer) meets a closed pipe. Nothing on stderr."""
+    command = [sys.executable, "-m", "cli", "match", "nl", "tft", "--seeds", "4000"]
+    command += ["--updates", "2"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().startswith(b"nl(lr=1) vs tft")
+    process.stdout.close()
+    code = process.wait(timeout=120)
+    err = process.stderr.read().decode()
+    assert code == 141 and err == "", err
+
+
 def _expected_names() -> tuple[list[str], list[str]]:
     """Every agent kind and every game, from their registries."""
     from agents.kinds import KINDS

@@ -37,7 +37,7 @@ from sweep_data import ROUND_ROBIN, ROUND_ROBIN_MATCHES
 
 import cli.main as cli
 from analysis.load import load_matches
-from sweeps import reaper, runner, schema, store
+from sweeps import checkpoint, reaper, runner, schema, store
 from sweeps.config import load_sweep, parse_sweep
 from sweeps.plan import plan_matches
 from sweeps.runner import run_sweep
@@ -140,6 +140,98 @@ def test_sigkill_twice_and_other_task_sizes_then_resume_equals_the_uninterrupted
     assert run_killed(out, {**SWEEP, "task_size": 3}, ("write", "curves", 3)) == KILLED
     run_sweep(parse_sweep({**SWEEP, "task_size": 7}), out)
     assert_same_results(reference, out)
+
+
+# Pieces of one update each, each saved: a checkpoint after every update of every task.
+EVERY_UPDATE = runner.TaskFaults(piece_s=0, checkpoint_s=0)
+
+
+def started_at(monkeypatch) -> dict[str, list[int]]:
+    """Task id -> the update each of its pieces started from, as the runner asks for them."""
+    starts: dict[str, list[int]] = {}
+    play_task = runner.play_task
+
+    def recording(task, settings, faults, state=None):
+        starts.setdefault(task.task_id, []).append(0 if state is None else state.update)
+        return play_task(task, settings, faults, state)
+
+    monkeypatch.setattr(runner, "play_task", recording)
+    return starts
+
+
+def test_sigkill_mid_task_then_resume_continues_from_its_checkpoint_bit_for_bit(
+    reference, inline_ray, tmp_path, monkeypatch
+):
+    """A driver killed after the 9th checkpoint file, before any task finished: the resumed
+    run plays each checkpointed task on from its saved update (not from 0), and stores bit
+    for bit what the uninterrupted run stores."""
+    out = tmp_path / "out"
+    point = ("replace", "checkpoints", 9, "after")
+    assert run_killed(out, SWEEP, point, faults=EVERY_UPDATE) == KILLED
+    assert not store.stored_match_ids(out)  # no task had finished
+    saved = {
+        folder.name: int(max(folder.glob("update-*.pt")).stem.split("-")[1])
+        for folder in (out / checkpoint.FOLDER).iterdir()
+    }
+    assert saved and all(update > 0 for update in saved.values())
+    starts = started_at(monkeypatch)
+    summary = run_sweep(parse_sweep(SWEEP), out, faults=EVERY_UPDATE)
+    assert summary.resumed == 4 * len(saved) and summary.ok == N
+    for task_id, update in saved.items():
+        assert starts[task_id] == list(range(update, SWEEP["updates"]))
+    assert not (out / checkpoint.FOLDER).exists() or not any((out / checkpoint.FOLDER).iterdir())
+    assert_same_results(reference, out)
+
+
+def test_an_interrupt_keeps_the_pieces_played_and_the_resume_continues_them(
+    reference, inline_ray, tmp_path, monkeypatch
+):
+    """SIGINT (here: the interrupt it raises) while four tasks are in flight, long before
+    their first periodic checkpoint: each keeps the updates it played."""
+    play_task, calls = runner.play_task, []
+
+    def interrupted(task, settings, faults, state=None):
+        calls.append(task.task_id)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        return play_task(task, settings, faults, state)
+
+    monkeypatch.setattr(runner, "play_task", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(runner.SweepInterrupted, match="interrupted: 0 of 42 matches stored"):
+        run_sweep(parse_sweep(SWEEP), out, faults=runner.TaskFaults(piece_s=0))
+    monkeypatch.setattr(runner, "play_task", play_task)
+    starts = started_at(monkeypatch)
+    summary = run_sweep(parse_sweep(SWEEP), out)
+    assert summary.resumed == 16  # four tasks of four matches
+    assert sorted(s[0] for s in starts.values() if s[0]) == [2, 2, 2, 3]
+    assert_same_results(reference, out)
+
+
+def test_a_damaged_checkpoint_reruns_its_task_from_the_start(
+    reference, inline_ray, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    point = ("replace", "checkpoints", 6, "after")
+    assert run_killed(out, SWEEP, point, faults=EVERY_UPDATE) == KILLED
+    damaged = sorted((out / checkpoint.FOLDER).glob("*/update-*.pt"))[0]
+    os.truncate(damaged, damaged.stat().st_size // 2)
+    starts = started_at(monkeypatch)
+    run_sweep(parse_sweep(SWEEP), out)
+    assert starts[damaged.parent.name] == [0]
+    assert_same_results(reference, out)
+
+
+def test_the_progress_bar_moves_with_every_piece_of_a_task(inline_ray, tmp_path, monkeypatch):
+    """One task of all 42 matches, in pieces of one update: the bar counts match-updates
+    and moves 20 times before the task is stored, not once when it is."""
+    moves = []
+    tqdm = pytest.importorskip("tqdm")
+    update = tqdm.tqdm.update
+    monkeypatch.setattr(tqdm.tqdm, "update", lambda bar, n=1: moves.append(n) or update(bar, n))
+    faults = runner.TaskFaults(piece_s=0)
+    run_sweep(parse_sweep({**SWEEP, "task_size": N}), tmp_path / "out", faults=faults)
+    assert moves == [N] * SWEEP["updates"]
 
 
 @pytest.mark.slow
@@ -571,7 +663,7 @@ def test_a_damaged_sweep_yaml_is_one_line(command, stored, tmp_path, capsys):
     code, err = sweep_cli(argv, capsys) if command != "verify" else (None, None)
     if command == "verify":
         report = verify(stored)
-        assert not report.ok and "invalid YAML at line 3" in report.problems[0]
+        assert not report.ok and "invalid YAML at line 3" in report.unrepairable[0]
         return
     line = one_line(err)
     assert code == 2 and "invalid YAML at line 3" in line and err.count("\n") == 1, err
@@ -633,11 +725,93 @@ def test_a_part_storing_matches_twice_is_found_and_repaired(stored, reference, i
     shutil.copy(
         stored / "curves" / "game=ipd" / first.name, stored / "curves/game=ipd/part-copy.parquet"
     )
+    assert len(load_matches(stored)) == N  # readers take each match once
     report = verify(stored)
     assert not report.ok and "stored in another part" in " ".join(report.problems)
     repaired = verify(stored, repair=True)
     assert repaired.ok and len(repaired.removed) == 2
     assert run_sweep(parse_sweep(SWEEP), stored).skipped == N
+    assert_same_results(reference, stored)
+
+
+def copy_part(source: Path, target: Path, name: str) -> None:
+    """A matches part of ``source`` and its curves part into ``target``, as ``name``."""
+    for table in ("matches", "curves"):
+        part = sorted((source / table / "game=ipd").glob("part-*.parquet"))[0]
+        shutil.copy(part, target / table / "game=ipd" / name)
+
+
+def test_a_part_another_tool_wrote_is_not_read_and_repair_removes_it(stored, capsys):
+    """``COPY ... TO`` a part-*.parquet inside matches/: readers skip it (its columns are not
+    the declared ones), verify names it, --repair removes it."""
+    duckdb = pytest.importorskip("duckdb")
+    written = stored / "matches" / "game=ipd" / "part-0.parquet"
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_parquet('{stored}/matches/*/*.parquet', hive_partitioning = "
+        f"true) LIMIT 5) TO '{written}' (FORMAT parquet)"
+    )
+    assert len(load_matches(stored)) == N
+    capsys.readouterr()
+    assert cli.main(["summary", str(stored)]) == 0
+    assert f"6 agents, {N} matches" in capsys.readouterr().out
+    report = verify(stored)
+    assert not report.ok and "part-0.parquet: written with another schema (has game)" in " ".join(
+        report.problems
+    )
+    assert verify(stored, repair=True).ok and not written.exists()
+
+
+def test_a_part_of_another_sweep_is_foreign_readers_skip_it_repair_removes_it(
+    stored, reference, inline_ray, tmp_path
+):
+    other = tmp_path / "other"
+    run_sweep(parse_sweep({**SWEEP, "seeds": [7]}), other)
+    copy_part(other, stored, "part-from-other.parquet")
+    assert len(load_matches(stored)) == N
+    report = verify(stored)
+    assert not report.ok and report.stored == N
+    assert "part-from-other.parquet: stores" in report.problems[0]
+    assert "not in the sweep's plan" in report.problems[0]
+    repaired = verify(stored, repair=True)
+    assert repaired.ok and len(repaired.removed) == 2
+    assert run_sweep(parse_sweep(SWEEP), stored).skipped == N
+    assert_same_results(reference, stored)
+
+
+def test_a_part_of_another_sweep_stops_a_resume_with_the_repair_to_run(stored, tmp_path, capsys):
+    other = tmp_path / "other"
+    run_sweep(parse_sweep({**SWEEP, "seeds": [7]}), other)
+    copy_part(other, stored, "part-from-other.parquet")
+    code, err = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)], capsys)
+    line = one_line(err)
+    assert code == 1 and "part-from-other.parquet stores" in line, err
+    assert f"run `lola-arena verify {stored} --repair`" in line
+
+
+@pytest.mark.parametrize("command", ["report", "summary"])
+def test_deleted_curves_are_one_line_naming_them_and_the_way_back(command, stored, capsys):
+    shutil.rmtree(stored / "curves")
+    argv = [command, str(stored), *(["--no-progress"] if command == "report" else [])]
+    code, err = sweep_cli(argv, capsys)
+    line = one_line(err)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{stored / 'curves'}' is missing" in line
+    assert f"lola-arena verify {stored} --repair" in line and "the sweep's command" in line
+    assert not (stored / "report").exists()
+
+
+def test_deleted_sweep_yaml_is_one_line_that_repair_does_not_repeat(
+    stored, reference, tmp_path, capsys
+):
+    (stored / "sweep.yaml").unlink()
+    for _ in range(2):  # a second --repair says the same: it is not the way out
+        capsys.readouterr()
+        code = cli.main(["verify", str(stored), "--repair"])
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        assert code == 1 and last.startswith("damaged: sweep.yaml is missing"), last
+        assert "--repair" not in last and f"rerun the sweep's command with --out {stored}" in last
+    code, _ = sweep_cli(["sweep", str(write_sweep_file(tmp_path)), "--out", str(stored)], capsys)
+    assert code == 0 and verify(stored).ok
     assert_same_results(reference, stored)
 
 

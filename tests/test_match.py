@@ -1,5 +1,7 @@
 """play_matches (tournament/match.py): fixed strategies, recorded values, divergence, dtypes,
-devices, the choice of engine, bad input."""
+devices, the choice of engine, play in pieces, bad input."""
+
+import io
 
 import numpy as np
 import pyarrow as pa
@@ -12,8 +14,9 @@ from sweeps.plan import plan_matches, plan_tasks
 from sweeps.schema import match_tables
 from tournament.engines.autograd import AutogradEngine
 from tournament.engines.sampled import SampledEngine
-from tournament.games import GAMES, Game, get_game
+from tournament.games import GAMES, CoinGame, Game, get_game
 from tournament.match import ENGINES, choose_engine, play_matches
+from tournament.recorder import CURVES, BatchState, join_results
 from tournament.values import reward_per_step
 
 IPD = GAMES["ipd"]
@@ -151,3 +154,91 @@ def test_an_engine_refuses_a_game_of_a_type_it_does_not_play():
 def test_bad_agent_input_is_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def _round_trip(state: BatchState) -> BatchState:
+    """A state through bytes, as a checkpoint file stores it."""
+    buffer = io.BytesIO()
+    torch.save({"update": state.update, "tensors": state.tensors, "d": state.diverged_at}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    return BatchState(saved["update"], saved["tensors"], saved["d"])
+
+
+COIN_LEARNER = dict(policy="mlp:4", episodes=4, steps=6)
+RESUMED = {
+    "closed form, SGD and Adam, diverging": (
+        IPD,
+        [AgentSpec("lola", lookahead=2), AgentSpec("nl", optimizer="adam", lr=0.1)] * 2
+        + [AgentSpec("lola", lr=1e10)],
+        [AgentSpec("sos"), AgentSpec("tft"), AgentSpec("la", optimizer="adam"), AgentSpec("nl")]
+        + [AgentSpec("lola", lr=1e10)],
+    ),
+    "autograd, MLP and Adam": (
+        IPD,
+        [AgentSpec("lola", policy="mlp:4", optimizer="adam", lr=0.1)] * 3,
+        [AgentSpec("nl", policy="mlp:4")] * 3,
+    ),
+    "sampled": (
+        IPD,
+        [AgentSpec("lola-dice", episodes=4, steps=5, lr=0.3)] * 2,
+        [AgentSpec("nl-pg", episodes=4, steps=5, optimizer="adam", lr=0.1)] * 2,
+    ),
+    "differentiable, diverging (past the parameter bound)": (
+        get_game("tandem"),
+        [AgentSpec("lola", lr=float(lr)) for lr in (0.1, 1e6)],
+        [AgentSpec("nl", lr=0.1)] * 2,
+    ),
+    "online q vs tft": (
+        IPD,
+        [AgentSpec("q", alpha=0.5, epsilon=0.2, steps=6), AgentSpec("q", alpha=0.1, steps=6)],
+        [AgentSpec("tft")] * 2,
+    ),
+    "online wolf-phc vs phc": (
+        IPD,
+        [AgentSpec("wolf-phc", steps=6)] * 2,
+        [AgentSpec("phc", steps=6)] * 2,
+    ),
+    "online jal-q vs lola with Adam": (
+        IPD,
+        [AgentSpec("jal-q", steps=6)] * 2,
+        [AgentSpec("lola", optimizer="adam", lr=0.1)] * 2,
+    ),
+    "coin, Adam": (
+        CoinGame(3),
+        [AgentSpec("lola-dice", optimizer="adam", lr=0.05, **COIN_LEARNER)] * 2,
+        [AgentSpec("nl-pg", lr=0.1, **COIN_LEARNER)] * 2,
+    ),
+    "coin vs a fixed strategy": (
+        CoinGame(3),
+        [AgentSpec("nl-pg", optimizer="adam", lr=0.05, **COIN_LEARNER)] * 2,
+        [AgentSpec("greedy")] * 2,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RESUMED))
+def test_play_resumed_update_by_update_from_saved_states_equals_uninterrupted_play(case):
+    """The engines' checkpoint hook: stopped after every update (a deadline already past), its
+    state through bytes, resumed: the joined curves, divergence marks and final state are bit
+    for bit those of one uninterrupted call."""
+    game, specs_a, specs_b = RESUMED[case]
+    run = dict(seeds=list(range(len(specs_a))), updates=7, record_every=3)
+    whole = play_matches(game, specs_a, specs_b, **run)
+    pieces = [play_matches(game, specs_a, specs_b, deadline=0.0, **run)]
+    while pieces[-1].state.update < run["updates"]:
+        state = _round_trip(pieces[-1].state)
+        pieces.append(play_matches(game, specs_a, specs_b, state=state, deadline=0.0, **run))
+    assert len(pieces) == run["updates"]
+    joined = join_results(pieces)
+    np.testing.assert_array_equal(joined.updates, [0, 3, 6, 7])
+    for name in CURVES:
+        want, got = getattr(whole, name), getattr(joined, name)
+        assert (want is None) == (got is None), name
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(joined.diverged_at, whole.diverged_at)
+    assert (whole.diverged_at >= 0).any() == ("diverging" in case)
+    assert joined.state.tensors.keys() == whole.state.tensors.keys()
+    for name, tensor in whole.state.tensors.items():
+        assert torch.equal(joined.state.tensors[name], tensor), name

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from analysis_data import (
     FIGURES,
+    GONE,
     IMP,
     MAX_PIXELS,
+    all_diverged_rows,
     assert_valid_figure,
     write_large_sweep,
     write_synthetic_sweep,
@@ -102,3 +104,19 @@ def test_learner_hues_stay_distinct_for_any_number_of_kinds(kinds):
     assert gaps.min() > 0.02  # no two kinds share a colour
     greys = np.abs(hues - hues.mean(axis=1, keepdims=True)).max(axis=1)
     assert greys.min() > 0.15  # apart from the fixed strategies' greys
+
+
+@pytest.mark.slow
+def test_report_of_a_sweep_with_an_all_diverged_agent_shows_it(tmp_path):
+    sweep_dir = tmp_path / "diverged"
+    write_synthetic_sweep(sweep_dir, rows=all_diverged_rows())
+    out = tmp_path / "report"
+    assert main(["report", str(sweep_dir), "--out", str(out), "--no-progress"]) == 0
+    ranking = pd.read_csv(out / "tables" / "ranking.csv")
+    assert ranking["agent"].iloc[-1] == GONE and ranking["seeds"].iloc[-1] == 0
+    page = (out / "report.md").read_text()
+    assert f"| {GONE} | lola | – | – | 0 | all diverged or failed |" in page
+    status = page[page.index("## Diverged and failed") :]
+    assert f"| {GONE} |" in status
+    for name in FIGURES:
+        assert_valid_figure([out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"])

@@ -385,3 +385,18 @@ def test_sweep_killed_mid_run_and_rerun_equals_an_uninterrupted_run(
     assert len(c2) == len(c1) and not c2.duplicated(["match_id", "update"]).any()
     np.testing.assert_array_equal(m1[RESULT_COLUMNS], m2[RESULT_COLUMNS])
     np.testing.assert_array_equal(c1[RESULT_COLUMNS], c2[RESULT_COLUMNS])
+
+
+@pytest.mark.slow
+def test_a_local_sweep_prints_nothing_from_ray(tmp_path):
+    """An embedded Ray keeps token authentication on without its WARNING; stderr holds only
+    the progress bar, stdout the summary line."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**SMALL, "seeds": 1}))
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
+    command = [sys.executable, "-m", "cli", "sweep", str(path), "--out", str(tmp_path / "o")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sweep: 21 matches")
+    lines = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert all(line.startswith(f"{SMALL['name']}:") for line in lines), done.stderr

@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+import yaml
 from analysis_data import write_synthetic_sweep
 
 from analysis import figures
@@ -69,3 +70,20 @@ def test_report_progress_steps_are_the_stages_and_the_figure_sections(data, tmp_
     assert anchors == sorted(anchors, key=order.index)
     ranking = pd.read_csv(tmp_path / "report" / "tables" / "ranking.csv")
     assert list(ranking["agent"]) == data.summary.agents
+
+
+def test_provenance_table_is_one_narrow_column_per_run_whatever_the_runs(tmp_path):
+    """Fields as rows, the last three runs as columns: long values (a commit, timestamps) no
+    longer make a row wider than the page."""
+    from analysis.sections import PROVENANCE_COLUMNS, provenance_table
+
+    sweep_dir = tmp_path / "runs"
+    write_synthetic_sweep(sweep_dir)
+    record = yaml.safe_load((sweep_dir / "provenance.yaml").read_text())
+    run = {**record["runs"][0], "git_commit": "f" * 40 + "-dirty"}
+    record["runs"] = [{**run, "matches": i} for i in range(10)]
+    (sweep_dir / "provenance.yaml").write_text(yaml.safe_dump(record))
+    table = provenance_table([sweep_dir])
+    assert list(table.columns) == ["field", "run 8", "run 9", "run 10"]
+    assert list(table["field"]) == list(PROVENANCE_COLUMNS)
+    assert table.set_index("field").loc["matches"].tolist() == ["7", "8", "9"]

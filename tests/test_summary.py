@@ -13,14 +13,19 @@ import pytest
 from analysis_data import (
     AGENTS,
     DIVERGED,
+    GONE,
     SEEDS,
+    all_diverged_rows,
     match_rows,
     write_synthetic_sweep,
 )
 
+from analysis.game import load_game
+from analysis.load import load_matches
 from analysis.summary import (
     ALL_OPPONENTS,
     bootstrap_ranks,
+    summarize,
     swept_options,
     t_975,
 )
@@ -198,7 +203,12 @@ def test_side_by_side_gives_each_sweeps_own_scores_and_ranks(tmp_path, sweep_dir
     assert (table.loc[own.index, f"{name} rank"] == own["rank"]).all()
     assert pd.isna(table.loc[best, "other score"])
     assert table["other rank"].dropna().sort_values().tolist() == list(range(1, len(own)))
-    assert all(len(line) <= 100 for line in compare_text([sweep_dir, other]).splitlines())
+    text = compare_text([sweep_dir, other])
+    assert all(len(line) <= 100 for line in text.splitlines())
+    # ci95 is named in the caption, so each score is printed with it
+    assert "± its 95% CI over seeds" in text
+    ci = own.loc[own.index[0], "ci95"]
+    assert f"| {own.loc[own.index[0], 'score']:.3f} ± {ci:.3f} |" in text
 
 
 def test_swept_options_skip_options_a_kind_does_not_read_or_that_follow_another(summary):
@@ -227,7 +237,29 @@ def test_summary_cli_prints_ranking_in_order(sweep_dir, summary, capsys):
     assert "Ranking" in out and "Payoff matrix" in out
     positions = [out.index(f"| {i} | {agent} |") for i, agent in enumerate(summary.agents, 1)]
     assert positions == sorted(positions)
-    assert "Diverged: 1.2% of matches" in out
+    assert "Diverged and failed: 1.2% of matches diverged, 0.0% failed" in out
+
+
+def test_agent_whose_matches_all_diverged_is_ranked_last_without_a_score(tmp_path, capsys):
+    """Never dropped: the ranking, the payoff matrix and the hyperparameter table keep the
+    agent, without values; the summary names it under "Diverged and failed"."""
+    sweep_dir = tmp_path / "diverged"
+    write_synthetic_sweep(sweep_dir, rows=all_diverged_rows())
+    summary = summarize(load_matches(sweep_dir), load_game(sweep_dir))
+    assert summary.agents[-1] == GONE and len(summary.agents) == len(AGENTS)
+    last = summary.ranking.iloc[-1]
+    assert math.isnan(last["score"]) and last["seeds"] == 0 and last["rank"] == len(AGENTS)
+    assert summary.payoff_matrix.loc[GONE].isna().all()
+    assert summary.kind_matrix().loc["lola"].notna().any()  # its kind's other agents remain
+    hyper = summary.hyperparameters.set_index(["agent", "opponents"])
+    assert hyper.loc[(GONE, ALL_OPPONENTS), "seeds"] == 0
+    assert math.isnan(hyper.loc[(GONE, ALL_OPPONENTS), "reward"])
+
+    assert main(["summary", str(sweep_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"| {len(AGENTS)} | {GONE} | lola | – | – | 0 | all diverged or failed |" in out
+    troubled = out[out.index("Diverged and failed") :]
+    assert f"| {GONE} | {len(AGENTS) * len(SEEDS)} | 0.000 | 1.000 |" in troubled
 
 
 def test_summary_of_two_sweep_dirs_reads_both(sweep_dir, tmp_path, capsys):

@@ -40,7 +40,7 @@ from tournament.engines.coin import CoinEngine
 from tournament.engines.online import OnlineEngine
 from tournament.engines.sampled import SampledEngine
 from tournament.games import CoinGame, Game
-from tournament.recorder import MatchResults, Recorder
+from tournament.recorder import BatchState, MatchResults, Recorder
 
 # Bumped whenever stored results would change: 2 = closed-form engine, counter-based init;
 # 3 = the sampled learners' log-probabilities differentiable at logit 0 (issue 16).
@@ -70,11 +70,17 @@ def play_matches(
     device: str = "cpu",
     progress: bool = False,
     engine: str = "auto",
+    state: BatchState | None = None,
+    deadline: float | None = None,
 ) -> MatchResults:
     """Play B = len(seeds) matches of a vs b for ``updates`` learning steps, batched.
 
     ``progress`` shows a progress bar over the updates on stderr (when it is a terminal);
     ``engine``: ``auto`` or a name of :data:`ENGINES` (see the module doc).
+    Play in pieces: ``state`` (a result's :attr:`MatchResults.state`, same arguments
+    otherwise) resumes where that play stopped; ``deadline`` (a ``time.monotonic()`` value)
+    stops after the update during which it passes. The results hold the updates recorded by
+    this call (update 0 only when starting), and ``state``, where the play stands.
     """
     if not (len(specs_a) == len(specs_b) == len(seeds)) or not seeds:
         raise ValueError("specs_a, specs_b and seeds: need the same non-zero length")
@@ -98,15 +104,30 @@ def play_matches(
     with engine_class.threads():
         matches = engine_class(game, specs_a, specs_b, seeds, gamma_t, kw)
         recorder = Recorder(len(seeds), kw["device"])
-        recorder.record(0, matches.snapshot())
+        done = 0
+        if state is None:
+            recorder.record(0, matches.snapshot())
+        else:
+            done = state.update
+            matches.load_state_dict(state.tensors, done)
+            recorder.diverged_at = state.diverged_at.to(kw["device"])
         bar = tqdm(
-            range(1, updates + 1), unit="update", disable=None if progress else True, leave=False
+            range(done + 1, updates + 1),
+            unit="update",
+            disable=None if progress else True,
+            leave=False,
         )
         for update in bar:
             recorder.mark(~matches.step(), update)
             if update % record_every == 0 or update == updates:
                 recorder.record(update, matches.snapshot())
-    return recorder.results(time.perf_counter() - started)
+            done = update
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        bar.close()
+    results = recorder.results(time.perf_counter() - started)
+    results.state = BatchState(done, matches.state_dict(), recorder.diverged_at)
+    return results
 
 
 def choose_engine(

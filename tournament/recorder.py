@@ -5,10 +5,15 @@ A measure is one field, named the same in both: a new measure (say a grid game's
 up per step) is a field of each, None where an engine does not produce it, and a column of
 ``sweeps/schema.py``. A match whose update or recorded rewards went non-finite is marked
 diverged at that update; its later records are NaN.
+
+Play in pieces (a sweep's task checkpoints): each piece's results carry a :class:`BatchState`,
+where the matches stand, from which the next piece resumes; :func:`join_results` makes the
+pieces' results one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -50,6 +55,19 @@ CURVES = tuple(f.name for f in fields(Snapshot))
 
 
 @dataclass
+class BatchState:
+    """Where B matches stand after ``update`` updates: all that the next update reads. The
+    counter-based seeding (:mod:`agents.seeding`) makes that the sides' parameters, their
+    optimisers' state and the count, so play resumed from a state gives, bit for bit, what
+    uninterrupted play gives. ``tensors``: the engine's own names (its ``state_dict``);
+    ``diverged_at``: [B] as in :class:`MatchResults`."""
+
+    update: int
+    tensors: dict[str, torch.Tensor]
+    diverged_at: torch.Tensor
+
+
+@dataclass
 class MatchResults:
     """Learning curves of B matches, recorded at ``updates`` (0 = before learning).
 
@@ -78,10 +96,30 @@ class MatchResults:
     own_coin_share_b: np.ndarray | None = None
     pickups_a: np.ndarray | None = None
     pickups_b: np.ndarray | None = None
+    state: BatchState | None = None
 
     @property
     def status(self) -> list[str]:
         return ["diverged" if d >= 0 else "ok" for d in self.diverged_at]
+
+
+def join_results(pieces: Sequence[MatchResults]) -> MatchResults:
+    """The results of play in pieces (each resumed from the previous one's state) as one:
+    the curves one after the other, the last divergence marks and state, the summed time."""
+    recorded = [p for p in pieces if len(p.updates)] or [pieces[0]]
+    last = pieces[-1]
+
+    def curve(name: str) -> np.ndarray | None:
+        arrays = [getattr(p, name) for p in recorded]
+        return None if arrays[0] is None else np.concatenate(arrays, axis=1)
+
+    return MatchResults(
+        updates=np.concatenate([p.updates for p in recorded]),
+        diverged_at=last.diverged_at,
+        elapsed_s=sum(p.elapsed_s for p in pieces),
+        state=last.state,
+        **{name: curve(name) for name in CURVES},
+    )
 
 
 class Recorder:
@@ -107,6 +145,20 @@ class Recorder:
         self.diverged_at = torch.where(first, update, self.diverged_at)
 
     def results(self, elapsed_s: float) -> MatchResults:
+        """The recorded curves; a piece of play that ended between two recorded updates has
+        none: empty rewards [B, 0] and P(C | state) [B, 0, 5], the other measures None."""
+        if not self.updates:
+            batch = len(self.diverged_at)
+            return MatchResults(
+                updates=np.zeros(0, dtype=np.int64),
+                reward_a=np.zeros((batch, 0)),
+                reward_b=np.zeros((batch, 0)),
+                p_coop_a=np.zeros((batch, 0, 5)),
+                p_coop_b=np.zeros((batch, 0, 5)),
+                diverged_at=self.diverged_at.cpu().numpy(),
+                elapsed_s=elapsed_s,
+            )
+
         def curve(values: list[torch.Tensor | None]) -> np.ndarray | None:
             if values[0] is None:
                 return None

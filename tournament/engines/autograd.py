@@ -21,6 +21,7 @@ from tournament.differentiable import DifferentiableGame
 from tournament.engines.base import (
     Engine,
     own_payoffs,
+    prefixed,
     refuse_online,
     refuse_sampled,
     rule_params,
@@ -153,6 +154,24 @@ class AutogradEngine(Engine):
                 n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()
             }
         return finite
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Each learning side's parameters (``a.theta.<name>``) and optimiser state
+        (``a.optimizer.<name>``; ``b.`` likewise)."""
+        state = {}
+        for name, side in (("a", self.a), ("b", self.b)):
+            if side.fixed_p is None:
+                state.update({f"{name}.theta.{n}": t for n, t in side.theta.items()})
+                optimizer = side.optimizer.state_dict()
+                state.update({f"{name}.optimizer.{k}": t for k, t in optimizer.items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        for name, side in (("a", self.a), ("b", self.b)):
+            if side.fixed_p is None:
+                device = next(iter(side.theta.values())).device
+                side.theta = prefixed(state, f"{name}.theta.", device)
+                side.optimizer.load_state_dict(prefixed(state, f"{name}.optimizer.", device))
 
     def snapshot(self) -> Snapshot:
         if isinstance(self.game, DifferentiableGame):

@@ -12,6 +12,11 @@ at a time. :func:`tournament.match.play_matches` knows an engine only through :c
 - ``step()``: one simultaneous update of both sides of every match; returns the per-match flag
   [B] that it stayed finite (a match that did not keeps its previous parameters);
 - ``snapshot()``: what is recorded at this update (:class:`tournament.recorder.Snapshot`);
+- ``state_dict()`` and ``load_state_dict(state, update)``: all that the next update reads
+  (parameters, optimiser state, the count of updates where the rollouts' streams read it), as
+  named tensors, and the matches put back where such a state stood after ``update`` updates:
+  play resumed from it gives, bit for bit, what uninterrupted play gives
+  (:class:`tournament.recorder.BatchState`);
 - ``threads()``: the context the whole run executes in (default: torch's settings as they are).
 
 "One update" is what a learning curve counts: one exact or sampled learning step of each side,
@@ -82,6 +87,15 @@ class Engine(ABC):
     def snapshot(self) -> Snapshot:
         """What is recorded at the current update."""
 
+    @abstractmethod
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """All that the next update reads, as named tensors (the engine's own names)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        """The matches put back where :meth:`state_dict` gave ``state``, after ``update``
+        updates."""
+
     @classmethod
     def threads(cls) -> AbstractContextManager:
         """The context a whole run of this engine executes in."""
@@ -100,6 +114,11 @@ def refuse_online(specs: Sequence[AgentSpec]) -> str | None:
     if any(s.online for s in specs):
         return "cannot play online learners; use auto or online"
     return None
+
+
+def prefixed(state: dict[str, torch.Tensor], prefix: str, device) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` under ``prefix``, without it, on ``device``."""
+    return {k[len(prefix) :]: t.to(device) for k, t in state.items() if k.startswith(prefix)}
 
 
 def side_seeds(seeds: Sequence[int]) -> tuple[list[int], list[int]]:

@@ -23,6 +23,7 @@ from tournament.differentiable import DifferentiableGame
 from tournament.engines.base import (
     Engine,
     own_payoffs,
+    prefixed,
     refuse_online,
     refuse_sampled,
     rule_params,
@@ -143,6 +144,19 @@ class ClosedFormEngine(Engine):
         finite = finite[: self.n] & finite[self.n :]
         self.theta = torch.where(torch.cat([finite, finite])[self.order, None], new, theta)
         return finite
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The sorted logits [2B, 5] (``theta``) and each optimiser's state
+        (``optimizer<i>.<name>``)."""
+        state = {"theta": self.theta}
+        for i, (_, optimizer) in enumerate(self.optimizers):
+            state.update({f"optimizer{i}.{k}": t for k, t in optimizer.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        self.theta = state["theta"].to(self.theta.device)
+        for i, (_, optimizer) in enumerate(self.optimizers):
+            optimizer.load_state_dict(prefixed(state, f"optimizer{i}.", self.theta.device))
 
     def snapshot(self) -> Snapshot:
         p = torch.where(self.fixed[:, None], self.p_fixed, sigmoid(self.theta))[self.unsort]

@@ -51,7 +51,7 @@ from agents.online import ONLINE_RULES, OnlineParams, Transition, at, initial_ta
 from agents.policies import TabularPolicy
 from agents.strategies import MODEL_EPS
 from tournament.engines.autograd import Side
-from tournament.engines.base import Engine, own_payoffs, side_seeds
+from tournament.engines.base import Engine, own_payoffs, prefixed, side_seeds
 from tournament.engines.sampled import one_thread
 from tournament.games import SWAP_VIEW, Game
 from tournament.recorder import Snapshot
@@ -233,6 +233,37 @@ class OnlineEngine(Engine):
             }
         self.episodes_done += 1
         return finite
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Each online learner's tables (``a.tables.<name>``) and step count (``a.steps``),
+        each exact or sampled learner's parameters and optimiser state (``a.theta.<name>``,
+        ``a.optimizer.<name>``; ``b.`` likewise), the last episode's rewards (``episode.a``,
+        ``episode.b``: the next record's sampled rewards)."""
+        state = {}
+        for name, player in zip("ab", self.players, strict=True):
+            if isinstance(player, OnlineLearner):
+                state.update({f"{name}.tables.{n}": t for n, t in player.tables.items()})
+                state[f"{name}.steps"] = torch.tensor(player.steps_done)
+            elif player.fixed_p is None:
+                state.update({f"{name}.theta.{n}": t for n, t in player.theta.items()})
+                optimizer = player.optimizer.state_dict()
+                state.update({f"{name}.optimizer.{k}": t for k, t in optimizer.items()})
+        if self.last_episode is not None:
+            state["episode.a"], state["episode.b"] = self.last_episode
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        device = self.kw["device"]
+        for name, player in zip("ab", self.players, strict=True):
+            if isinstance(player, OnlineLearner):
+                player.tables = prefixed(state, f"{name}.tables.", device)
+                player.steps_done = int(state[f"{name}.steps"])
+            elif player.fixed_p is None:
+                player.theta = prefixed(state, f"{name}.theta.", device)
+                player.optimizer.load_state_dict(prefixed(state, f"{name}.optimizer.", device))
+        if "episode.a" in state:
+            self.last_episode = (state["episode.a"].to(device), state["episode.b"].to(device))
+        self.episodes_done = update  # the episodes' streams count the updates
 
     def snapshot(self) -> Snapshot:
         p_a, p_b = (p.p_play().detach() for p in self.players)

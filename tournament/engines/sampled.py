@@ -98,6 +98,10 @@ class SampledEngine(AutogradEngine):
             update=self.updates_done,
         )
 
+    def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
+        super().load_state_dict(state, update)
+        self.updates_done = update  # the rollouts' streams count the updates
+
     def step(self) -> torch.Tensor:
         finite = self._step(
             self._objective(0, self.objective_a), self._objective(1, self.objective_b)
