@@ -288,6 +288,11 @@ class DiceObjective:
         the other None (not computed)."""
         return self._surrogates(theta, theta_opp, rollout, of)[0]
 
+    def old_policies(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both players' policies at these parameters as constants, what :meth:`proximal`
+        measures its KL from: their cooperation logits [B, 5], detached."""
+        return tuple(x.detach() for x in self.logits(theta, theta_opp))
+
     def proximal(
         self, theta: Params, theta_opp: Params, rollout: int, of: str, logits_old: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -182,6 +182,7 @@ LEARNER_KINDS = (
         models_opponent=True,
         sampled=True,
         optimizers=("sgd",),
+        coin=True,
     ),
     Kind(
         "q",

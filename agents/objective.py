@@ -4,7 +4,8 @@ A rule (:mod:`agents.rules`) is ``rule(theta, theta_opp, objective, hp) -> direc
 module declares the two kinds of ``objective`` and the ``hp`` record, below both the rules and
 the objectives that implement them: exact values (:class:`Objective`: closed form in
 ``tournament.values``, autograd in :class:`agents.functional.AutogradObjective`) and sampled
-episodes (:class:`SampledObjective`: :class:`agents.dice.DiceObjective`).
+episodes (:class:`SampledObjective`: :class:`agents.dice.DiceObjective`, the Coin Game's
+:class:`tournament.coin_play.CoinDiceObjective`).
 """
 
 from __future__ import annotations
@@ -61,13 +62,17 @@ class SampledObjective(Protocol):
         """A tabular model of the opponent fitted to its actions in episodes played at the
         given parameters, and the objective in which the opponent is that model."""
 
-    def logits(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def old_policies(self, theta: Params, theta_opp: Params) -> tuple[object, object]:
+        """Both players' policies at these parameters, as constants: what ``proximal`` measures
+        its KL from (cooperation logits [B, 5] in the matrix games, the detached parameters of
+        a Coin Game policy)."""
 
     def proximal(
-        self, theta: Params, theta_opp: Params, rollout: int, of: str, logits_old: torch.Tensor
+        self, theta: Params, theta_opp: Params, rollout: int, of: str, old: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Player ``of``'s DiCE objective on rollout ``rollout`` and its KL from the old policy
-        ``logits_old`` averaged over the states it visited there, [B] each."""
+        """Player ``of``'s DiCE objective on rollout ``rollout`` and its KL from its old policy
+        ``old`` (from :meth:`old_policies`) averaged over the states it visited there, [B]
+        each."""
 
 
 @dataclass

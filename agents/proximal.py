@@ -12,6 +12,10 @@ states visited in a rollout for the sampled version (:func:`visited_kl`), as in 
 POLA-DiCE code (``kl_div_jax``: ``target * (log target - log curr)``, the old policy as
 target, mean over the batch's states). The authors' exact code (``LOLA_exact.py``) sums over
 the five states instead of averaging: its ``outer_beta`` is ours divided by 5.
+
+A Coin Game policy is a categorical distribution over 4 moves given the observations; its KL
+in one visited state is :func:`categorical_kl` of the two policies' log-probabilities there
+(:meth:`tournament.coin_play.CoinDiceObjective.proximal` averages it over the steps played).
 """
 
 from __future__ import annotations
@@ -43,3 +47,9 @@ def visited_kl(
     batch = states.shape[0]
     kl = torch.gather(policy_kl(logits_old, logits), 1, states.reshape(batch, -1))
     return kl.mean(dim=1)
+
+
+def categorical_kl(log_p_old: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
+    """``KL(pi_old || pi) = sum_a pi_old(a) (log pi_old(a) - log pi(a))`` over the last
+    dimension, from both distributions' log-probabilities [..., A]; [...]."""
+    return (torch.exp(log_p_old) * (log_p_old - log_p)).sum(dim=-1)

@@ -557,27 +557,28 @@ def pola_dice(
         theta1^(m+1) = theta1^(m) + lr d/d theta1 [L1(theta1, theta2^(K)(theta1))
                                                    - beta_out D1(theta1)]
 
-    ``D1, D2``: the KL from each player's policy at the start of the update. As in the authors'
-    code (``POLA_dice_jax.py``), the inner steps restart from the opponent's current parameters
-    at every outer step, and every rollout is fresh. The direction is the sum of the M ascent
-    directions (the SGD step ``theta1 + lr d`` lands on ``theta1^(M)``); with M = 1 and
-    beta = 0 it is ``lola-dice`` with k = K on the same rollouts. The authors' IPD settings:
-    K = 2, M = 200, beta_in = 10, beta_out = 100 (Adam on the outer steps there; plain gradient
-    steps here).
+    ``D1, D2``: the KL from each player's policy at the start of the update
+    (``objective.old_policies``; in the Coin Game, over the steps of the rollout). As in the
+    authors' code (``POLA_dice_jax.py``), the inner steps restart from the opponent's current
+    parameters at every outer step, and every rollout is fresh. The direction is the sum of the
+    M ascent directions (the SGD step ``theta1 + lr d`` lands on ``theta1^(M)``); with M = 1
+    and beta = 0 it is ``lola-dice`` with k = K on the same rollouts. The authors' IPD settings:
+    K = 2, M = 200, beta_in = 10, beta_out = 100; Coin Game K = 4, M = 200, beta_in = 5,
+    beta_out = 150 (Adam on the outer steps there; plain gradient steps here).
     """
-    logits_old, logits_opp_old = (x.detach() for x in objective.logits(theta, theta_opp))
+    old, old_opp = objective.old_policies(theta, theta_opp)
     theta_m, total = detach(theta), {n: torch.zeros_like(t) for n, t in theta.items()}
-    depth = int(hp.inner_steps.max())
+    depth = int(hp.inner_steps.max()) if hp.inner_steps.numel() else 0
     for m in range(int(hp.outer_steps.max())):
         on = (hp.outer_steps > m).to(hp.lr.dtype)
         theta_m, theta_opp_k = requires_grad(theta_m), requires_grad(theta_opp)
         for j in range(depth):
             alpha = torch.where(hp.inner_steps > j, hp.lr_in, torch.zeros_like(hp.lr_in))
             rollout = m * (depth + 1) + j + 1
-            l_opp, kl_opp = objective.proximal(theta_m, theta_opp_k, rollout, "opp", logits_opp_old)
+            l_opp, kl_opp = objective.proximal(theta_m, theta_opp_k, rollout, "opp", old_opp)
             step = grad(l_opp - hp.beta_in * kl_opp, theta_opp_k, create_graph=True)
             theta_opp_k = axpy(theta_opp_k, alpha, step)
-        l_self, kl = objective.proximal(theta_m, theta_opp_k, m * (depth + 1), "self", logits_old)
+        l_self, kl = objective.proximal(theta_m, theta_opp_k, m * (depth + 1), "self", old)
         ascent = grad(l_self - hp.beta_out * kl, theta_m)
         total = axpy(total, on, ascent)
         theta_m = axpy(detach(theta_m), on * hp.lr, ascent)

@@ -1,6 +1,8 @@
 """The Coin Game engine (tournament/engines/coin.py), its DiCE objective (tournament/coin_play.py)
 and the command line on it."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -147,6 +149,27 @@ def test_coin_match_command_prints_own_coin_shares(capsys):
             ["lola-dice", "greedy", "--game", "coin", "--policy", "mlp:4", "--opponent-model", "1"],
             "agent_a.opponent_model: the Coin Game has no tabular opponent model",
         ),
+        (["pola", "greedy", "--game", "coin"], "agent_a.kind: pola needs the exact value"),
+        (
+            [
+                "pola-dice",
+                "greedy",
+                "--game",
+                "coin",
+                "--policy",
+                "mlp:4",
+                "--inner-steps",
+                "4",
+                "--outer-steps",
+                "205",
+            ],
+            "outer_steps: pola-dice plays (inner_steps + 1) x outer_steps <= 1023 rollouts per "
+            "update, got 1025",
+        ),
+        (
+            ["pola-dice", "greedy", "--game", "coin", "--policy", "mlp:4", "--beta-out", "-1"],
+            "agent_a.beta_out: must be finite and >= 0",
+        ),
     ],
 )
 def test_bad_coin_input_is_one_line_and_exit_2(argv, message, capsys):
@@ -212,3 +235,99 @@ def test_a_coin_sweep_stores_the_same_bits_whatever_the_task_size_and_reports_sh
     page = (out / "report" / "report.md").read_text()
     assert "own-coin share and pickups per step over updates" in page
     assert "P(C | state)" not in page
+
+
+# --- POLA-DiCE in the Coin Game ---------------------------------------------------------------
+
+
+def pola_dice(**options):
+    base = dict(policy="mlp:8", optimizer="sgd", lr=0.5, lr_in=0.5, episodes=8, steps=12)
+    return AgentSpec("pola-dice", **{**base, **options})
+
+
+@pytest.mark.parametrize("policy, k", [("mlp:8", 1), ("mlp:8", 2), ("gru:4", 2)])
+def test_pola_dice_with_one_outer_step_and_no_penalty_is_lola_dice(policy, k):
+    """M = 1, beta = 0: POLA-DiCE plays LOLA-DiCE(k = K)'s rollouts (own on rollout 0, inner
+    step j on rollout j + 1) and takes the same step, bit for bit, in self-play."""
+    from agents.rules import RULES
+    from tournament.engines.base import rule_params
+
+    coin = CoinPolicy(coin_policy_factory(policy, G), G)
+    theta, theta_opp = coin.init([0, 1], **KW), coin.init([2, 3], **KW)
+    gamma = torch.full((2,), 0.96, **KW)
+    spec = pola_dice(policy=policy, inner_steps=k, outer_steps=1, beta_in=0.0, beta_out=0.0)
+    hp = replace(rule_params([spec] * 2, KW), lookahead=torch.tensor([k, k]))
+
+    def direction(kind):
+        objective = CoinDiceObjective(coin, coin, G, gamma, [0, 1], 8, 10, "mean", update=2)
+        return RULES[kind](theta, theta_opp, objective, hp)
+
+    pola, lola = direction("pola-dice"), direction("lola-dice")
+    for n in theta:
+        assert torch.equal(pola[n], lola[n]), n
+    assert any(float(pola[n].abs().sum()) > 0 for n in theta)
+
+
+def test_a_pola_dice_coin_match_with_one_step_and_no_penalty_is_a_lola_dice_match():
+    """The same, through the engine and the optimiser: the recorded shares and rewards of two
+    updates of self-play are LOLA-DiCE(k = 1)'s, bit for bit."""
+    pola = pola_dice(inner_steps=1, outer_steps=1, beta_in=0.0, beta_out=0.0)
+    lola = AgentSpec("lola-dice", policy="mlp:8", optimizer="sgd", lr=0.5, lr_in=0.5,
+                     lookahead=1, episodes=8, steps=12)  # fmt: skip
+    games = [
+        play_matches(CoinGame(G), [s] * 2, [s] * 2, [4, 9], updates=2, dtype="float64")
+        for s in (pola, lola)
+    ]
+    for field in ("reward_a", "reward_b", "own_coin_share_a", "pickups_b"):
+        np.testing.assert_array_equal(getattr(games[0], field), getattr(games[1], field))
+    assert not np.array_equal(games[0].reward_a[:, 0], games[0].reward_a[:, -1])
+
+
+@pytest.mark.parametrize("policy", ["mlp:4", "conv:4", "gru:4"])
+def test_the_kl_over_the_steps_played_of_constant_policies_is_the_closed_form(policy):
+    """Policies whose last layer has zero weights play softmax(bias) in every state: ``D`` is
+    ``sum_a q_a log(q_a / p_a)`` (q = softmax(old bias), p = softmax(bias)) whatever the steps,
+    and its gradient w.r.t. the bias is ``p - q``; both players', each against its own old
+    policy; D = 0 at the old policy."""
+    coin = CoinPolicy(coin_policy_factory(policy, G), G)
+    weight, bias = list(coin.init([0], **KW))[-2:]
+
+    def constant(seed, logits):
+        theta = coin.init([seed], **KW)
+        theta[weight] = torch.zeros_like(theta[weight])
+        theta[bias] = torch.tensor([logits], **KW)
+        return theta
+
+    b_old, b_new = [0.3, -1.2, 2.0, 0.1], [1.0, 0.5, -0.7, 0.0]
+    q = np.exp(b_old) / np.exp(b_old).sum()
+    p = np.exp(b_new) / np.exp(b_new).sum()
+    gamma = torch.full((1,), 0.9, **KW)
+    objective = CoinDiceObjective(coin, coin, G, gamma, [3], 6, 9, "mean")
+    for of, seat in (("self", 0), ("opp", 1)):
+        players = [constant(1, [0.0] * 4), constant(2, [0.0] * 4)]
+        players[seat] = requires_grad(constant(5, b_new))
+        old = constant(6, b_old)  # another network, the same constant policy
+        _, kl = objective.proximal(*players, rollout=1, of=of, theta_old=old)
+        assert float(kl.detach()[0]) == pytest.approx(float((q * np.log(q / p)).sum()), rel=1e-12)
+        d_bias = torch.autograd.grad(kl.sum(), players[seat][bias])[0][0]
+        np.testing.assert_allclose(d_bias.numpy(), p - q, rtol=1e-10, atol=1e-14)
+        _, zero = objective.proximal(*players, rollout=1, of=of, theta_old=players[seat])
+        assert float(zero.detach()[0]) == pytest.approx(0, abs=1e-15)
+
+
+@pytest.mark.parametrize("opponent", ["greedy", "pola-dice"])
+def test_a_pola_dice_coin_match_is_bitwise_the_same_alone_and_in_a_batch(opponent):
+    """Against a fixed strategy (no inner steps) and in self-play (K = 2 inner steps, M = 2
+    outer), matches of different lr and beta_out in one batch."""
+    specs = [
+        pola_dice(policy="gru:4", lr=lr, beta_in=5.0, beta_out=b, inner_steps=2, outer_steps=2)
+        for lr, b in ((0.5, 150.0), (1.0, 0.0), (0.2, 10.0))
+    ]
+    other = AgentSpec("greedy") if opponent == "greedy" else specs[0]
+    seeds = [5, 2, 7]
+    batch = play_matches(CoinGame(G), specs, [other] * 3, seeds, updates=2, dtype="float64")
+    for i in (0, 2):
+        alone = play_matches(CoinGame(G), [specs[i]], [other], [seeds[i]], 2, dtype="float64")
+        for field in ("reward_a", "reward_b", "own_coin_share_a", "pickups_a"):
+            np.testing.assert_array_equal(getattr(alone, field)[0], getattr(batch, field)[i])
+    assert not np.array_equal(batch.reward_a[:, 1], batch.reward_a[:, 2])

@@ -13,7 +13,9 @@ The API another learner builds on (POLA, LOLA-PG):
 - :class:`CoinDiceObjective` is the :class:`agents.rules.SampledObjective` of the Coin Game:
   ``surrogates(theta, theta_opp, rollout)`` plays fresh episodes and returns both players' DiCE
   objectives ``L_i = mean_e sum_t w_i,t box(sum_{t' <= t} log pi_1 + log pi_2)``
-  (:mod:`agents.dice`: the same weights, baseline and magic box as the matrix games).
+  (:mod:`agents.dice`: the same weights, baseline and magic box as the matrix games), and
+  ``proximal`` one player's objective with POLA-DiCE's KL from its old policy over the steps
+  played (:func:`action_log_probs`: both policies' log-probabilities of the 4 moves).
 
 Random numbers (:mod:`agents.seeding`), per match seed and stream: the start of episode e takes
 draws ``4 e .. 4 e + 3`` (agent 0's cell, agent 1's, the coin's, its colour); step t of episode
@@ -32,6 +34,7 @@ from agents import seeding
 from agents.coin_policies import CoinPolicy
 from agents.dice import LEARNING_STREAM, MAX_ROLLOUTS, dice, discounts, magic_box, weights
 from agents.functional import Params, detach
+from agents.proximal import categorical_kl
 from tournament import coin_game
 from tournament.coin_strategies import BEHAVIOURS, view
 
@@ -191,13 +194,14 @@ def play(
     )
 
 
-def log_probs(policy: CoinPolicy, theta: Params, rollouts: CoinRollouts, side: int) -> torch.Tensor:
-    """log pi(a_t | o_1..t) of agent ``side``'s recorded actions, [B, E, T], differentiable
-    w.r.t. ``theta``; observations rebuilt from the positions, CHUNK_STEPS steps at a time (a
-    recurrent policy: step by step, from a zero hidden state)."""
+def action_log_probs(
+    policy: CoinPolicy, theta: Params, rollouts: CoinRollouts, side: int
+) -> torch.Tensor:
+    """log pi(. | o_1..t) of agent ``side`` over its 4 actions at every recorded step,
+    [B, E, T, 4], differentiable w.r.t. ``theta``; observations rebuilt from the positions,
+    CHUNK_STEPS steps at a time (a recurrent policy: step by step, from a zero hidden state)."""
     batch, episodes, steps = rollouts.coin.shape
     dtype = next(iter(theta.values())).dtype
-    actions = rollouts.actions[..., side].long()  # [B, E, T]
     if policy.recurrent:
         hidden = policy.initial_hidden(batch, episodes, next(iter(theta.values())))
         logits = []
@@ -213,10 +217,22 @@ def log_probs(policy: CoinPolicy, theta: Params, rollouts: CoinRollouts, side: i
             flat, _ = policy.logits(theta, obs.reshape(batch, -1, *obs.shape[3:]))
             chunks.append(flat.reshape(batch, episodes, -1, flat.shape[-1]))
         logits = torch.cat(chunks, dim=2)
-    # log softmax at the action, written out (torch's log_softmax is slow over 4 classes)
+    # log softmax written out (torch's log_softmax is slow over 4 classes)
     shifted = logits - logits.max(dim=-1, keepdim=True).values.detach()
-    chosen = torch.gather(shifted, -1, actions[..., None])[..., 0]
-    return chosen - torch.log(torch.exp(shifted).sum(dim=-1))
+    return shifted - torch.log(torch.exp(shifted).sum(dim=-1, keepdim=True))
+
+
+def chosen(log_pi: torch.Tensor, rollouts: CoinRollouts, side: int) -> torch.Tensor:
+    """log pi(a_t | o_1..t) [B, E, T] of agent ``side``'s recorded actions, from
+    :func:`action_log_probs`."""
+    actions = rollouts.actions[..., side].long()  # [B, E, T]
+    return torch.gather(log_pi, -1, actions[..., None])[..., 0]
+
+
+def log_probs(policy: CoinPolicy, theta: Params, rollouts: CoinRollouts, side: int) -> torch.Tensor:
+    """log pi(a_t | o_1..t) of agent ``side``'s recorded actions, [B, E, T], differentiable
+    w.r.t. ``theta``."""
+    return chosen(action_log_probs(policy, theta, rollouts, side), rollouts, side)
 
 
 class CoinDiceObjective:
@@ -276,9 +292,50 @@ class CoinDiceObjective:
         """``(L_self, L_opp)`` [B] on rollout ``rollout``; ``of`` = ``self`` or ``opp`` leaves
         the other None."""
         played = self.rollouts(theta, theta_opp, rollout)
-        log_p = log_probs(self.policy, theta, played, 0)
-        if not isinstance(self.opponent, str):
-            log_p = log_p + log_probs(self.opponent, theta_opp, played, 1)
+        return self._dice(played, *self._log_pis(theta, theta_opp, played), of)
+
+    def old_policies(self, theta: Params, theta_opp: Params) -> tuple[Params, Params]:
+        """Both players' policies at these parameters as constants, what :meth:`proximal`
+        measures its KL from: the parameters themselves, detached (a Coin Game policy is a
+        network, not a table)."""
+        return detach(theta), detach(theta_opp)
+
+    def proximal(
+        self, theta: Params, theta_opp: Params, rollout: int, of: str, theta_old: Params
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """POLA-DiCE's two terms on rollout ``rollout`` for player ``of`` (``self`` or
+        ``opp``): its DiCE objective ``L`` and ``D``, the KL from its policy at ``theta_old``
+        (a constant) to its current one, averaged over the steps of those episodes (each step
+        is a visited state: both agents act at every step),
+
+            D = mean_{e, t} sum_a pi_old(a | o_e,1..t) (log pi_old(a | .) - log pi(a | .))
+
+        (:func:`agents.proximal.categorical_kl`; a recurrent policy: both conditioned on the
+        episode's observations so far). [B] each."""
+        side = {"self": 0, "opp": 1}[of]
+        policy = self.policy if side == 0 else self.opponent
+        if isinstance(policy, str):
+            raise ValueError(f"proximal: a fixed strategy ({policy}) has no policy to move")
+        played = self.rollouts(theta, theta_opp, rollout)
+        log_pis = self._log_pis(theta, theta_opp, played)
+        with torch.no_grad():
+            log_pi_old = action_log_probs(policy, theta_old, played, side)
+        kl = categorical_kl(log_pi_old, log_pis[side]).mean(dim=(1, 2))
+        return self._dice(played, *log_pis, of)[side], kl
+
+    def _log_pis(self, theta: Params, theta_opp: Params, played: CoinRollouts):
+        """Both seats' log pi(. | o) [B, E, T, 4] (the opponent's None if fixed)."""
+        log_pi = action_log_probs(self.policy, theta, played, 0)
+        if isinstance(self.opponent, str):
+            return log_pi, None
+        return log_pi, action_log_probs(self.opponent, theta_opp, played, 1)
+
+    def _dice(self, played: CoinRollouts, log_pi, log_pi_opp, of: str):
+        """Both DiCE objectives (``of``: which) from the seats' log-probabilities; a fixed
+        opponent's are left out of the box (they would add zero to every derivative)."""
+        log_p = chosen(log_pi, played, 0)
+        if log_pi_opp is not None:
+            log_p = log_p + chosen(log_pi_opp, played, 1)
         box = magic_box(torch.cumsum(log_p, dim=2))
         wanted = {"both": (True, True), "self": (True, False), "opp": (False, True)}[of]
         return tuple(

@@ -1,12 +1,13 @@
 """The Coin Game engine: B matches in which each side is a sampled learner (``nl-pg``,
-``lola-dice``) with a Coin Game policy (:mod:`agents.coin_policies`) or a fixed Coin Game
-strategy (:mod:`tournament.coin_strategies`).
+``lola-dice``, ``pola-dice``) with a Coin Game policy (:mod:`agents.coin_policies`) or a fixed
+Coin Game strategy (:mod:`tournament.coin_strategies`).
 
 Each update every learner computes its rule's direction (:mod:`agents.rules`, the same
 functions as in the matrix games) from the same current parameters, on a fresh
 :class:`tournament.coin_play.CoinDiceObjective` instead of an exact value; an optimiser steps.
 A learner facing a fixed strategy has no opponent learning to look ahead through: its lookahead
-is 0 (LOLA-DiCE is then NL-PG). Seeds: side a's parameters and rollouts from ``2 s``, side b's
+and inner steps are 0 (LOLA-DiCE is then NL-PG; POLA-DiCE takes M proximal policy-gradient
+steps). Seeds: side a's parameters and rollouts from ``2 s``, side b's
 from ``2 s + 1`` (as in the other engines).
 
 What is recorded (:meth:`CoinEngine.snapshot`) comes from an evaluation rollout of the recorded
@@ -123,8 +124,12 @@ class CoinEngine(Engine):
             update=self.updates_done,
         )
         hp = me.hp
-        if other.policy is None:  # nothing to look ahead through
-            hp = replace(hp, lookahead=torch.zeros_like(hp.lookahead))
+        if other.policy is None:  # nothing to look ahead through: no opponent steps
+            hp = replace(
+                hp,
+                lookahead=torch.zeros_like(hp.lookahead),
+                inner_steps=torch.zeros_like(hp.inner_steps),
+            )
         theta_opp = other.theta if other.theta is not None else {}
         direction = me.rule(me.theta, theta_opp, objective, hp)
         return {n: t.detach() for n, t in me.optimizer.step(me.theta, direction).items()}
