@@ -20,8 +20,9 @@ from agents.strategies import fixed_p_coop, model_logits
 from tournament.differentiable import DifferentiableGame
 from tournament.engines.base import (
     Engine,
+    learners_state,
+    load_learner_state,
     own_payoffs,
-    prefixed,
     refuse_online,
     refuse_sampled,
     rule_params,
@@ -155,23 +156,16 @@ class AutogradEngine(Engine):
             }
         return finite
 
+    def _learners(self) -> dict:
+        return {name: side for name, side in (("a", self.a), ("b", self.b)) if side.fixed_p is None}
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Each learning side's parameters (``a.theta.<name>``) and optimiser state
-        (``a.optimizer.<name>``; ``b.`` likewise)."""
-        state = {}
-        for name, side in (("a", self.a), ("b", self.b)):
-            if side.fixed_p is None:
-                state.update({f"{name}.theta.{n}": t for n, t in side.theta.items()})
-                optimizer = side.optimizer.state_dict()
-                state.update({f"{name}.optimizer.{k}": t for k, t in optimizer.items()})
-        return state
+        """Each learning side's parameters and optimiser state (:func:`learners_state`)."""
+        return learners_state(self._learners())
 
     def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
-        for name, side in (("a", self.a), ("b", self.b)):
-            if side.fixed_p is None:
-                device = next(iter(side.theta.values())).device
-                side.theta = prefixed(state, f"{name}.theta.", device)
-                side.optimizer.load_state_dict(prefixed(state, f"{name}.optimizer.", device))
+        for name, side in self._learners().items():
+            load_learner_state(name, side, state, next(iter(side.theta.values())).device)
 
     def snapshot(self) -> Snapshot:
         if isinstance(self.game, DifferentiableGame):

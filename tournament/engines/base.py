@@ -121,6 +121,24 @@ def prefixed(state: dict[str, torch.Tensor], prefix: str, device) -> dict[str, t
     return {k[len(prefix) :]: t.to(device) for k, t in state.items() if k.startswith(prefix)}
 
 
+def learners_state(sides: dict) -> dict[str, torch.Tensor]:
+    """Each learning side's parameters (``<side>.theta.<name>``) and optimiser state
+    (``<side>.optimizer.<key>``); ``sides`` maps "a"/"b" to objects with ``theta`` and
+    ``optimizer``."""
+    state = {}
+    for name, side in sides.items():
+        state.update({f"{name}.theta.{n}": t for n, t in side.theta.items()})
+        optimizer = side.optimizer.state_dict()
+        state.update({f"{name}.optimizer.{k}": t for k, t in optimizer.items()})
+    return state
+
+
+def load_learner_state(name: str, side, state: dict[str, torch.Tensor], device) -> None:
+    """The inverse of :func:`learners_state` for side ``name``: its ``theta`` and optimiser."""
+    side.theta = prefixed(state, f"{name}.theta.", device)
+    side.optimizer.load_state_dict(prefixed(state, f"{name}.optimizer.", device))
+
+
 def side_seeds(seeds: Sequence[int]) -> tuple[list[int], list[int]]:
     """The seeds of side a (``2 s``) and of side b (``2 s + 1``) of the matches of ``seeds``."""
     return [2 * s for s in seeds], [2 * s + 1 for s in seeds]

@@ -34,7 +34,13 @@ from agents.options import default
 from agents.rules import RULES
 from agents.spec import AgentSpec
 from tournament.coin_play import CoinDiceObjective, FixedSeat, PolicySeat, play
-from tournament.engines.base import Engine, prefixed, rule_params, side_seeds
+from tournament.engines.base import (
+    Engine,
+    learners_state,
+    load_learner_state,
+    rule_params,
+    side_seeds,
+)
 from tournament.engines.sampled import one_thread
 from tournament.games import COIN, CoinGame
 from tournament.recorder import Snapshot
@@ -150,23 +156,18 @@ class CoinEngine(Engine):
         self.updates_done += 1
         return finite
 
+    def _learners(self) -> dict:
+        return {
+            name: side for name, side in (("a", self.a), ("b", self.b)) if side.policy is not None
+        }
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Each learning side's parameters (``a.theta.<name>``) and optimiser state
-        (``a.optimizer.<name>``; ``b.`` likewise)."""
-        state = {}
-        for name, side in (("a", self.a), ("b", self.b)):
-            if side.policy is not None:
-                state.update({f"{name}.theta.{n}": t for n, t in side.theta.items()})
-                optimizer = side.optimizer.state_dict()
-                state.update({f"{name}.optimizer.{k}": t for k, t in optimizer.items()})
-        return state
+        """Each learning side's parameters and optimiser state (:func:`learners_state`)."""
+        return learners_state(self._learners())
 
     def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
-        for name, side in (("a", self.a), ("b", self.b)):
-            if side.policy is not None:
-                device = self.gamma.device
-                side.theta = prefixed(state, f"{name}.theta.", device)
-                side.optimizer.load_state_dict(prefixed(state, f"{name}.optimizer.", device))
+        for name, side in self._learners().items():
+            load_learner_state(name, side, state, self.gamma.device)
         self.updates_done = update  # the rollouts' streams count the updates
 
     def statistics(self) -> dict[str, torch.Tensor]:
