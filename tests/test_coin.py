@@ -48,6 +48,26 @@ def test_dice_gradient_is_reinforce_with_returns_to_go():
     assert float(torch.stack([d.abs().sum() for d in d_dice.values()]).sum()) > 0
 
 
+def test_a_constant_opponents_log_probs_change_neither_the_objective_nor_its_gradient():
+    """The opponent's log-probabilities enter the box only where its parameters require grad
+    (NL-PG detaches them): with them in, the value and the gradient w.r.t. theta are the same
+    bits."""
+    policy = CoinPolicy(coin_policy_factory("mlp:8", G), G)
+    theta, theta_opp = policy.init([0, 1], **KW), policy.init([2, 3], **KW)
+    gamma = torch.full((2,), 0.9, **KW)
+    objective = CoinDiceObjective(policy, policy, G, gamma, [0, 1], 16, 10, "mean")
+    out = []
+    for opp in (theta_opp, requires_grad(theta_opp)):
+        leaves = requires_grad(theta)
+        surrogate, _ = objective.surrogates(leaves, opp, rollout=0, of="self")
+        out.append((surrogate, grad(surrogate, leaves)))
+    (value, d), (value_in, d_in) = out
+    assert torch.equal(value, value_in)
+    for n in d:
+        assert torch.equal(d[n], d_in[n])
+    assert float(sum(t.abs().sum() for t in d.values())) > 0
+
+
 def test_a_match_does_not_depend_on_its_batch():
     a, b = learner(policy="gru:4"), AgentSpec("reciprocal")
     alone = play_matches(CoinGame(G), [a], [b], [7], updates=2, dtype="float64")
