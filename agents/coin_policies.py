@@ -94,8 +94,8 @@ class CoinMLP(_SeededInit, nn.Sequential):
         columns = theta["1.weight"].transpose(1, 2).reshape(batch * inputs, -1)  # [B 4G^2, H]
         first = torch.arange(batch, device=active.device)[:, None, None] * inputs
         h = F.embedding_bag((active + first).reshape(-1, 3), columns, mode="sum")
-        h = torch.relu(h.reshape(*active.shape[:2], -1) + theta["1.bias"][:, None])
-        return _affine(theta, "5", torch.relu(_affine(theta, "3", h)))
+        h = h.reshape(*active.shape[:2], -1).add_(theta["1.bias"][:, None]).relu_()
+        return _affine(theta, "5", _affine(theta, "3", h).relu_())
 
 
 def _affine(theta: Params, layer: str, h: torch.Tensor) -> torch.Tensor:
