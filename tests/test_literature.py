@@ -235,7 +235,9 @@ def tournament_means(name: str, seeds: int, steps: int) -> dict[str, float]:
     """The round robin of sweeps/configs/NAME.yaml (self-play included, both orders of a pair
     where the game is not symmetric), played directly at a smaller size: each agent's final
     exact reward per step, mean over seeds and over its opponents (the paper's figure averages
-    an agent's normalised return over the tournament)."""
+    an agent's normalised return over the tournament). Two batched calls: every pairing with an
+    online learner on the online engine (each online kind's rule runs once per step for all of
+    its matches), the exact learners' pairings on the closed-form engine."""
     import dataclasses
     from itertools import combinations_with_replacement
 
@@ -249,17 +251,21 @@ def tournament_means(name: str, seeds: int, steps: int) -> dict[str, float]:
     if not game.symmetric:
         pairs += [(b, a) for a, b in pairs if a != b]
     rewards: dict[str, list[float]] = {name: [] for name in specs}
-    for a, b in pairs:
+    online = [pair for pair in pairs if any(specs[k].online for k in pair)]
+    for batch in (online, [pair for pair in pairs if pair not in online]):
         results = play_matches(
-            game, [specs[a]] * seeds, [specs[b]] * seeds, SEEDS[:seeds], config.updates,
-            gamma=config.gamma, record_every=config.updates,
+            game, [specs[a] for a, _ in batch for _ in range(seeds)],
+            [specs[b] for _, b in batch for _ in range(seeds)], SEEDS[:seeds] * len(batch),
+            config.updates, gamma=config.gamma, record_every=config.updates,
         )  # fmt: skip
-        reward_a, reward_b = results.reward_a[:, -1].mean(), results.reward_b[:, -1].mean()
-        if a == b:
-            rewards[a].append((reward_a + reward_b) / 2)
-        else:
-            rewards[a].append(reward_a)
-            rewards[b].append(reward_b)
+        final_a = results.reward_a[:, -1].reshape(len(batch), seeds).mean(axis=1)
+        final_b = results.reward_b[:, -1].reshape(len(batch), seeds).mean(axis=1)
+        for (a, b), reward_a, reward_b in zip(batch, final_a, final_b, strict=True):
+            if a == b:
+                rewards[a].append((reward_a + reward_b) / 2)
+            else:
+                rewards[a].append(reward_a)
+                rewards[b].append(reward_b)
     return {name: float(np.mean(values)) for name, values in rewards.items()}
 
 

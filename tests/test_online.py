@@ -241,6 +241,50 @@ def test_an_online_match_does_not_depend_on_its_batch(case):
     assert not np.array_equal(batched.p_coop_a[0], batched.p_coop_a[1])
 
 
+ROUND_ROBIN = [
+    AgentSpec("q", steps=8, alpha=0.5, epsilon=0.2),
+    AgentSpec("jal-q", steps=8, alpha=0.4),
+    AgentSpec("phc", steps=8, alpha=0.3, delta=0.2),
+    AgentSpec("wolf-phc", steps=8, alpha=0.3, delta_win=0.1),
+    AgentSpec("nl", lr=0.7),
+    AgentSpec("lola-taylor", lr=1.0),
+    AgentSpec("tft"),
+    AgentSpec("nl-pg", lr=0.3, episodes=2, steps=6),
+]
+
+
+@pytest.mark.parametrize("game", ["ipd", "imp"])
+def test_a_round_robin_of_mixed_online_kinds_in_one_batch_equals_each_pairing_alone(game):
+    """Every ordered pairing with an online side (online, exact, fixed and sampled agents on
+    either side), all in one call, bit for bit as each pairing played alone: each side's rule
+    runs on its kind's rows, elementwise per match."""
+    pairs = [(a, b) for a in ROUND_ROBIN for b in ROUND_ROBIN if a.online or b.online]
+    seeds = [3, 11]
+    specs_a = [a for a, _ in pairs for _ in seeds]
+    specs_b = [b for _, b in pairs for _ in seeds]
+    mixed = play_matches(GAMES[game], specs_a, specs_b, seeds * len(pairs), 3, gamma=0.9)
+    for i, (a, b) in enumerate(pairs):
+        alone = play_matches(GAMES[game], [a] * 2, [b] * 2, seeds, 3, gamma=0.9)
+        rows = slice(2 * i, 2 * i + 2)
+        for name in ("reward_a", "reward_b", "p_coop_a", "p_coop_b", "diverged_at"):
+            assert torch.equal(
+                torch.as_tensor(getattr(mixed, name)[rows]), torch.as_tensor(getattr(alone, name))
+            ), (a.kind, b.kind, name)
+        for name in ("sampled_reward_a", "sampled_reward_b"):
+            assert np.array_equal(getattr(mixed, name)[rows], getattr(alone, name), equal_nan=True)
+    assert len({float(x) for x in mixed.reward_a[:, -1]}) > len(pairs)
+
+
+def test_an_online_batch_refuses_a_match_without_an_online_learner():
+    with pytest.raises(ValueError, match=r"specs: match 1 \(nl vs tft\) has no online learner"):
+        play_matches(IPD, [AgentSpec("q"), AgentSpec("nl")], [AgentSpec("tft")] * 2, [0, 1], 1)
+    with pytest.raises(ValueError, match="steps: the online learners of one batch must play"):
+        play_matches(
+            IPD, [AgentSpec("q", steps=5), AgentSpec("phc", steps=6)], [AgentSpec("tft")] * 2,
+            [0, 1], 1,
+        )  # fmt: skip
+
+
 def test_two_online_learners_must_share_the_episode_length():
     with pytest.raises(ValueError, match="steps: two online learners in one match"):
         play_matches(IPD, [AgentSpec("q", steps=10)], [AgentSpec("phc", steps=20)], [0], 1)

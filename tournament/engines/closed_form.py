@@ -112,14 +112,14 @@ class ClosedFormEngine(Engine):
 
         side_groups = [groups[c] for c in code.tolist()]
         self.rules, self.optimizers = [], []
-        for (opt, kind), rows in _runs(side_groups):
+        for (opt, kind), rows in runs(side_groups):
             if opt == len(optimizers):
                 continue
             objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
             self.rules.append(
                 (RULES[kinds[kind]], rows, self.opp[rows], objective, rule_params_rows(hp, rows))
             )
-        for opt, rows in _runs([opt for opt, _ in side_groups]):
+        for opt, rows in runs([opt for opt, _ in side_groups]):
             if opt < len(optimizers):
                 self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))
         self.learners = slice(0, int(learner.sum()))
@@ -163,7 +163,7 @@ class ClosedFormEngine(Engine):
         return Snapshot.of(self.game, p[: self.n], p[self.n :], self.gamma_match)
 
 
-def _runs(keys: list) -> list[tuple[object, slice]]:
+def runs(keys: list) -> list[tuple[object, slice]]:
     """Consecutive equal keys -> (key, slice of their rows)."""
     runs, start = [], 0
     for i in range(1, len(keys) + 1):

@@ -40,6 +40,7 @@ elementwise per match.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import torch
 
@@ -52,6 +53,7 @@ from agents.policies import TabularPolicy
 from agents.strategies import MODEL_EPS
 from tournament.engines.autograd import Side
 from tournament.engines.base import Engine, own_payoffs, prefixed, side_seeds
+from tournament.engines.closed_form import runs
 from tournament.engines.sampled import one_thread
 from tournament.games import SWAP_VIEW, Game
 from tournament.recorder import Snapshot
@@ -61,19 +63,19 @@ from tournament.values import discounted_values
 ONLINE_STREAM = 1 << 36
 
 
-class OnlineLearner:
-    """One side of B matches that learns online: its tables, rule and hyperparameters. To an
-    exact or sampled learner it looks like a tabular policy (``policy``, ``theta``)."""
+class OnlineLearners:
+    """The online learners of one kind among the sides of a batch, [N] rows: their tables, rule
+    and per-match hyperparameters."""
 
     def __init__(self, specs, seeds, gamma: torch.Tensor, kw: dict):
-        spec = specs[0]
-        if any(s.structure() != spec.structure() for s in specs):
-            raise ValueError("specs: matches in one batch must share the online learner's kind")
-        self.spec = spec
-        self.rule = ONLINE_RULES[spec.kind]
-        self.tables = initial_tables(spec.kind, seeds, **kw)
+        kind = specs[0].kind
+        if any(s.kind != kind for s in specs):
+            raise ValueError("specs: the online learners of one group must share one kind")
+        self.kind = kind
+        self.rule = ONLINE_RULES[kind]
+        self.tables = initial_tables(kind, seeds, **kw)
         delta, decay = ("delta", "delta_decay")
-        if spec.kind == "wolf-phc":
+        if kind == "wolf-phc":
             delta, decay = ("delta_win", "delta_win_decay")
 
         def column(name: str) -> torch.Tensor:
@@ -87,34 +89,47 @@ class OnlineLearner:
             column(delta),
             column(decay),
         )
-        self.policy = BatchedPolicy(TabularPolicy, batch_invariant=True)
-        self.steps_done = 0
 
     def p_play(self) -> torch.Tensor:
-        """The behaviour policy, P(C | s) [B, 5]."""
+        """The behaviour policy, P(C | s) [N, 5]."""
         return self.rule.behaviour(self.tables, self.hp)
 
     def p_at(self, s: torch.Tensor) -> torch.Tensor:
-        """The behaviour policy at state ``s[b]`` of each match b, P(C | s) [B]."""
+        """The behaviour policy at state ``s[i]`` of each row i, P(C | s) [N]."""
         return self.rule.behaviour(at(self.tables, s, self.rule.acts_on), self.hp)
 
-    @property
-    def theta(self) -> Params:
-        """The behaviour policy as a tabular policy: logits of P(C | s) clamped to
-        [MODEL_EPS, 1 - MODEL_EPS], as a fixed strategy is modelled."""
-        p = self.p_play().clamp(MODEL_EPS, 1 - MODEL_EPS)
-        return {"logits": torch.log(p) - torch.log(1 - p)}
+    def learn(self, tr: Transition, t: int) -> None:
+        """The tables after the transition ``tr`` at step ``t`` of the match."""
+        self.tables = self.rule.update(self.tables, tr, t, self.hp)
 
-    def p_model(self, theta: Params) -> torch.Tensor:
-        return self.policy.p_coop(theta)
 
-    def learn(self, tr: Transition) -> None:
-        self.steps_done += 1
-        self.tables = self.rule.update(self.tables, tr, self.steps_done, self.hp)
+@dataclass(frozen=True)
+class Model:
+    """The opponents of a group of exact or sampled learners as those see them: tabular
+    policies at ``theta``."""
+
+    theta: Params
+
+
+@dataclass
+class Group:
+    """A run of sorted rows: the player holding them (online learners of one kind, or an
+    exact, sampled or fixed :class:`~tournament.engines.autograd.Side` of one structure on
+    side ``me``), and the sorted rows of their opponents ``opp`` [N]."""
+
+    player: OnlineLearners | Side
+    rows: slice
+    me: int
+    opp: torch.Tensor
+    matches: torch.Tensor  # [N]: the match of each row
 
 
 class OnlineEngine(Engine):
-    """Side a and side b of B matches, at least one an online learner (see the module doc)."""
+    """Side a and side b of B matches, each with an online learner on at least one side (see the
+    module doc): all 2B sides in one sorted order, the online learners of each kind one
+    contiguous run (each rule runs once per step on its run), then the other sides, one run
+    per (side, structure). ``order[j]`` is the original side of sorted row j (a's sides are
+    0..B-1, b's B..2B-1)."""
 
     games = (Game,)
 
@@ -129,148 +144,209 @@ class OnlineEngine(Engine):
         return one_thread()
 
     def __init__(self, game, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
-        self.game, self.gamma, self.kw = game, gamma, kw
-        self.side_seeds = side_seeds(seeds)
-        payoffs = own_payoffs(game)
-        self.r_own = [torch.tensor(p, **kw) for p in payoffs]  # [4] each, own view
-        self.players = []
-        sides = zip((specs_a, specs_b), self.side_seeds, payoffs, strict=True)
-        for specs, seeds_of_side, own in sides:
-            if specs[0].online:
-                self.players.append(OnlineLearner(specs, seeds_of_side, gamma, kw))
-            else:
-                self.players.append(Side(specs, seeds_of_side, own, kw, batch_invariant=True))
-        lengths = {p.spec.steps for p in self.players if isinstance(p, OnlineLearner)}
+        n = len(seeds)
+        device = kw["device"]
+        self.game, self.gamma, self.kw, self.n = game, gamma, kw, n
+        for i, (a, b) in enumerate(zip(specs_a, specs_b, strict=True)):
+            if not (a.online or b.online):
+                raise ValueError(
+                    f"specs: match {i} ({a.kind} vs {b.kind}) has no online learner "
+                    f"({', '.join(ONLINE)}); play it on another engine"
+                )
+            if a.online and b.online and a.steps != b.steps:
+                raise ValueError(
+                    f"steps: two online learners in one match must play episodes of one "
+                    f"length, got {' and '.join(map(str, sorted((a.steps, b.steps))))}"
+                )
+        lengths = {s.steps for s in (*specs_a, *specs_b) if s.online}
         if len(lengths) > 1:
             raise ValueError(
-                f"steps: two online learners in one match must play episodes of one length, "
-                f"got {' and '.join(map(str, sorted(lengths)))}"
+                f"steps: the online learners of one batch must play episodes of one length, "
+                f"got {', '.join(map(str, sorted(lengths)))}"
             )
         (self.steps,) = lengths
+        specs = [*specs_a, *specs_b]
+        seeds_ab = [seed for seeds_side in side_seeds(seeds) for seed in seeds_side]  # [2B]
+        others: dict[tuple, int] = {}
+
+        def group(i: int) -> tuple:
+            spec = specs[i]
+            if spec.online:
+                return (0, ONLINE.index(spec.kind))
+            return (1, others.setdefault((i >= n, spec.structure()), len(others)))
+
+        keys = [group(i) for i in range(2 * n)]
+        order = sorted(range(2 * n), key=keys.__getitem__)
+        self.order = torch.tensor(order, device=device)
+        self.unsort = torch.empty_like(self.order)
+        self.unsort[self.order] = torch.arange(2 * n, device=device)
+        opp = self.unsort[(self.order + n) % (2 * n)]  # [2B]: the sorted row of the opponent
+        gamma_ab = torch.cat([gamma, gamma])[self.order]
+        payoffs = own_payoffs(game)
+        self.r_own = [torch.tensor(p, **kw) for p in payoffs]  # [4] each, own view
+        r_rows = torch.stack(self.r_own)[(self.order >= n).long()]  # [2B, 4], sorted
+        self.r_flat = r_rows.reshape(-1)
+        self.r_base = torch.arange(2 * n, device=device) * 4
+        self.seeds = [seeds_ab[i] for i in order]
+        self.groups: list[Group] = []
+        for key, rows in runs([keys[i] for i in order]):
+            group_specs = [specs[i] for i in order[rows]]
+            group_seeds = self.seeds[rows]
+            me = int(order[rows.start] >= n)
+            if key[0] == 0:
+                player = OnlineLearners(group_specs, group_seeds, gamma_ab[rows], kw)
+            else:
+                player = Side(group_specs, group_seeds, payoffs[me], kw, batch_invariant=True)
+            self.groups.append(Group(player, rows, me, opp[rows], self.order[rows] % n))
+        self.online = [g for g in self.groups if isinstance(g.player, OnlineLearners)]
+        self.others = [g for g in self.groups if isinstance(g.player, Side)]
+        self.n_online = sum(g.rows.stop - g.rows.start for g in self.online)
+        self.opp = opp
+        self.gamma_ab = gamma_ab
+        self.model = BatchedPolicy(TabularPolicy, batch_invariant=True)
+        self.steps_done = 0  # every online learner's steps since its match began
         self.episodes_done = 0
-        self.last_episode = None
+        self.last_episode = None  # [2B] sorted
 
-    def _values(self, me: int):
-        """The exact values (V_me, V_other) as a function of both players' parameters."""
-        players = self.players
+    def _p_online(self) -> torch.Tensor:
+        """The online learners' behaviour policies, P(C | s) [N_online, 5] (sorted rows)."""
+        return torch.cat([g.player.p_play() for g in self.online])
 
-        def values(theta_me: Params, theta_other: Params):
-            p_me = players[me].p_model(theta_me)
-            p_other = players[1 - me].p_model(theta_other)
-            pair = (p_me, p_other) if me == 0 else (p_other, p_me)
-            v_a, v_b = discounted_values(self.game, *pair, self.gamma)
-            return (v_a, v_b) if me == 0 else (v_b, v_a)
+    def _p_play(self) -> torch.Tensor:
+        """Every side's P(C | s) played, [2B, 5] (sorted rows)."""
+        return torch.cat([self._p_online(), *(g.player.p_play().detach() for g in self.others)])
 
-        return values
-
-    def _objective(self, me: int):
-        player, other = self.players[me], self.players[1 - me]
+    def _objective(self, g: Group):
+        """The objective of the exact or sampled learners of group ``g``."""
+        player = g.player
         if not player.spec.sampled:
-            return AutogradObjective(self._values(me))
+            gamma = self.gamma_ab[g.rows]
+
+            def values(theta_me: Params, theta_other: Params):
+                p_me, p_other = player.p_model(theta_me), self.model.p_coop(theta_other)
+                pair = (p_me, p_other) if g.me == 0 else (p_other, p_me)
+                v_a, v_b = discounted_values(self.game, *pair, gamma)
+                return (v_a, v_b) if g.me == 0 else (v_b, v_a)
+
+            return AutogradObjective(values)
         swap = list(SWAP_VIEW)
         return DiceObjective(
             player.policy.logits,
-            other.policy.logits,
-            self.r_own[me],
-            self.r_own[1 - me][swap],
-            self.gamma,
-            self.side_seeds[me],
+            self.model.logits,
+            self.r_own[g.me],
+            self.r_own[1 - g.me][swap],
+            self.gamma_ab[g.rows],
+            self.seeds[g.rows],
             player.spec.episodes,
             player.spec.steps,
             player.spec.baseline,
             update=self.episodes_done,
         )
 
-    def _play_episode(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """T steps of B matches; online learners learn after each. Returns both sides'
-        discounted reward per step of the episode, [B] each."""
+    def _play_episode(self) -> torch.Tensor:
+        """T steps of B matches; online learners learn after each. Returns every side's
+        discounted reward per step of the episode, [2B] (sorted rows)."""
         kw = self.kw
-        batch = len(self.side_seeds[0])
+        rows = 2 * self.n
         stream = ONLINE_STREAM + self.episodes_done
-        uniforms = [
-            torch.as_tensor(seeding.uniform(seeds, self.steps, stream).T.copy(), **kw)
-            for seeds in self.side_seeds
-        ]  # [T, B] per side: step t's row is contiguous
-        fixed = [
-            None if isinstance(p, OnlineLearner) else p.p_play().detach() for p in self.players
-        ]
-        state = [torch.zeros(batch, dtype=torch.long, device=kw["device"])] * 2
-        discounted = [torch.zeros(batch, **kw), torch.zeros(batch, **kw)]
-        discount, total = torch.ones(batch, **kw), torch.zeros(batch, **kw)
+        uniforms = torch.as_tensor(
+            seeding.uniform(self.seeds, self.steps, stream).T.copy(), **kw
+        )  # [T, 2B]: step t's row is contiguous
+        fixed = torch.cat(
+            [torch.zeros(0, 5, **kw), *(g.player.p_play().detach() for g in self.others)]
+        )  # [2B - N_online, 5]: the other sides' policies, fixed through the episode
+        state = torch.zeros(rows, dtype=torch.long, device=kw["device"])
+        discounted = torch.zeros(rows, **kw)
+        discount, total = torch.ones(rows, **kw), torch.zeros(rows, **kw)
         for t in range(self.steps):
-            defect = []
-            for side, player in enumerate(self.players):
-                if fixed[side] is None:
-                    p_now = player.p_at(state[side])
-                else:
-                    p_now = fixed[side].gather(1, state[side][:, None])[:, 0]
-                defect.append((uniforms[side][t] >= p_now).long())
-            for side, player in enumerate(self.players):
-                own, opp = defect[side], defect[1 - side]
-                reward = self.r_own[side].index_select(0, 2 * own + opp)
-                discounted[side] = discounted[side] + discount * reward
-                if isinstance(player, OnlineLearner):
-                    player.learn(Transition(state[side], own, opp, reward, next_state(own, opp)))
-            state = [next_state(defect[0], defect[1]), next_state(defect[1], defect[0])]
+            p_now = torch.cat(
+                [
+                    *(g.player.p_at(state[g.rows]) for g in self.online),
+                    fixed.gather(1, state[self.n_online :, None])[:, 0],
+                ]
+            )
+            own = (uniforms[t] >= p_now).long()
+            opp = own.index_select(0, self.opp)
+            reward = self.r_flat.index_select(0, self.r_base + 2 * own + opp)
+            discounted = discounted + discount * reward
+            state_next = next_state(own, opp)
+            self.steps_done += 1
+            for g in self.online:
+                r = g.rows
+                tr = Transition(state[r], own[r], opp[r], reward[r], state_next[r])
+                g.player.learn(tr, self.steps_done)
+            state = state_next
             total = total + discount
-            discount = discount * self.gamma
-        return discounted[0] / total, discounted[1] / total
+            discount = discount * self.gamma_ab
+        return discounted / total
 
     def step(self) -> torch.Tensor:
-        """One episode, then one update of every exact or sampled learner against the others'
-        current policies; a match that went non-finite keeps its previous parameters."""
+        """One episode, then one update of every exact or sampled learner against the online
+        learners' current behaviour policies; a match that went non-finite keeps its previous
+        parameters."""
         self.last_episode = self._play_episode()
-        finite = torch.ones(len(self.side_seeds[0]), dtype=torch.bool, device=self.kw["device"])
-        proposals = {}
-        for me, player in enumerate(self.players):
-            if isinstance(player, Side) and player.fixed_p is None:
-                proposals[me] = player.proposal(self._objective(me), self.players[1 - me])
-                finite = finite & is_finite(proposals[me])
-        for me, new in proposals.items():
-            side = self.players[me]
+        finite = torch.ones(self.n, dtype=torch.bool, device=self.kw["device"])
+        learners = [g for g in self.others if g.player.fixed_p is None]
+        if not learners:
+            self.episodes_done += 1
+            return finite
+        # The online learners' behaviour as tabular logits, clamped as a fixed strategy's.
+        p = self._p_online().clamp(MODEL_EPS, 1 - MODEL_EPS)
+        logits = torch.log(p) - torch.log(1 - p)  # [N_online, 5]
+        proposals = []
+        for g in learners:
+            model = Model({"logits": logits.index_select(0, g.opp)})
+            proposals.append(g.player.proposal(self._objective(g), model))
+            finite[g.matches] &= is_finite(proposals[-1])
+        for g, new in zip(learners, proposals, strict=True):
+            keep = finite[g.matches]
+            side = g.player
             side.theta = {
-                n: torch.where(per_match(finite, t), t, side.theta[n]) for n, t in new.items()
+                n: torch.where(per_match(keep, t), t, side.theta[n]) for n, t in new.items()
             }
         self.episodes_done += 1
         return finite
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Each online learner's tables (``a.tables.<name>``) and step count (``a.steps``),
-        each exact or sampled learner's parameters and optimiser state (``a.theta.<name>``,
-        ``a.optimizer.<name>``; ``b.`` likewise), the last episode's rewards (``episode.a``,
-        ``episode.b``: the next record's sampled rewards)."""
-        state = {}
-        for name, player in zip("ab", self.players, strict=True):
-            if isinstance(player, OnlineLearner):
-                state.update({f"{name}.tables.{n}": t for n, t in player.tables.items()})
-                state[f"{name}.steps"] = torch.tensor(player.steps_done)
+        """Each group's state under ``<i>.``: an online kind's tables (``<i>.tables.<name>``),
+        an exact or sampled learner's parameters and optimiser state (``<i>.theta.<name>``,
+        ``<i>.optimizer.<name>``); the online learners' step count (``steps``); the last
+        episode's rewards of every sorted side (``episode``: the next record's sampled
+        rewards)."""
+        state = {"steps": torch.tensor(self.steps_done)}
+        for i, g in enumerate(self.groups):
+            player = g.player
+            if isinstance(player, OnlineLearners):
+                state.update({f"{i}.tables.{n}": t for n, t in player.tables.items()})
             elif player.fixed_p is None:
-                state.update({f"{name}.theta.{n}": t for n, t in player.theta.items()})
+                state.update({f"{i}.theta.{n}": t for n, t in player.theta.items()})
                 optimizer = player.optimizer.state_dict()
-                state.update({f"{name}.optimizer.{k}": t for k, t in optimizer.items()})
+                state.update({f"{i}.optimizer.{k}": t for k, t in optimizer.items()})
         if self.last_episode is not None:
-            state["episode.a"], state["episode.b"] = self.last_episode
+            state["episode"] = self.last_episode
         return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor], update: int) -> None:
         device = self.kw["device"]
-        for name, player in zip("ab", self.players, strict=True):
-            if isinstance(player, OnlineLearner):
-                player.tables = prefixed(state, f"{name}.tables.", device)
-                player.steps_done = int(state[f"{name}.steps"])
+        self.steps_done = int(state["steps"])
+        for i, g in enumerate(self.groups):
+            player = g.player
+            if isinstance(player, OnlineLearners):
+                player.tables = prefixed(state, f"{i}.tables.", device)
             elif player.fixed_p is None:
-                player.theta = prefixed(state, f"{name}.theta.", device)
-                player.optimizer.load_state_dict(prefixed(state, f"{name}.optimizer.", device))
-        if "episode.a" in state:
-            self.last_episode = (state["episode.a"].to(device), state["episode.b"].to(device))
+                player.theta = prefixed(state, f"{i}.theta.", device)
+                player.optimizer.load_state_dict(prefixed(state, f"{i}.optimizer.", device))
+        if "episode" in state:
+            self.last_episode = state["episode"].to(device)
         self.episodes_done = update  # the episodes' streams count the updates
 
     def snapshot(self) -> Snapshot:
-        p_a, p_b = (p.p_play().detach() for p in self.players)
-        snap = Snapshot.of(self.game, p_a, p_b, self.gamma)
+        p = self._p_play().detach()[self.unsort]  # [2B, 5], match order
+        snap = Snapshot.of(self.game, p[: self.n], p[self.n :], self.gamma)
         if self.last_episode is None:
             nan = torch.full_like(snap.reward_a, float("nan"))
             snap.sampled_reward_a, snap.sampled_reward_b = nan, nan.clone()
         else:
-            snap.sampled_reward_a, snap.sampled_reward_b = self.last_episode
+            episode = self.last_episode[self.unsort]
+            snap.sampled_reward_a, snap.sampled_reward_b = episode[: self.n], episode[self.n :]
         return snap
