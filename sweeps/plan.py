@@ -14,7 +14,9 @@ device, the task size, list order. Equal ids mean bit-for-bit equal stored rows 
 
 Tasks: every match whose learners all have tabular policies, in an iterated 2x2 game, runs on
 the closed-form engine, which batches any mix of kinds, fixed strategies and options; those
-matches form one group.
+matches form one group. Every match with an online learner runs on the online engine, which
+batches any mix of online kinds and opponents whose online learners play episodes of one length;
+those matches form one group per episode length.
 Other matches are grouped by the structure of both sides (kind, lookahead, policy, optimizer,
 p). Each task is one ``play_matches`` call; within a group, matches are sorted by id and cut
 into chunks of at most ``task_size`` (:func:`auto_task_size` by default).
@@ -123,6 +125,9 @@ def engine_group(match: PlannedMatch, game: Game | DifferentiableGame) -> tuple:
     specs = (match.a.spec, match.b.spec)
     if on_closed_form(game, specs):
         return ("closed_form",)
+    online = {s.steps for s in specs if s.online}
+    if online:
+        return ("online", *sorted(online))
     return tuple(s.structure() for s in specs)
 
 

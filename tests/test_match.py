@@ -204,6 +204,11 @@ RESUMED = {
         [AgentSpec("jal-q", steps=6)] * 2,
         [AgentSpec("lola", optimizer="adam", lr=0.1)] * 2,
     ),
+    "online, mixed kinds and opponents in one batch": (
+        IPD,
+        [AgentSpec("q", steps=6), AgentSpec("phc", steps=6), AgentSpec("nl", lr=0.5)],
+        [AgentSpec("jal-q", steps=6), AgentSpec("lola", lr=0.3), AgentSpec("wolf-phc", steps=6)],
+    ),
     "coin, Adam": (
         CoinGame(3),
         [AgentSpec("lola-dice", optimizer="adam", lr=0.05, **COIN_LEARNER)] * 2,

@@ -78,6 +78,21 @@ def test_tasks_share_an_engine_call_respect_task_size_and_cover_the_plan():
     )
 
 
+def test_matches_with_online_learners_of_any_kinds_share_one_group():
+    """The online engine batches any mix of online kinds and opponents (tests/test_online.py
+    checks the bits against each pairing alone): one task for the whole round robin."""
+    agents = [{"kind": k, "steps": 20} for k in ("q", "phc", "wolf-phc")]
+    config = parse_sweep(sweep(seeds=2, agents=[*agents, {"kind": "nl"}, {"kind": "tft"}]))
+    game = config.game_obj()
+    groups = {}
+    for task in plan_tasks(plan_matches(config), 10_000, game):
+        kinds = {frozenset((m.a.spec.kind, m.b.spec.kind)) for m in task.matches}
+        groups[engine_group(task.matches[0], game)] = kinds
+    assert set(groups) == {("closed_form",), ("online", 20)}
+    assert len(groups[("online", 20)]) == 3 + 3 + 3 * 2  # each other, self-play, nl and tft
+    assert groups[("closed_form",)] == {frozenset(p) for p in (["nl"], ["tft"], ["nl", "tft"])}
+
+
 def test_auto_task_size_gives_each_worker_large_tasks():
     assert auto_task_size(14_060, workers=2) == 7030  # grand: one task per worker
     assert auto_task_size(100, workers=2) == 256  # small sweeps: one task
