@@ -235,6 +235,27 @@ def test_the_progress_bar_moves_with_every_piece_of_a_task(inline_ray, tmp_path,
 
 
 @pytest.mark.slow
+def test_an_online_round_robin_stores_the_same_rows_in_one_task_as_in_tasks_of_seven(
+    inline_ray, tmp_path
+):
+    """The online engine batches every online kind and opponent in one task (sweeps/plan.py);
+    a match's stored rows do not depend on which others share its task."""
+    online = [{"kind": k, "steps": 5} for k in ("q", "jal-q", "phc", "wolf-phc")]
+    tournament = {
+        "name": "online",
+        "game": "imp",
+        "updates": 3,
+        "seeds": 2,
+        "agents": [*online, {"kind": "nl"}, {"kind": "lola-taylor"}, {"kind": "tft"}],
+    }
+    one_task = tmp_path / "one"
+    run_sweep(parse_sweep({**tournament, "task_size": 10_000}), one_task)
+    summary = run_sweep(parse_sweep({**tournament, "task_size": 7}), tmp_path / "pieces")
+    assert summary.ok == 2 * 7 * 7  # both orders and self-play in IMP, 2 seeds
+    assert_same_results(tables(one_task), tmp_path / "pieces")
+
+
+@pytest.mark.slow
 def test_long_runs_are_bitwise_equal_over_task_sizes_and_resume_points(inline_ray, tmp_path):
     """200 updates, where batched rounding once grew into differences of up to 1: one run with
     the default task size against one resumed twice with tasks of 3 and 5."""
