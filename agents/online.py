@@ -33,6 +33,7 @@ logits of :data:`agents.strategies.MODEL_EPS` as it sees fixed strategies.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -75,8 +76,9 @@ def next_state(own: torch.Tensor, opp: torch.Tensor) -> torch.Tensor:
 
 
 def decayed(rate: torch.Tensor, decay: torch.Tensor, t: int) -> torch.Tensor:
-    """``1 / (1 / rate + t * decay)``: the step size at step t."""
-    return 1 / (1 / rate + t * decay)
+    """``1 / (1 / rate + t * decay)``: the step size at step t (``reciprocal`` is what
+    ``1 / x`` computes, without its Python wrapper)."""
+    return (rate.reciprocal() + t * decay).reciprocal()
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,7 +95,7 @@ def _offsets(batch: int, states: int, device: torch.device) -> torch.Tensor:
 
 def _flat_index(table: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """Positions of the entries ``table[b, s[b], ...]`` in ``table.reshape(B, -1)``, [B, K]."""
-    row = table[0, 0].numel()
+    row = math.prod(table.shape[2:])
     return s[:, None] * row + _arange(row, s.device)
 
 
