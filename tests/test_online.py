@@ -18,6 +18,7 @@ from agents.online import (
     next_state,
 )
 from agents.spec import AgentSpec
+from tournament.engines import online as online_engine
 from tournament.engines.online import ONLINE_STREAM
 from tournament.games import GAMES
 from tournament.match import play_matches
@@ -274,6 +275,17 @@ def test_a_round_robin_of_mixed_online_kinds_in_one_batch_equals_each_pairing_al
         for name in ("sampled_reward_a", "sampled_reward_b"):
             assert np.array_equal(getattr(mixed, name)[rows], getattr(alone, name), equal_nan=True)
     assert len({float(x) for x in mixed.reward_a[:, -1]}) > len(pairs)
+
+
+def test_an_online_kind_cut_into_runs_of_five_rows_plays_the_same_bits(monkeypatch):
+    """A kind's rows beyond ``MAX_RUN`` are stepped in pieces: same numbers."""
+    specs_a = [AgentSpec("q", steps=6, alpha=a) for a in (0.1, 0.3, 0.5, 0.7)] * 3
+    specs_b = [AgentSpec("phc", steps=6), AgentSpec("q", steps=6), AgentSpec("nl")] * 4
+    whole = play_matches(IPD, specs_a, specs_b, list(range(12)), 3)
+    monkeypatch.setattr(online_engine, "MAX_RUN", 5)
+    pieces = play_matches(IPD, specs_a, specs_b, list(range(12)), 3)
+    for name in ("reward_a", "reward_b", "p_coop_a", "p_coop_b", "sampled_reward_b"):
+        assert np.array_equal(getattr(whole, name), getattr(pieces, name), equal_nan=True)
 
 
 def test_an_online_batch_refuses_a_match_without_an_online_learner():

@@ -61,6 +61,10 @@ from tournament.values import discounted_values
 
 # The action streams of agents.seeding: far from the parameter streams and the sampled ones.
 ONLINE_STREAM = 1 << 36
+# The most sides one online rule call steps: a longer run of a kind is cut into pieces, since
+# beyond this its tables outgrow the cache (2 cores: WoLF-PHC's step on 32,768 rows took 14%
+# more time than on two pieces of 16,384).
+MAX_RUN = 16_384
 
 
 class OnlineLearners:
@@ -186,18 +190,22 @@ class OnlineEngine(Engine):
         self.r_own = [torch.tensor(p, **kw) for p in payoffs]  # [4] each, own view
         r_rows = torch.stack(self.r_own)[(self.order >= n).long()]  # [2B, 4], sorted
         self.r_flat = r_rows.reshape(-1)
-        self.r_base = torch.arange(2 * n, device=device) * 4
+        self.r_base = torch.arange(2 * n, device=device) * 4 - 1  # row j's payoffs, less 1
         self.seeds = [seeds_ab[i] for i in order]
         self.groups: list[Group] = []
-        for key, rows in runs([keys[i] for i in order]):
-            group_specs = [specs[i] for i in order[rows]]
-            group_seeds = self.seeds[rows]
-            me = int(order[rows.start] >= n)
-            if key[0] == 0:
-                player = OnlineLearners(group_specs, group_seeds, gamma_ab[rows], kw)
-            else:
-                player = Side(group_specs, group_seeds, payoffs[me], kw, batch_invariant=True)
-            self.groups.append(Group(player, rows, me, opp[rows], self.order[rows] % n))
+        for key, run in runs([keys[i] for i in order]):
+            # An online kind's run in pieces of at most MAX_RUN rows (see MAX_RUN).
+            size = MAX_RUN if key[0] == 0 else run.stop - run.start
+            for start in range(run.start, run.stop, size):
+                rows = slice(start, min(start + size, run.stop))
+                group_specs = [specs[i] for i in order[rows]]
+                group_seeds = self.seeds[rows]
+                me = int(order[rows.start] >= n)
+                if key[0] == 0:
+                    player = OnlineLearners(group_specs, group_seeds, gamma_ab[rows], kw)
+                else:
+                    player = Side(group_specs, group_seeds, payoffs[me], kw, batch_invariant=True)
+                self.groups.append(Group(player, rows, me, opp[rows], self.order[rows] % n))
         self.online = [g for g in self.groups if isinstance(g.player, OnlineLearners)]
         self.others = [g for g in self.groups if isinstance(g.player, Side)]
         self.n_online = sum(g.rows.stop - g.rows.start for g in self.online)
@@ -259,17 +267,15 @@ class OnlineEngine(Engine):
         discounted = torch.zeros(rows, **kw)
         discount, total = torch.ones(rows, **kw), torch.zeros(rows, **kw)
         for t in range(self.steps):
-            p_now = torch.cat(
-                [
-                    *(g.player.p_at(state[g.rows]) for g in self.online),
-                    fixed.gather(1, state[self.n_online :, None])[:, 0],
-                ]
-            )
+            p_now = [g.player.p_at(state[g.rows]) for g in self.online]
+            if self.others:
+                p_now.append(fixed.gather(1, state[self.n_online :, None])[:, 0])
+            p_now = torch.cat(p_now) if len(p_now) > 1 else p_now[0]
             own = (uniforms[t] >= p_now).long()
             opp = own.index_select(0, self.opp)
-            reward = self.r_flat.index_select(0, self.r_base + 2 * own + opp)
+            state_next = next_state(own, opp)  # 1 + 2 own + opp: also the payoff's index + 1
+            reward = self.r_flat.index_select(0, self.r_base + state_next)
             discounted = discounted + discount * reward
-            state_next = next_state(own, opp)
             self.steps_done += 1
             for g in self.online:
                 r = g.rows
