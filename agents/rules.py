@@ -439,17 +439,15 @@ def hola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams)
         Delta^m_i = alpha d/d theta_i V_i(theta_i, theta_-i + Delta^(m-1)_-i(theta_-i, theta_i))
         d         = d/d theta1 V1(theta1, theta2 + Delta^(n-1)_2(theta2, theta1))
 
-    HOLA-1 is LOLA with k = 1. n = ``hp.order`` per match: each order up to the batch's
-    largest is computed and every match takes its own.
+    HOLA-1 is LOLA with k = 1. n = ``hp.order`` per match: each order that a match of the batch
+    asks for is computed (the steps Delta^m of lower orders once, shared) and every match takes
+    its own. Each total derivative is taken by the chain rule (:func:`_through_opponent`).
     """
     theta, theta_opp = requires_grad(theta), requires_grad(theta_opp)
+    steps = _HolaSteps(theta, theta_opp, objective, hp.lr_in)
     direction = None
-    for order in range(1, int(hp.order.max()) + 1):
-        opponent_step = _hola_step(theta_opp, theta, objective.swapped(), hp.lr_in, order - 1)
-        v_self, _ = objective.values(
-            theta, axpy(theta_opp, torch.ones_like(hp.lr_in), opponent_step)
-        )
-        d = grad(v_self, theta, retain_graph=True)
+    for order in sorted(set(hp.order.tolist())):
+        d = _through_opponent(theta, theta_opp, steps.of(1, order - 1), objective, False)
         direction = (
             d
             if direction is None
@@ -461,15 +459,46 @@ def hola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams)
     return detach(direction)
 
 
-def _hola_step(theta: Params, theta_opp: Params, objective: Objective, alpha, order: int):
-    """Delta^order of the player ``theta``, differentiable in both players' parameters."""
-    if order == 0:
-        step = objective.grads(theta, theta_opp, of="self").d_self_v_self
-    else:
-        opponent_step = _hola_step(theta_opp, theta, objective.swapped(), alpha, order - 1)
-        v_self, _ = objective.values(theta, _plus(theta_opp, opponent_step))
-        step = grad(v_self, theta, create_graph=True)
-    return {n: per_match(alpha, t) * t for n, t in step.items()}
+class _HolaSteps:
+    """The steps ``Delta^m`` of both players (0: own, 1: the opponent's), each computed once and
+    recorded, differentiable in both players' parameters."""
+
+    def __init__(self, theta: Params, theta_opp: Params, objective: Objective, alpha):
+        self.seats = ((theta, theta_opp, objective), (theta_opp, theta, objective.swapped()))
+        self.alpha = alpha
+        self.steps: dict[tuple[int, int], Params] = {}
+
+    def of(self, player: int, order: int) -> Params:
+        """Delta^order of ``player``."""
+        if (player, order) not in self.steps:
+            mine, other, objective = self.seats[player]
+            if order == 0:
+                step = objective.grads(mine, other, of="self").d_self_v_self
+            else:
+                other_step = self.of(1 - player, order - 1)
+                step = _through_opponent(mine, other, other_step, objective, True)
+            self.steps[player, order] = {n: per_match(self.alpha, t) * t for n, t in step.items()}
+        return self.steps[player, order]
+
+
+def _through_opponent(
+    theta: Params, theta_opp: Params, opponent_step: Params, objective: Objective, record: bool
+) -> Params:
+    """``d/d theta1 V1(theta1, theta2 + Delta_2(theta1))``. ``record``: kept differentiable in
+    both players' parameters (for a higher order), by autograd through the value. Else by the
+    chain rule, with the gradients of the objective at the shifted point as constants
+    (``theta2' = theta2 + Delta_2``; closed form where the objective has one):
+
+        grad_1 V1(theta1, theta2') + (d Delta_2 / d theta1)^T grad_2 V1(theta1, theta2')
+    """
+    ahead = _plus(theta_opp, opponent_step)
+    if record:
+        v_self, _ = objective.values(theta, ahead)
+        return grad(v_self, theta, create_graph=True)
+    g = objective.grads(detach(theta), detach(ahead), of="self")
+    # The graph is kept: lower orders' steps are shared with the higher orders.
+    through = grad(dot(opponent_step, g.d_opp_v_self), theta, retain_graph=True)
+    return {n: d + through[n] for n, d in g.d_self_v_self.items()}
 
 
 def policy_gradient(
