@@ -43,8 +43,9 @@ from tournament.games import CoinGame, Game
 from tournament.recorder import BatchState, MatchResults, Recorder
 
 # Bumped whenever stored results would change: 2 = closed-form engine, counter-based init;
-# 3 = the sampled learners' log-probabilities differentiable at logit 0 (issue 16).
-ENGINE_VERSION = 3
+# 3 = the sampled learners' log-probabilities differentiable at logit 0 (issue 16);
+# 4 = CGD, LSS and HOLA's cheaper solves and derivatives (their last bits, issue 21).
+ENGINE_VERSION = 4
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
 # Every engine by name, in the order ``engine="auto"`` tries them: the first that does not
