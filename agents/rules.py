@@ -216,10 +216,10 @@ def extragradient(theta: Params, theta_opp: Params, objective: Objective, hp: Ru
 
 
 CGD_MAX_ITERATIONS = 40
-# CGLS stops a match at this many eps of its first residual: in float64, tabular LSS reaches it
-# in 12-15 of its 20 iterations, and going on only adds rounding (measured against a direct
-# solve).
-CGLS_TOLERANCE = 1024
+# The Krylov solves (GMRES for CGD, CGLS for LSS) stop a match once its residual is this many
+# eps of its first: rounding level. In float64, tabular LSS reaches it in 12-15 of its 20
+# iterations, and going on only adds rounding (measured against a direct solve).
+KRYLOV_TOLERANCE = 1024
 
 
 def _own_graphs(theta: Params, theta_opp: Params, objective: Objective):
@@ -290,11 +290,12 @@ def _gmres(apply: Callable[[Params], Params], b: Params, iterations: int) -> Par
     basis ``q_0 .. q_j`` of the Krylov space span(b, A b, ..) with ``A Q_j = Q_(j+1) H_j``
     (H Hessenberg); Givens rotations keep ``min_y |beta e_1 - H_j y|`` triangular as it grows,
     so ``|beta e_1 - H_j y|`` (the residual ``|b - A x|``) is known at every step; then
-    ``x = Q y``. A match stops once that residual is at most eps |b| (its Krylov space
-    exhausted, or its solution reached to rounding): its later columns are the identity with a
-    zero right-hand side, so its numbers do not depend on its batch neighbours."""
+    ``x = Q y``. A match stops once that residual is at most ``KRYLOV_TOLERANCE`` eps |b| (its
+    Krylov space exhausted, or its solution reached to rounding): its later columns are the
+    identity with a zero right-hand side, so its numbers do not depend on its batch
+    neighbours."""
     beta = dot(b, b).sqrt()  # [B]
-    tolerance = torch.finfo(beta.dtype).eps * beta
+    tolerance = KRYLOV_TOLERANCE * torch.finfo(beta.dtype).eps * beta
     active = beta > 0
     basis = [{n: per_match(_ratio(torch.ones_like(beta), beta), t) * t for n, t in b.items()}]
     rotations: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -398,7 +399,7 @@ def _damped_least_squares(h, h_t, b1: Params, b2: Params, damping: torch.Tensor,
     by CGLS (conjugate gradients on those normal equations, with the residuals ``b - H v``
     and ``H^T (b - H v) - lambda v`` updated in place of ``H^T H``, which is better
     conditioned in floating point): at most ``iterations`` steps, a match stopping once
-    ``|H^T (b - H v) - lambda v|`` falls to ``CGLS_TOLERANCE`` eps of its start (its later
+    ``|H^T (b - H v) - lambda v|`` falls to ``KRYLOV_TOLERANCE`` eps of its start (its later
     steps have size 0, so its numbers do not depend on its batch neighbours). ``h(v1, v2)``,
     ``h_t(w1, w2)``: H v and H^T w on both players' parts."""
 
@@ -411,7 +412,7 @@ def _damped_least_squares(h, h_t, b1: Params, b2: Params, damping: torch.Tensor,
     s1, s2 = h_t(r1, r2)  # H^T r - lambda v
     p1, p2 = s1, s2
     s_sq = norm_sq(s1, s2)
-    threshold = (CGLS_TOLERANCE * torch.finfo(s_sq.dtype).eps) ** 2 * s_sq
+    threshold = (KRYLOV_TOLERANCE * torch.finfo(s_sq.dtype).eps) ** 2 * s_sq
     active = s_sq > threshold
     for _ in range(iterations):
         if not bool(active.any()):
