@@ -17,6 +17,9 @@ Rows (IPD self-play, float32, match-updates per second):
   learners' rollouts: 2 per update, 30 per update);
 - ``proximal``: POLA (exact, tabular, 100 outer steps per update) self-play on the closed-form
   engine, match-updates per second, ratio to one match's;
+- ``solver``: the rules with a linear solve or nested derivatives, CGD, LSS and HOLA of orders
+  2 and 3, self-play at grand.yaml's task size (B = 3,500 tabular, closed-form engine) and
+  B = 128 ``mlp:32`` (autograd engine), match-updates per second, ratio to the LOLA k = 1 loop;
 - ``coin``: the Coin Game's environment, play and NL-PG training in agent-steps per second and
   the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only);
 - ``online``: each online learner (``q``, ``jal-q``, ``phc``, ``wolf-phc``) in self-play on
@@ -37,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -123,6 +126,30 @@ def online_rate(kind: str, batch: int, episodes: int, steps: int = 200) -> float
     started = time.perf_counter()
     play_matches(GAMES["ipd"], [spec] * batch, [spec] * batch, list(range(batch)), episodes)
     return 2 * batch * steps * episodes / (time.perf_counter() - started)
+
+
+# The costliest rules: an iterative solve (CGD, LSS) or derivatives of derivatives (HOLA).
+SOLVERS = (
+    AgentSpec("cgd"),
+    AgentSpec("lss"),
+    AgentSpec("hola", order=2),
+    AgentSpec("hola", order=3),
+)
+
+
+def solver_rows(loop_k1: float, quick: bool) -> list[dict]:
+    rows = []
+    for spec in SOLVERS:
+        for policy, batch in (("tabular", 3500), ("mlp:32", 128)):
+            if policy != "tabular" and spec.kind == "lss":
+                continue  # as CGD's costs, twice over
+            spec = replace(spec, policy=policy)
+            rate, rate_no_init = engine_rates(spec, batch, 2 if quick else 5, "cpu")
+            ratio = rate / loop_k1
+            rows.append(
+                row("solver (cpu)", spec.label(), 1, policy, batch, rate, rate_no_init, ratio)
+            )
+    return rows
 
 
 def online_rows(quick: bool) -> list[dict]:
@@ -214,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
             row("proximal (cpu)", POLA.label(), 1, "tabular", batch, rate, rate_no_init, ratio)
         )
 
+    rows += solver_rows(loop[1], args.quick)
     rows += online_rows(args.quick)
     write(Path(args.out), rows, coin_rows(args.device, args.quick), _machine())
 
@@ -281,8 +309,8 @@ def markdown(rows: list[dict], machine: str) -> str:
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
         f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
         f"/ one match's. Proximal rows: POLA match-updates (of 100 outer steps) per second, "
-        f"float32, ratio = rate / one match's. Online rows: agent-steps per second, float64, "
-        f"T = 200, ratio = rate / 1,000,000.",
+        f"float32, ratio = rate / one match's. Solver rows: ratio = rate / the k = 1 loop. "
+        f"Online rows: agent-steps per second, float64, T = 200, ratio = rate / 1,000,000.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",
