@@ -485,21 +485,35 @@ class _HolaSteps:
 def _through_opponent(
     theta: Params, theta_opp: Params, opponent_step: Params, objective: Objective, record: bool
 ) -> Params:
-    """``d/d theta1 V1(theta1, theta2 + Delta_2(theta1))``. ``record``: kept differentiable in
-    both players' parameters (for a higher order), by autograd through the value. Else by the
-    chain rule, with the gradients of the objective at the shifted point as constants
-    (``theta2' = theta2 + Delta_2``; closed form where the objective has one):
+    """``d/d theta1 V1(theta1, theta2 + Delta_2(theta1))`` by the chain rule, with the
+    objective's gradients at the shifted point ``theta2' = theta2 + Delta_2`` (closed form where
+    the objective has one):
 
         grad_1 V1(theta1, theta2') + (d Delta_2 / d theta1)^T grad_2 V1(theta1, theta2')
+
+    ``record``: kept differentiable in both players' parameters (for a higher order). The
+    objective sees an alias of ``theta1``, so that an autograd objective's gradient w.r.t. it
+    is the partial derivative (the path through ``theta2'`` reaches ``theta1`` itself).
     """
     ahead = _plus(theta_opp, opponent_step)
     if record:
-        v_self, _ = objective.values(theta, ahead)
-        return grad(v_self, theta, create_graph=True)
-    g = objective.grads(detach(theta), detach(ahead), of="self")
+        g = objective.grads({n: t.view_as(t) for n, t in theta.items()}, ahead, of="self")
+    else:
+        g = objective.grads(detach(theta), detach(ahead), of="self")
+    names = list(g.d_opp_v_self)
     # The graph is kept: lower orders' steps are shared with the higher orders.
-    through = grad(dot(opponent_step, g.d_opp_v_self), theta, retain_graph=True)
-    return {n: d + through[n] for n, d in g.d_self_v_self.items()}
+    through = torch.autograd.grad(
+        [opponent_step[n] for n in names],
+        list(theta.values()),
+        grad_outputs=[g.d_opp_v_self[n] for n in names],
+        create_graph=record,
+        retain_graph=True,
+        allow_unused=True,
+    )
+    return {
+        n: d if t is None else d + t
+        for (n, d), t in zip(g.d_self_v_self.items(), through, strict=True)
+    }
 
 
 def policy_gradient(
