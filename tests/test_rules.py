@@ -497,8 +497,8 @@ def tabular_batch(batch, seed=0, scale=2.0):
 
 @pytest.mark.parametrize("kind", ["cgd", "lss"])
 def test_cgd_and_lss_agree_with_a_direct_solve_at_many_tabular_points(kind):
-    """GMRES (CGD) and CGLS (LSS) against the dense solve at 200 points, logits ~ 2 N(0, 1)
-    (the old conjugate gradients on CGD's normal equations reached only 3e-9 here)."""
+    """GMRES (CGD) and conjugate gradients (LSS) against the dense solve at 200 points, logits
+    ~ 2 N(0, 1) (the old conjugate gradients on CGD's normal equations reached only 3e-9)."""
     theta, theta_opp, objective = tabular_batch(200)
     hp = rule_params(200)
     got = flat(RULES[kind](theta, theta_opp, objective, hp))
