@@ -39,9 +39,7 @@ Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
 
 Faults for tests: ``run_sweep(..., faults=TaskFaults(...))`` passes them to every task as data
-(a task holding a match of ``fail`` raises; each task first sleeps ``delay_s`` seconds;
-``piece_s`` and ``checkpoint_s`` replace ``PIECE_S`` and ``CHECKPOINT_S``, 0: pieces of one
-update, each saved).
+(:mod:`sweeps.task`, where the task's code lives, so that a worker imports only that).
 """
 
 from __future__ import annotations
@@ -67,12 +65,13 @@ import pyarrow as pa
 from sweeps import checkpoint, reaper, schema, signals, store
 from sweeps.address import check_address
 from sweeps.config import SweepConfig, machine_memory, side_bytes
-from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
+from sweeps.plan import auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_matches_table, match_tables
+from sweeps.task import NO_FAULTS, TaskFaults, play_task
 from tournament.differentiable import DifferentiableGame
 from tournament.games import CoinGame
 from tournament.match import ENGINE_VERSION
-from tournament.recorder import BatchState, MatchResults, join_results
+from tournament.recorder import join_results
 
 TASK_RETRIES = 2
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
@@ -90,21 +89,6 @@ TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 # A task plays in pieces of about PIECE_S seconds; its progress is saved when CHECKPOINT_S
 # have passed since its last save (sweeps.checkpoint): a fault loses at most their sum.
 PIECE_S, CHECKPOINT_S = 10.0, 20.0
-
-
-@dataclass(frozen=True)
-class TaskFaults:
-    """Faults a test injects into the tasks: the ids of matches whose task raises, the
-    seconds each task sleeps before it plays; and its pacing: ``piece_s`` and
-    ``checkpoint_s`` in place of ``PIECE_S`` and ``CHECKPOINT_S`` (None: those)."""
-
-    fail: frozenset[str] = frozenset()
-    delay_s: float = 0.0
-    piece_s: float | None = None
-    checkpoint_s: float | None = None
-
-
-NO_FAULTS = TaskFaults()
 
 
 @dataclass
@@ -551,36 +535,3 @@ def _task_settings(config: SweepConfig) -> dict:
         "dtype": config.dtype,
         "device": config.device,
     }
-
-
-def play_task(
-    task: Task, settings: dict, faults: TaskFaults = NO_FAULTS, state: BatchState | None = None
-) -> MatchResults:
-    """One Ray task: one piece of the task's batched play, from ``state`` (None: the start)
-    for about ``settings["piece_s"]`` seconds; its curves and end state (on the CPU)."""
-    from tournament.games import get_game
-    from tournament.match import play_matches
-
-    if faults.delay_s and state is None:
-        time.sleep(faults.delay_s)
-    for m in task.matches:
-        if m.match_id in faults.fail:
-            raise RuntimeError(f"forced failure of match {m.match_id} (TaskFaults)")
-    piece = play_matches(
-        get_game(settings["game"], settings["payoffs"], settings.get("grid_size")),
-        [m.a.spec for m in task.matches],
-        [m.b.spec for m in task.matches],
-        [m.seed for m in task.matches],
-        settings["updates"],
-        gamma=settings["gamma"],
-        record_every=settings["record_every"],
-        dtype=settings["dtype"],
-        device=settings["device"],
-        state=state,
-        deadline=time.monotonic() + settings["piece_s"],
-    )
-    end = piece.state
-    piece.state = BatchState(
-        end.update, {k: t.cpu() for k, t in end.tensors.items()}, end.diverged_at.cpu()
-    )
-    return piece
