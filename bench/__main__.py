@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,48 @@ def sweep_rate(config: Path) -> tuple[float, float, int]:
     return matches * sweep["updates"] / wall, wall, matches
 
 
+BARE_RAY = "import ray; ray.init(); ray.shutdown()"
+STARTUP_SWEEP = ROOT / "sweeps/configs/quick.yaml"
+STARTUP_TARGET = 1.5  # the sweep's seconds over bare Ray's, at most (issue 21)
+
+
+def wall_s(command: list[str]) -> float:
+    """Seconds ``command`` takes, from the start of a fresh process to its end."""
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+    return time.perf_counter() - started
+
+
+def startup_rows(repeats: int) -> list[dict]:
+    """``lola-arena sweep sweeps/configs/quick.yaml`` end to end against a bare ``ray.init()``
+    + ``ray.shutdown()``, each in a fresh process, alternated ``repeats`` times: the median
+    seconds of each and the ratio of the medians (target <= ``STARTUP_TARGET``)."""
+    bare, sweep = [], []
+    for _ in range(repeats):
+        bare.append(wall_s([sys.executable, "-c", BARE_RAY]))
+        with tempfile.TemporaryDirectory() as out:
+            sweep.append(wall_s([sys.executable, "-m", "cli", "sweep", str(STARTUP_SWEEP),
+                                 "--out", out]))  # fmt: skip
+    bare_s, sweep_s = statistics.median(bare), statistics.median(sweep)
+    print(f"startup: bare Ray {bare_s:.2f} s, quick.yaml {sweep_s:.2f} s", file=sys.stderr)
+    return [
+        dict(what="bare ray.init() + ray.shutdown()", seconds=bare_s, ratio=1.0),
+        dict(what=f"sweep {STARTUP_SWEEP.name}", seconds=sweep_s, ratio=sweep_s / bare_s),
+    ]
+
+
+def startup_markdown(rows: list[dict]) -> str:
+    lines = [
+        f"Start-up: seconds end to end in a fresh process (median of alternated runs); ratio = "
+        f"seconds / bare Ray's (target <= {STARTUP_TARGET}).",
+        "",
+        "| what | seconds | x bare Ray |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['what']} | {r['seconds']:.2f} | {r['ratio']:.2f}x |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller B and fewer updates")
@@ -164,7 +207,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep", help="sweep file (default: bench/grand_37.yaml; --quick: quick)")
     parser.add_argument("--coin", action="store_true", help="only the Coin Game's rows")
     parser.add_argument("--online-only", action="store_true", help="only the online rows")
+    parser.add_argument("--startup", action="store_true", help="only the start-up rows")
     args = parser.parse_args(argv)
+    repeats = 1 if args.quick else 3
+    if args.startup:
+        write(Path(args.out), [], [], _machine(), startup_rows(repeats))
+        return
     if args.coin:
         write(Path(args.out), [], coin_rows(args.device, args.quick), _machine())
         return
@@ -215,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     rows += online_rows(args.quick)
-    write(Path(args.out), rows, coin_rows(args.device, args.quick), _machine())
+    coin = coin_rows(args.device, args.quick)
+    write(Path(args.out), rows, coin, _machine(), startup_rows(repeats))
 
 
 def _machine() -> str:
@@ -234,12 +283,17 @@ def coin_rows(device: str, quick: bool) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def write(out: Path, rows: list[dict], coin: list[dict], machine: str) -> None:
+def write(
+    out: Path, rows: list[dict], coin: list[dict], machine: str, startup: list[dict] = ()
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(
-        json.dumps({"machine": machine, "rows": rows, "coin": coin}, indent=1)
+        json.dumps(
+            {"machine": machine, "rows": rows, "coin": coin, "startup": list(startup)}, indent=1
+        )
     )
-    table = (markdown(rows, machine) + "\n" if rows else "") + coin_markdown(coin)
+    table = (markdown(rows, machine) + "\n" if rows else "") + (coin_markdown(coin) if coin else "")
+    table += ("\n" if table and startup else "") + (startup_markdown(startup) if startup else "")
     (out / "bench.md").write_text(table)
     print(table)
 

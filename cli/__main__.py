@@ -15,7 +15,7 @@ def run() -> None:
         try:
             from cli.main import main
 
-            code = main()
+            code = main(fresh_process=True)
         except KeyboardInterrupt as error:  # before a command ran: importing, parsing
             print("lola-arena: interrupted", file=sys.stderr)
             code = 128 + signal_of(error)

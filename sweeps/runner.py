@@ -1,9 +1,10 @@
 """Run a sweep: planned tasks -> Ray tasks -> Parquet, with resume, a lock and a progress bar.
 
-Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
-``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
-``lola-arena`` installed (first checked to answer, within :data:`sweeps.address.TIMEOUT_S`); a
-Ray already initialised in this process (e.g. by a test fixture) is reused. Each Ray task
+Ray (:mod:`sweeps.local_ray`): embedded local Ray by default (``ray.init`` with the machine's
+CPUs, stopped at the end without waiting for its processes to exit); ``address`` (or
+``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have ``lola-arena``
+installed (first checked to answer, within :data:`sweeps.address.TIMEOUT_S`); a Ray already
+initialised in this process (e.g. by a test fixture) is reused. Each Ray task
 plays one piece (about ``PIECE_S`` seconds) of a :class:`sweeps.plan.Task` (one batched engine
 call, resumed from the state the previous piece ended in) and returns its curves and end
 state, so workers need no shared disk; the driver checkpoints long tasks
@@ -33,7 +34,7 @@ resume"); every file written is whole, so the rerun resumes, continuing the task
 from the pieces they had played (saved on the way out).
 
 A local Ray's processes do not outlive the driver, even one killed with SIGKILL: a watchdog
-(:mod:`sweeps.reaper`) ends them when the driver is gone.
+(:mod:`sweeps.reaper`) ends them when the driver is gone, or done with them.
 
 Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema.PROVENANCE`)
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
@@ -44,17 +45,13 @@ Faults for tests: ``run_sweep(..., faults=TaskFaults(...))`` passes them to ever
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.metadata
 import itertools
-import logging
 import os
 import platform
-import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,7 +59,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sweeps import checkpoint, reaper, schema, signals, store
+from sweeps import checkpoint, local_ray, schema, signals, store
 from sweeps.address import check_address
 from sweeps.config import SweepConfig, machine_memory, side_bytes
 from sweeps.plan import auto_task_size, plan_matches, plan_tasks
@@ -84,8 +81,6 @@ NO_WORKER_S = 30.0  # a cluster without a node that can run a task for this long
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
 GROWING = ("seeds",)
-AUTH_MODE = "RAY_AUTH_MODE"
-TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 # A task plays in pieces of about PIECE_S seconds; its progress is saved when CHECKPOINT_S
 # have passed since its last save (sweeps.checkpoint): a fault loses at most their sum.
 PIECE_S, CHECKPOINT_S = 10.0, 20.0
@@ -169,9 +164,12 @@ def run_sweep(
     address: str | None = None,
     resume: bool = True,
     faults: TaskFaults = NO_FAULTS,
+    ray_start: local_ray.EarlyStart | None = None,
 ) -> SweepSummary:
     """Run every planned match not yet stored in ``out``; validation errors are ValueErrors
-    raised before anything is written or Ray is started. SIGINT and SIGTERM, raised as
+    raised before anything is written or Ray is started (unless the caller started it early:
+    ``ray_start``, a local Ray used instead of starting one, stopped by this run once used;
+    the caller stops it should this run stop before). SIGINT and SIGTERM, raised as
     interrupts (:func:`sweeps.signals.interrupts`, as the command line does), end it with
     :class:`SweepInterrupted`."""
     started = time.perf_counter()
@@ -213,7 +211,7 @@ def run_sweep(
             run = provenance(config, address, len(todo))
             store.record_run(out, game_payoffs(config), run)
             if todo:
-                _run_tasks(config, out, todo, address, summary, faults)
+                _run_tasks(config, out, todo, address, summary, faults, ray_start)
             summary.wall_s = time.perf_counter() - started
             run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
             store.record_run(out, game_payoffs(config), run, update=True)
@@ -327,7 +325,13 @@ def _git_commit() -> str | None:
 
 
 def _run_tasks(
-    config, out: Path, todo: list, address, summary: SweepSummary, faults: TaskFaults = NO_FAULTS
+    config,
+    out: Path,
+    todo: list,
+    address,
+    summary: SweepSummary,
+    faults: TaskFaults = NO_FAULTS,
+    ray_start: local_ray.EarlyStart | None = None,
 ) -> None:
     """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, each in
     pieces checkpointed now and then (:mod:`sweeps.checkpoint`), storing each task's tables
@@ -337,7 +341,8 @@ def _run_tasks(
         import ray
         from tqdm import tqdm
 
-    started_here, watchdog = _init_ray(address)
+    driver = ray_start.result() if ray_start else local_ray.connect(address)
+    watchdog = driver.watchdog
     pending = {}
     watched = 0.0
     resource = "GPU" if config.device == "cuda" else "CPU"
@@ -421,92 +426,7 @@ def _run_tasks(
             checkpoint.save(out, progress)
         raise
     finally:
-        if started_here:
-            with signals.deferred():
-                ray.shutdown()
-        if watchdog:
-            watchdog.close()
-
-
-def _init_ray(address: str | None) -> tuple[bool, reaper.Watchdog | None]:
-    """Connect to or start Ray: whether this call started it (and should shut it down), and
-    the watchdog that ends a local Ray's processes should this process be killed."""
-    import ray
-
-    if ray.is_initialized():
-        return False, None
-    address = address or os.environ.get("RAY_ADDRESS")
-    watchdog = None if address else reaper.start()
-    try:
-        # an interrupt is raised once Ray has started (not inside ray.init, which it can leave
-        # half built: the driver then hangs or crashes at exit), and then stops it
-        with signals.deferred(), _keep_sigterm_handler(ray):
-            _start_ray(ray, address)
-    except BaseException:  # e.g. interrupted while starting: stop what did start
-        with signals.deferred():
-            ray.shutdown()
-        if watchdog:
-            watchdog.update()
-            watchdog.close()
-        raise
-    if watchdog:
-        watchdog.update()
-    return True, watchdog
-
-
-@contextlib.contextmanager
-def _keep_sigterm_handler(ray):
-    """``ray.init`` replaces the SIGTERM handler with one that calls ``sys.exit`` wherever
-    ``ray.init`` is: keep the caller's (the command line's defers the interrupt until Ray has
-    started, :func:`sweeps.signals.deferred`). Ray 2.x installs it through
-    ``ray._private.utils.set_sigterm_handler``, made a no-op here; should another Ray install
-    it otherwise, its ``SystemExit`` is turned into the caller's handling and the caller's
-    handler put back."""
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM) if main else None
-    utils = getattr(getattr(ray, "_private", None), "utils", None)
-    install = getattr(utils, "set_sigterm_handler", None)
-    if install is not None:
-        utils.set_sigterm_handler = lambda handler: None
-    try:
-        yield
-    except SystemExit as error:  # Ray's handler, from a SIGTERM during ray.init
-        if error.code != signal.SIGTERM or not callable(previous):
-            raise
-        previous(signal.SIGTERM, None)
-    finally:
-        if install is not None:
-            utils.set_sigterm_handler = install
-        if main and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _start_ray(ray, address: str | None) -> None:
-    if address:
-        try:
-            ray.init(address=address, logging_level=logging.WARNING)
-        except ConnectionError as error:
-            raise ValueError(
-                f"address: cannot connect to Ray at {address!r} ({error}); a cluster with token "
-                f"authentication needs {AUTH_MODE}=token and its token (RAY_AUTH_TOKEN or "
-                f"~/.ray/auth_token)"
-            ) from None
-    else:
-        # Ray turns token authentication on for a local Ray with a WARNING on every run:
-        # keep it on, without the warning (a connection that fails says what to set).
-        token_setup = logging.getLogger(TOKEN_LOGGER)
-        token_setup.addFilter(_below_error)  # a list append: no lock, safe under signals
-        try:
-            ray.init(
-                num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING
-            )
-        finally:
-            token_setup.removeFilter(_below_error)
-
-
-def _below_error(record: logging.LogRecord) -> bool:
-    """A logging filter that keeps errors only."""
-    return record.levelno >= logging.ERROR
+        driver.stop()
 
 
 def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:
