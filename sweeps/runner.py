@@ -11,6 +11,9 @@ state, so workers need no shared disk; the driver checkpoints long tasks
 (:mod:`sweeps.checkpoint`) and writes each finished task's two Arrow tables (built by
 :mod:`sweeps.schema`).
 
+GPUs: each task of a ``device: cuda`` sweep asks Ray for ``GPU_SHARE`` of a GPU (and a CPU),
+so that several tasks share one GPU and Ray places them on a cluster's GPU nodes.
+
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
 with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
 matches are run again by the next run on the same directory. A cluster that can no longer run
@@ -71,6 +74,9 @@ from tournament.match import ENGINE_VERSION
 from tournament.recorder import join_results
 
 TASK_RETRIES = 2
+# The share of a GPU each task of a ``device: cuda`` sweep asks Ray for: 4 tasks share a GPU
+# (one engine call rarely fills one), and a cluster of GPU nodes runs 4 a GPU.
+GPU_SHARE = 0.25
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
 WAIT_S = 0.5  # the longest the driver waits for Ray without handling signals
 WATCH_EVERY_S = 2.0  # how often the reaper's watchdog learns of new Ray processes
@@ -350,7 +356,9 @@ def _run_tasks(
     try:
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
-        workers = int(ray.cluster_resources().get(resource, 1))
+        options = {"num_gpus": GPU_SHARE} if config.device == "cuda" else {}
+        # tasks that run at once: a CPU each, or GPU_SHARE of a GPU each
+        workers = max(1, int(ray.cluster_resources().get(resource, 1) / options.get("num_gpus", 1)))
         resumed = checkpoint.load(out, todo)
         summary.resumed = sum(len(p.task.matches) for p in resumed)
         continued = {m.match_id for p in resumed for m in p.task.matches}
@@ -363,7 +371,6 @@ def _run_tasks(
             if largest:
                 task_size = max(1, min(task_size, machine_memory() // (workers * largest)))
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
-        options = {"num_gpus": 1} if config.device == "cuda" else {}
         piece_s = PIECE_S if faults.piece_s is None else faults.piece_s
         checkpoint_s = CHECKPOINT_S if faults.checkpoint_s is None else faults.checkpoint_s
         settings = {**_task_settings(config), "piece_s": piece_s}
