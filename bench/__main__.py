@@ -11,7 +11,8 @@ Rows (IPD self-play, float32, match-updates per second):
 - ``sweep``: ``lola-arena sweep bench/grand_37.yaml`` (grand.yaml as issue 7 measured it) end
   to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
-- with ``--device cuda``: the engine at large B on the GPU;
+- with ``--device cuda``: the engine on the GPU at B = 16,384, 262,144 and 1,048,576, and the
+  Coin Game's rows on the GPU at B = 65,536 episodes (no CUDA device: one line, exit code 2);
 - ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) and POLA-DiCE (K = 2, M = 10)
   self-play on the sampled engine, one match against a batch, in episode-steps per second (both
   learners' rollouts: 2 per update, 30 per update);
@@ -46,6 +47,7 @@ import yaml
 
 from agents.kinds import ONLINE
 from agents.spec import AgentSpec
+from bench.coin import NO_CUDA
 from bench.loop import play_one_match
 from tournament.games import GAMES
 from tournament.match import play_matches
@@ -209,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--online-only", action="store_true", help="only the online rows")
     parser.add_argument("--startup", action="store_true", help="only the start-up rows")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.exit(2, f"{parser.prog}: error: {NO_CUDA}\n")
     repeats = 1 if args.quick else 3
     if args.startup:
         write(Path(args.out), [], [], _machine(), startup_rows(repeats))
