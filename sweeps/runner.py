@@ -386,6 +386,10 @@ def _run_tasks(
                 play(progress)
 
         submit(WINDOW_PER_WORKER * workers)
+        # pyarrow imports pandas (half a second) at the first table it builds: import it
+        # here instead, while the first tasks start
+        with signals.deferred():
+            import pandas  # noqa: F401
         updates = config.updates
         done = summary.skipped * updates + sum(p.update * len(p.task.matches) for p in resumed)
         with tqdm(

@@ -391,7 +391,8 @@ def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum, tmp_path):
-    """The watchdog starts just before ``ray.init``: a signal then falls into Ray's start."""
+    """The watchdog starts just before ``ray.init`` (the command line's, on a thread, while
+    the engine is imported): a signal then falls into Ray's start."""
     out = tmp_path / "out"
     env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
@@ -408,9 +409,8 @@ def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum,
     driver.send_signal(signum)
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 128 + signum, err[-3000:]
-    assert one_line(err) == (
-        f"lola-arena: interrupted: 0 of {N} matches stored; rerun the same command to resume"
-    )
+    assert one_line(err).startswith("lola-arena: interrupted"), err[-3000:]
+    assert not list(out.glob("matches/*/*.parquet"))
     assert gone({**started_ray, **reaper.descendants(driver.pid)}, timeout=10)
 
 
