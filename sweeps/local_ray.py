@@ -58,8 +58,10 @@ class DriverRay:
                 ray.shutdown()
                 return
             self.watchdog.update()  # every process of this Ray, workers and agents included
-            worker = ray._private.worker
-            node, worker._global_node = worker._global_node, None  # ray.shutdown: no killing
+            worker = getattr(getattr(ray, "_private", None), "worker", None)
+            node = getattr(worker, "_global_node", None)
+            if node is not None:  # Ray 2.x: without its node, ray.shutdown kills nothing
+                worker._global_node = None
             try:
                 if node is not None and node.is_head():
                     node.destroy_external_storage()  # spilled objects, as ray.shutdown does
