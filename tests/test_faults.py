@@ -389,6 +389,22 @@ def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
 
 
 @pytest.mark.slow
+def test_no_ray_process_outlives_a_finished_sweep_by_more_than_seconds(tmp_path):
+    """The command returns without waiting for its Ray's processes to exit: the watchdog ends
+    them (every process seen while the sweep ran)."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.0)
+    seen: dict[int, str] = {}
+    while driver.poll() is None:
+        seen.update(reaper.descendants(driver.pid))
+        time.sleep(0.05)
+    assert driver.returncode == 0, driver.stderr.read()[-3000:]
+    assert len(seen) >= 4  # GCS, raylet, agents, workers, the watchdog
+    assert gone(seen, timeout=10)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum, tmp_path):
     """The watchdog starts just before ``ray.init`` (the command line's, on a thread, while
