@@ -13,6 +13,9 @@ Rows (IPD self-play, float32, match-updates per second):
   (Python and Ray start, planning, Parquet), effective match-updates per second;
 - with ``--device cuda``: the engine on the GPU at B = 16,384, 262,144 and 1,048,576, and the
   Coin Game's rows on the GPU at B = 65,536 episodes (no CUDA device: one line, exit code 2);
+- ``startup`` (``--startup``: these rows only): ``lola-arena sweep sweeps/configs/quick.yaml``
+  and a bare ``ray.init()`` + ``ray.shutdown()``, each end to end in a fresh process,
+  alternated 3 times (once with ``--quick``): median seconds and their ratio (target <= 1.5);
 - ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) and POLA-DiCE (K = 2, M = 10)
   self-play on the sampled engine, one match against a batch, in episode-steps per second (both
   learners' rollouts: 2 per update, 30 per update);
@@ -164,11 +167,17 @@ STARTUP_SWEEP = ROOT / "sweeps/configs/quick.yaml"
 STARTUP_TARGET = 1.5  # the sweep's seconds over bare Ray's, at most (issue 21)
 
 
+SETTLE_S = 3.0  # a run's Ray processes end within this after it returns (sweeps.reaper)
+
+
 def wall_s(command: list[str]) -> float:
-    """Seconds ``command`` takes, from the start of a fresh process to its end."""
+    """Seconds ``command`` takes, from the start of a fresh process to its end; then a pause
+    so that what it leaves ending does not slow the next run down."""
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    time.sleep(SETTLE_S)
+    return wall
 
 
 def startup_rows(repeats: int) -> list[dict]:
