@@ -12,7 +12,8 @@ One concept per module:
   driver's code so that a worker imports only the engine.
 - :mod:`sweeps.runner`: :func:`~sweeps.runner.run_sweep`: Ray (embedded or a cluster's
   address), progress bar, failures, interrupts, summary; :mod:`sweeps.signals` (SIGINT,
-  SIGTERM and SIGHUP as interrupts), :mod:`sweeps.reaper` (no Ray process outlives a killed
+  SIGTERM and SIGHUP as interrupts), :mod:`sweeps.local_ray` (the driver's Ray: started early
+  on a thread, stopped without waiting), :mod:`sweeps.reaper` (no Ray process outlives a killed
   driver), :mod:`sweeps.address` (a cluster's head checked in bounded time).
 - :mod:`sweeps.verify`: ``lola-arena verify``: every file checked, damaged parts repaired.
 
