@@ -405,6 +405,30 @@ def test_no_ray_process_outlives_a_finished_sweep_by_more_than_seconds(tmp_path)
 
 
 @pytest.mark.slow
+def test_a_bad_sweep_file_stops_the_ray_started_early_after_its_one_line(tmp_path):
+    """``lola-arena`` starts Ray while it reads the sweep file: a bad file is still one line,
+    exit 2, nothing written, and no Ray process is left."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    bad = write_sweep_file(tmp_path, {**SWEEP, "gamma": 1.5})
+    driver = start_driver(bad, out, env, 0.0)
+    seen: dict[int, str] = {}
+    commands: set[bytes] = set()
+    while driver.poll() is None:
+        for pid, started in reaper.descendants(driver.pid).items():
+            seen[pid] = started
+            with contextlib.suppress(OSError):
+                commands.add(Path(f"/proc/{pid}/cmdline").read_bytes())
+        time.sleep(0.05)
+    err = driver.stderr.read()
+    assert driver.returncode == 2, err[-3000:]
+    assert err.startswith("lola-arena: error: gamma:") and err.count("\n") == 1, err[-3000:]
+    assert not out.exists()
+    assert any(b"raylet" in command for command in commands)  # Ray was started early
+    assert gone(seen, timeout=10)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum, tmp_path):
     """The watchdog starts just before ``ray.init`` (the command line's, on a thread, while
