@@ -30,9 +30,12 @@ from tournament.engines.base import (
     rule_params_rows,
     side_seeds,
 )
+from tournament.fused import fused_rules, pays
 from tournament.games import SWAP_VIEW, Game
 from tournament.recorder import Snapshot
 from tournament.values import TabularObjective, sigmoid
+
+FUSED = fused_rules(RULES)
 
 
 def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
@@ -66,8 +69,15 @@ class ClosedFormEngine(Engine):
         self.game, self.gamma_match = game, gamma
         # Per distinct (spec, side) once, then gathered per side: a batch holds few distinct specs.
         distinct: dict[tuple[AgentSpec, int], int] = {}
-        codes = [distinct.setdefault((s, 0), len(distinct)) for s in specs_a]
-        codes += [distinct.setdefault((s, 1), len(distinct)) for s in specs_b]
+        by_object: dict[tuple[int, int], int] = {}  # (id(spec), side) -> code: hashes once each
+
+        def code_of(spec: AgentSpec, side: int) -> int:
+            key = (id(spec), side)
+            if key not in by_object:
+                by_object[key] = distinct.setdefault((spec, side), len(distinct))
+            return by_object[key]
+
+        codes = [code_of(s, 0) for s in specs_a] + [code_of(s, 1) for s in specs_b]
         table = list(distinct)
         specs = [s for s, _ in table]
         optimizers, kinds = list(OPTIMIZERS), list(RULES)
@@ -116,9 +126,9 @@ class ClosedFormEngine(Engine):
             if opt == len(optimizers):
                 continue
             objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
-            self.rules.append(
-                (RULES[kinds[kind]], rows, self.opp[rows], objective, rule_params_rows(hp, rows))
-            )
+            name = kinds[kind]
+            rule = FUSED[name] if pays(name, rows.stop - rows.start) else RULES[name]
+            self.rules.append((rule, rows, self.opp[rows], objective, rule_params_rows(hp, rows)))
         for opt, rows in _runs([opt for opt, _ in side_groups]):
             if opt < len(optimizers):
                 self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))
