@@ -14,13 +14,14 @@ differs (inductor calls SLEEF where ATen calls MKL), so inside a compiled region
 (:func:`eager_exp`). The tests check the fused path against eager bit for bit, over
 updates, batch sizes and positions in the batch.
 
-Where it pays: a group of at least :data:`MIN_SIDES` sides of a rule in :data:`KINDS`. The
-first compile of a rule costs tens of seconds (a few graphs, forward and backward); inductor
-keeps its kernels in an on-disk cache (``TORCHINDUCTOR_CACHE_DIR``, by default
-``~/.cache/lola-arena/inductor``), so another process (a Ray worker, the next run) loads them
-in seconds. ``LOLA_ARENA_COMPILE``: ``auto`` (default), ``always`` (any group size: the tests),
-``never``. Where compiling fails (no C++ compiler), one warning line and the run goes on eager:
-the same numbers, slower.
+Where it pays: a group of a rule in :data:`KINDS` whose sides x updates (of one
+``play_matches`` call) reach :data:`MIN_SIDE_UPDATES`. The first compile of the two rules costs
+minutes on 2 cores (a few graphs each, forward and backward); inductor keeps its kernels in
+an on-disk cache (``TORCHINDUCTOR_CACHE_DIR``, by default ``~/.cache/lola-arena/inductor``), so
+another process (a Ray worker, the next run) loads them in about 15 s. ``LOLA_ARENA_COMPILE``:
+``auto`` (default), ``always`` (any size: the tests, the benchmark), ``never``. Where
+compiling fails (no C++ compiler), one warning line and the run goes on eager: the same
+numbers, slower.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from pathlib import Path
 
 import torch
 
-# The rules that run fused; the others (HOLA's double backward, POLA's and CGD's data-dependent
-# loops) gain little or cannot be compiled and stay eager.
+# The rules that run fused: the benchmark's. LA and LOLA-Taylor give eager's bits too, but each
+# adds a minute of first compile (and of tests); SOS's retained graph is refused by AOTAutograd's
+# donated buffers, HOLA differentiates twice through a compiled backward (unsupported).
 KINDS = ("nl", "lola")
-# Sides of one rule group from which the compiled kernels pay for loading them (a few seconds
-# from the on-disk cache).
-MIN_SIDES = 8192
+# Sides x updates of one rule group from which the fused path repays loading its kernels from
+# the cache (about 15 s; it saves 0.15 us (NL) to 1.2 us (LOLA k = 3) per side-update): e.g.
+# 16,384 self-play matches (32,768 sides) x 1,500 updates.
+MIN_SIDE_UPDATES = 50_000_000
 MODES = ("auto", "always", "never")
 CACHE_DIR = Path.home() / ".cache" / "lola-arena" / "inductor"
 
@@ -76,11 +79,12 @@ def mode() -> str:
     return value
 
 
-def pays(kind: str, sides: int) -> bool:
-    """Whether a group of ``sides`` sides of rule ``kind`` runs fused."""
+def pays(kind: str, side_updates: int) -> bool:
+    """Whether a group of rule ``kind`` that plays ``side_updates`` (sides x updates) runs
+    fused."""
     if kind not in KINDS or _failed:
         return False
-    return {"auto": sides >= MIN_SIDES, "always": True, "never": False}[mode()]
+    return {"auto": side_updates >= MIN_SIDE_UPDATES, "always": True, "never": False}[mode()]
 
 
 _failed: list[str] = []  # the first failure's message: compiling is off for this process

@@ -113,6 +113,7 @@ def play_matches(
             done = state.update
             matches.load_state_dict(state.tensors, done)
             recorder.diverged_at = state.diverged_at.to(kw["device"])
+        matches.will_play(updates - done)
         bar = tqdm(
             range(done + 1, updates + 1),
             unit="update",

@@ -126,13 +126,25 @@ class ClosedFormEngine(Engine):
             if opt == len(optimizers):
                 continue
             objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
-            name = kinds[kind]
-            rule = FUSED[name] if pays(name, rows.stop - rows.start) else RULES[name]
+            rule = kinds[kind]
             self.rules.append((rule, rows, self.opp[rows], objective, rule_params_rows(hp, rows)))
         for opt, rows in _runs([opt for opt, _ in side_groups]):
             if opt < len(optimizers):
                 self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))
         self.learners = slice(0, int(learner.sum()))
+        self.will_play(0)
+
+    def will_play(self, updates: int) -> None:
+        """Each rule group runs fused (:mod:`tournament.fused`) where its sides x ``updates``
+        pay for the compile, else eager: the same numbers either way."""
+        self.run_rules = [
+            (
+                FUSED[kind] if pays(kind, (rows.stop - rows.start) * updates) else RULES[kind],
+                rows,
+                *rest,
+            )
+            for kind, rows, *rest in self.rules
+        ]
 
     def step(self) -> torch.Tensor:
         """One simultaneous update; returns the per-match flag [B] that it stayed finite (a match
@@ -141,7 +153,7 @@ class ClosedFormEngine(Engine):
         direction = torch.cat(
             [
                 rule({"logits": theta[rows]}, {"logits": theta[opp]}, objective, hp)["logits"]
-                for rule, rows, opp, objective, hp in self.rules
+                for rule, rows, opp, objective, hp in self.run_rules
             ]
             or [theta[:0]]
         ).detach()
@@ -150,10 +162,10 @@ class ClosedFormEngine(Engine):
             for rows, optimizer in self.optimizers
         ]
         new = torch.cat([*stepped, theta[self.learners.stop :]])
-        finite = new.isfinite().all(dim=1)[self.unsort]  # original side order
-        finite = finite[: self.n] & finite[self.n :]
-        self.theta = torch.where(torch.cat([finite, finite])[self.order, None], new, theta)
-        return finite
+        finite = new.isfinite().all(dim=1)  # [2B], sorted rows
+        finite = finite & finite[self.opp]  # both sides of the row's match
+        self.theta = torch.where(finite[:, None], new, theta)
+        return finite[self.unsort[: self.n]]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The sorted logits [2B, 5] (``theta``) and each optimiser's state
