@@ -4,7 +4,8 @@ All 2B sides live in one [2B, 5] logit tensor and may mix kinds, lookahead depth
 rates, eta and gamma; each update runs every rule once over all sides of its kind, with the
 exact value's gradients in closed form (:class:`tournament.values.TabularObjective`). Every
 operation is elementwise per side, so a match's numbers do not depend on the other matches in
-its batch.
+its batch. NL and LOLA groups large and long enough run fused (:mod:`tournament.fused`: compiled
+kernels, the same bits).
 """
 
 from __future__ import annotations
