@@ -28,7 +28,6 @@ from agents.spec import AgentSpec
 from tournament import coin_game
 from tournament.coin_play import FixedSeat, play
 from tournament.engines.coin import CoinEngine
-from tournament.engines.sampled import one_thread
 from tournament.games import CoinGame
 
 GRID = 3
@@ -96,7 +95,7 @@ def rows(device: str, quick: bool) -> list[dict]:
         out[-1]["peak_mib"] = peak_mib(device)
         print(f"coin {what:<6} {setting:<48} {rate:>14,.0f} agent-steps/s", file=sys.stderr)
 
-    with one_thread() if device == "cpu" else contextlib.nullcontext():
+    with CoinEngine.threads() if device == "cpu" else contextlib.nullcontext():
         batch = 16_384
         row(
             "env",
