@@ -7,7 +7,10 @@ Rows (IPD self-play, float32, match-updates per second):
   LOLA k = 0 (the naive learner), 1 and 3: the reference of every ratio;
 - ``engine``: ``play_matches`` on B matches, tabular (closed-form engine) and ``mlp:32``
   (autograd engine), initialisation included (the whole call) and excluded (minus a call with
-  0 updates);
+  0 updates); ``engine (cpu, fused)``: the same tabular rows on the closed-form engine's fused
+  path (:mod:`tournament.fused`, ``LOLA_ARENA_COMPILE=always``), compiled in the warm-up call;
+  below the table, the seconds its compile adds to a fresh process, cold (empty cache) and
+  warm (from the on-disk cache);
 - ``sweep``: ``lola-arena sweep bench/grand_37.yaml`` (grand.yaml as issue 7 measured it) end
   to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
@@ -35,7 +38,9 @@ shared machine; compare ratios from one run, with nothing else busy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -64,6 +69,49 @@ def loop_rate(k: int, updates: int) -> float:
     started = time.perf_counter()
     play_one_match(1, k, updates)
     return updates / (time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def compile_mode(mode: str):
+    """``LOLA_ARENA_COMPILE`` set to ``mode`` (:mod:`tournament.fused`) inside the block."""
+    before = os.environ.get("LOLA_ARENA_COMPILE")
+    os.environ["LOLA_ARENA_COMPILE"] = mode
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["LOLA_ARENA_COMPILE"]
+        else:
+            os.environ["LOLA_ARENA_COMPILE"] = before
+
+
+COMPILE_COST = """
+from agents.spec import AgentSpec
+from tournament.games import GAMES
+from tournament.match import play_matches
+for k in (0, 1, 3):
+    spec = AgentSpec("nl") if k == 0 else AgentSpec("lola", lookahead=k)
+    play_matches(GAMES["ipd"], [spec] * 64, [spec] * 64, list(range(64)), 2, dtype="float32")
+"""
+
+
+def compile_costs() -> dict[str, float]:
+    """Seconds the fused path adds to a fresh process that plays NL, LOLA k = 1 and k = 3
+    (float32): ``cold`` with an empty compile cache, ``warm`` with the cache it left (another
+    process, a Ray worker), both against the same process run eager."""
+
+    def seconds(mode: str, cache: str) -> float:
+        env = {**os.environ, "LOLA_ARENA_COMPILE": mode, "TORCHINDUCTOR_CACHE_DIR": cache}
+        started = time.perf_counter()
+        command = [sys.executable, "-c", COMPILE_COST]
+        subprocess.run(command, check=True, cwd=ROOT, env=env, capture_output=True)
+        return time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as cache:
+        eager = seconds("never", cache)
+        cold = seconds("always", cache) - eager
+        warm = seconds("always", cache) - eager
+    return {"cold": cold, "warm": warm}
 
 
 def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tuple[float, float]:
@@ -243,14 +291,17 @@ def main(argv: list[str] | None = None) -> None:
     cases += [(k, "mlp:32", b, "cpu") for k in (0, 1) for b in batches[:2] + (1024,)]
     if args.device == "cuda":
         cases += [(k, "tabular", b, "cuda") for k in RULES for b in (16384, 262144, 1048576)]
+    cases += [(k, "fused", b, "cpu") for k in RULES for b in batches[1:]]
     for k, policy, batch, device in cases:
+        fused = policy == "fused"
+        policy = "tabular" if fused else policy
         spec = AgentSpec(RULES[k].kind, lookahead=max(k, 1), policy=policy)
         n = updates if policy == "tabular" or batch <= 128 else max(updates // 10, 5)
-        rate, rate_no_init = engine_rates(spec, batch, n, device)
+        with compile_mode("always" if fused else "never"):
+            rate, rate_no_init = engine_rates(spec, batch, n, device)
         ratio = rate / loop[k]
-        rows.append(
-            row(f"engine ({device})", spec.label(), k, policy, batch, rate, rate_no_init, ratio)
-        )
+        what = f"engine ({device}, fused)" if fused else f"engine ({device})"
+        rows.append(row(what, spec.label(), k, policy, batch, rate, rate_no_init, ratio))
         print(
             f"{rows[-1]['what']:<14} {spec.label():<36} B={batch:<8} {rate:>12,.0f}/s",
             file=sys.stderr,
@@ -277,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
 
     rows += online_rows(args.quick)
     coin = coin_rows(args.device, args.quick)
-    write(Path(args.out), rows, coin, _machine(), startup_rows(repeats))
+    compile_s = {} if args.quick else compile_costs()
+    write(Path(args.out), rows, coin, _machine(), startup_rows(repeats), compile_s)
 
 
 def _machine() -> str:
@@ -297,16 +349,31 @@ def coin_rows(device: str, quick: bool) -> list[dict]:
 
 
 def write(
-    out: Path, rows: list[dict], coin: list[dict], machine: str, startup: list[dict] = ()
+    out: Path,
+    rows: list[dict],
+    coin: list[dict],
+    machine: str,
+    startup: list[dict] = (),
+    compile_s: dict | None = None,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(
-        json.dumps(
-            {"machine": machine, "rows": rows, "coin": coin, "startup": list(startup)}, indent=1
-        )
-    )
+    compile_s = compile_s or {}
+    report = {
+        "machine": machine,
+        "rows": rows,
+        "coin": coin,
+        "startup": list(startup),
+        "compile_s": compile_s,
+    }
+    (out / "bench.json").write_text(json.dumps(report, indent=1))
     table = (markdown(rows, machine) + "\n" if rows else "") + (coin_markdown(coin) if coin else "")
     table += ("\n" if table and startup else "") + (startup_markdown(startup) if startup else "")
+    if compile_s:
+        table += (
+            f"\nFused path's compile (NL, LOLA k = 1 and 3, float32, in a fresh process): "
+            f"{compile_s['cold']:.0f} s with an empty cache, {compile_s['warm']:.0f} s from the "
+            f"on-disk cache.\n"
+        )
     (out / "bench.md").write_text(table)
     print(table)
 
