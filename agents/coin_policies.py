@@ -9,6 +9,13 @@ coin). Any module with the same call signature works from Python; a recurrent on
 ``recurrent = True`` and ``hidden_size`` and is called ``module(obs, hidden) -> (logits,
 hidden)`` with ``hidden`` [N, hidden_size], zeros at an episode's start.
 
+An observation has exactly three ones (own cell, other's cell, the coin in one of the last two
+planes), so it is also given by their positions in the flattened planes, ``active`` [..., 3]
+(:func:`one_hot_planes` turns them into the planes). A module may offer
+``batched_logits(theta, active)``, the logits of such observations straight from the positions
+([B, M, 3] -> [B, M, 4], parameters [B, ...]); ``CoinMLP`` does, where its first layer on a
+one-hot input is a sum of three of its weight columns instead of a product with 4 G^2 inputs.
+
 Initial parameters are PyTorch's defaults for these layers (every weight and bias of a layer
 ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_features or in_channels * 9; a GRU's gates:
 the hidden size, as ``nn.GRUCell``), drawn per match from :mod:`agents.seeding` (stream =
@@ -21,6 +28,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
@@ -37,6 +45,15 @@ def _fan_in(module: nn.Module) -> int:
     if isinstance(module, nn.Conv2d):
         return module.in_channels * math.prod(module.kernel_size)
     raise TypeError(f"no default initialisation for {type(module).__name__}")
+
+
+def one_hot_planes(active: torch.Tensor, grid_size: int, dtype=torch.float32) -> torch.Tensor:
+    """Observations [..., 4, G, G] with ones at the flat positions ``active`` [..., 3] of the
+    4 G^2 planes' entries, zeros elsewhere."""
+    size = N_PLANES * grid_size**2
+    planes = torch.zeros(*active.shape[:-1], size, dtype=dtype, device=active.device)
+    planes.scatter_(-1, active, 1.0)
+    return planes.reshape(*active.shape[:-1], N_PLANES, grid_size, grid_size)
 
 
 class _SeededInit:
@@ -64,6 +81,26 @@ class CoinMLP(_SeededInit, nn.Sequential):
             nn.ReLU(),
             nn.Linear(hidden, N_ACTIONS),
         )
+
+    def batched_logits(self, theta: Params, active: torch.Tensor) -> torch.Tensor:
+        """The logits [B, M, 4] of B matches' observations given by their ones, ``active``
+        [B, M, 3], at parameters theta [B, ...]: the forward pass with its first layer
+        ``W1 x + b1`` on the one-hot x written as the sum of the three columns of W1 at x's ones
+        (one ``embedding_bag`` per row: 3 H additions instead of 4 G^2 H multiply-adds, and no
+        planes), the others as batched ``b + h W^T`` (``baddbmm``). The forward pass on the
+        planes up to the order in which the matrix product rounds its sum (the same bits at
+        ``mlp:32`` on the CPU, whose product adds the columns in the same order)."""
+        batch, inputs = active.shape[0], theta["1.weight"].shape[2]
+        columns = theta["1.weight"].transpose(1, 2).reshape(batch * inputs, -1)  # [B 4G^2, H]
+        first = torch.arange(batch, device=active.device)[:, None, None] * inputs
+        h = F.embedding_bag((active + first).reshape(-1, 3), columns, mode="sum")
+        h = h.reshape(*active.shape[:2], -1).add_(theta["1.bias"][:, None]).relu_()
+        return _affine(theta, "5", _affine(theta, "3", h).relu_())
+
+
+def _affine(theta: Params, layer: str, h: torch.Tensor) -> torch.Tensor:
+    """Linear layer ``layer`` of B matches, ``b + h W^T``: h [B, M, in] -> [B, M, out]."""
+    return torch.baddbmm(theta[f"{layer}.bias"][:, None], h, theta[f"{layer}.weight"].mT)
 
 
 class CoinConv(_SeededInit, nn.Sequential):
@@ -134,6 +171,7 @@ class CoinPolicy(BatchedPolicy):
 
     def __init__(self, make_module: Callable[[], nn.Module], grid_size: int):
         super().__init__(make_module)
+        self.grid_size = grid_size
         self.recurrent = bool(getattr(self.skeleton, "recurrent", False))
         self.hidden_size = int(getattr(self.skeleton, "hidden_size", 0))
         self._check(grid_size)
@@ -171,3 +209,13 @@ class CoinPolicy(BatchedPolicy):
             return functional_call(self.skeleton, params, (x, h))
 
         return vmap(one_recurrent)(theta, obs, hidden)
+
+    def logits_of_active(
+        self, theta: Params, active: torch.Tensor, hidden: torch.Tensor | None = None
+    ):
+        """:meth:`logits` of the observations whose ones are at ``active`` [B, M, 3] (the
+        module's ``batched_logits`` where it has one and is reactive, else on the planes)."""
+        if not self.recurrent and hasattr(self.skeleton, "batched_logits"):
+            return self.skeleton.batched_logits(theta, active), None
+        dtype = next(iter(theta.values())).dtype
+        return self.logits(theta, one_hot_planes(active, self.grid_size, dtype), hidden)

@@ -1,6 +1,9 @@
 """The Coin Game engine (tournament/engines/coin.py), its DiCE objective (tournament/coin_play.py)
 and the command line on it."""
 
+import ctypes
+import ctypes.util
+import resource
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +16,7 @@ from agents.functional import grad, requires_grad
 from agents.spec import AgentSpec
 from cli.main import main
 from tournament.coin_play import CoinDiceObjective, log_probs
+from tournament.engines.sampled import keep_freed_memory
 from tournament.games import CoinGame
 from tournament.match import play_matches
 
@@ -42,6 +46,26 @@ def test_dice_gradient_is_reinforce_with_returns_to_go():
     for n in theta:
         torch.testing.assert_close(d_dice[n], d_reinforce[n])
     assert float(torch.stack([d.abs().sum() for d in d_dice.values()]).sum()) > 0
+
+
+def test_a_constant_opponents_log_probs_change_neither_the_objective_nor_its_gradient():
+    """The opponent's log-probabilities enter the box only where its parameters require grad
+    (NL-PG detaches them): with them in, the value and the gradient w.r.t. theta are the same
+    bits."""
+    policy = CoinPolicy(coin_policy_factory("mlp:8", G), G)
+    theta, theta_opp = policy.init([0, 1], **KW), policy.init([2, 3], **KW)
+    gamma = torch.full((2,), 0.9, **KW)
+    objective = CoinDiceObjective(policy, policy, G, gamma, [0, 1], 16, 10, "mean")
+    out = []
+    for opp in (theta_opp, requires_grad(theta_opp)):
+        leaves = requires_grad(theta)
+        surrogate, _ = objective.surrogates(leaves, opp, rollout=0, of="self")
+        out.append((surrogate, grad(surrogate, leaves)))
+    (value, d), (value_in, d_in) = out
+    assert torch.equal(value, value_in)
+    for n in d:
+        assert torch.equal(d[n], d_in[n])
+    assert float(sum(t.abs().sum() for t in d.values())) > 0
 
 
 def test_a_match_does_not_depend_on_its_batch():
@@ -331,3 +355,23 @@ def test_a_pola_dice_coin_match_is_bitwise_the_same_alone_and_in_a_batch(opponen
         for field in ("reward_a", "reward_b", "own_coin_share_a", "pickups_a"):
             np.testing.assert_array_equal(getattr(alone, field)[0], getattr(batch, field)[i])
     assert not np.array_equal(batch.reward_a[:, 1], batch.reward_a[:, 2])
+
+
+@pytest.mark.skipif(
+    not hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt"), reason="not glibc"
+)
+def test_freed_memory_is_reused_inside_the_coin_engines_context_and_given_back_after():
+    """A freed 128 MiB tensor's pages are reused by the next 64 MiB one inside
+    ``keep_freed_memory`` (no new page faults), and faulted afresh outside it, as glibc does
+    by default."""
+
+    def faults_of_a_second_tensor() -> int:
+        torch.ones(1 << 25)  # 128 MiB, freed at once
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.ones(1 << 24)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    pages = (64 << 20) // resource.getpagesize()
+    with keep_freed_memory():
+        assert faults_of_a_second_tensor() < pages // 10
+    assert faults_of_a_second_tensor() > pages // 2

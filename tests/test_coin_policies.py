@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from agents.coin_policies import CoinPolicy, coin_policy_factory
+from agents.coin_policies import CoinPolicy, coin_policy_factory, one_hot_planes
+from tournament import coin_game
 from tournament.coin_play import FixedSeat, PolicySeat, log_probs, play, sample_action
 
 KW = dict(dtype=torch.float64, device=torch.device("cpu"))
@@ -24,6 +25,32 @@ def test_batched_logits_equal_each_module_run_alone(name):
         module.load_state_dict({n: t[b] for n, t in theta.items()})
         alone = module(obs[b], hidden[b])[0] if policy.recurrent else module(obs[b])
         torch.testing.assert_close(logits[b], alone)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["mlp:8", "conv:4", "gru:8"])
+def test_logits_from_the_ones_positions_equal_those_of_the_planes(name, dtype):
+    """``logits_of_active`` (the MLP's first layer as a sum of weight columns, no planes) gives
+    the logits of the one-hot planes and their gradients, up to the order of the sums'
+    rounding."""
+    policy = CoinPolicy(coin_policy_factory(name, G), G)
+    theta = policy.init([3, 4], dtype)
+    cells = torch.randint(0, G * G, (2, 50, 4))
+    own, other, coin, coin_is_own = cells.unbind(-1)
+    ones = coin_game.ones_of_cells(own, other, coin, coin_is_own % 2 == 0, G)
+    obs = one_hot_planes(ones, G, dtype)
+    hidden = policy.initial_hidden(2, 50, obs) if policy.recurrent else None
+    assert torch.equal(obs.sum(dim=(-1, -2, -3)), torch.full((2, 50), 3.0, dtype=dtype))
+    theta = {n: t.requires_grad_(True) for n, t in theta.items()}
+    expected, _ = policy.logits(theta, obs, hidden)
+    logits, _ = policy.logits_of_active(theta, ones, hidden)
+    torch.testing.assert_close(logits, expected)
+    for d, d_expected in zip(
+        torch.autograd.grad(logits.pow(2).sum(), list(theta.values())),
+        torch.autograd.grad(expected.pow(2).sum(), list(theta.values())),
+        strict=True,
+    ):
+        torch.testing.assert_close(d, d_expected)
 
 
 @pytest.mark.parametrize("name", ["mlp:8", "conv:4", "gru:8"])

@@ -17,9 +17,10 @@ A state is three integer tensors (cells are ``row * G + col``): ``pos`` [N, 2] b
 cells, ``coin`` [N] the coin's cell, ``owner`` [N] the agent the coin belongs to (0 or 1).
 Observations are built on demand (:func:`observe`): four one-hot ``G x G`` planes from one
 agent's own view (own position, other's position, a coin of own colour, a coin of the other's),
-so that one policy can play either seat. Randomness enters as uniforms in (0, 1) given by the
-caller (:func:`reset`, :func:`step`), so that the rollouts decide where they come from
-(:mod:`tournament.coin_play`: counter-based, per match).
+so that one policy can play either seat; or given by the positions of their three ones
+(:func:`observed_ones`), which a policy may read without the planes. Randomness enters as
+uniforms in (0, 1) given by the caller (:func:`reset`, :func:`step`), so that the rollouts
+decide where they come from (:mod:`tournament.coin_play`: counter-based, per match).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from agents.coin_policies import one_hot_planes
 
 # Actions: (row, col) displacement of up, down, left, right.
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -137,32 +140,29 @@ def observe(
 ) -> torch.Tensor:
     """Agent ``side``'s view, [N, 4, G, G]: one-hot planes of its own cell, the other's cell, a
     coin of its own colour, a coin of the other's colour (one of the last two is empty)."""
-    return observe_cells(
-        state.pos[..., side],
-        state.pos[..., 1 - side],
-        state.coin,
-        state.owner == side,
-        grid_size,
-        dtype,
+    return one_hot_planes(observed_ones(state, side, grid_size), grid_size, dtype)
+
+
+def observed_ones(state: CoinState, side: int, grid_size: int) -> torch.Tensor:
+    """Where agent ``side``'s view (:func:`observe`) has its three ones, as positions in the
+    flattened planes, [N, 3]."""
+    return ones_of_cells(
+        state.pos[..., side], state.pos[..., 1 - side], state.coin, state.owner == side, grid_size
     )
 
 
-def observe_cells(
+def ones_of_cells(
     own: torch.Tensor,
     other: torch.Tensor,
     coin: torch.Tensor,
     coin_is_own: torch.Tensor,
     grid_size: int,
-    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Observations [..., 4, G, G] from cells of any shape [...] (one agent's view)."""
+    """The positions of an observation's three ones in the flattened planes (own cell, other's
+    cell, the coin in the plane of its colour), [..., 3], from cells of any shape [...] (one
+    agent's view)."""
     cells = grid_size**2
-    index = torch.stack(
-        [own, cells + other, (2 + (~coin_is_own).long()) * cells + coin], dim=-1
-    )  # [..., 3] positions in the flattened planes
-    planes = torch.zeros(*own.shape, N_PLANES * cells, dtype=dtype, device=own.device)
-    planes.scatter_(-1, index, 1.0)
-    return planes.reshape(*own.shape, N_PLANES, grid_size, grid_size)
+    return torch.stack([own, cells + other, (2 + (~coin_is_own).long()) * cells + coin], dim=-1)
 
 
 def swap_sides(state: CoinState) -> CoinState:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from agents import seeding
-from agents.coin_policies import CoinPolicy
+from agents.coin_policies import CoinPolicy, one_hot_planes
 from agents.dice import LEARNING_STREAM, MAX_ROLLOUTS, dice, discounts, magic_box, weights
 from agents.functional import Params, detach
 from agents.proximal import categorical_kl
@@ -77,10 +77,9 @@ class PolicySeat:
 
     def act(self, state, last, side: int, memory, u: torch.Tensor, grid_size: int):
         batch, episodes = u.shape
-        obs = coin_game.observe(state, side, grid_size, u.dtype)
-        obs = obs.reshape(batch, episodes, *obs.shape[1:])
+        ones = coin_game.observed_ones(state, side, grid_size).reshape(batch, episodes, -1)
         with torch.no_grad():
-            logits, memory = self.policy.logits(self.theta, obs, memory)
+            logits, memory = self.policy.logits_of_active(self.theta, ones, memory)
         return sample_action(logits, u).reshape(-1), memory
 
 
@@ -115,14 +114,18 @@ class CoinRollouts:
 
     def observations(self, side: int, start: int, stop: int, dtype) -> torch.Tensor:
         """Agent ``side``'s observations at steps start .. stop - 1, [B, E, t, 4, G, G]."""
+        return one_hot_planes(self.observed_ones(side, start, stop), self.grid_size, dtype)
+
+    def observed_ones(self, side: int, start: int, stop: int) -> torch.Tensor:
+        """Where those observations have their ones (:func:`coin_game.observed_ones`),
+        [B, E, t, 3]."""
         pos = self.pos[:, :, start:stop].long()
-        return coin_game.observe_cells(
+        return coin_game.ones_of_cells(
             pos[..., side],
             pos[..., 1 - side],
             self.coin[:, :, start:stop].long(),
             self.owner[:, :, start:stop].long() == side,
             self.grid_size,
-            dtype,
         )
 
     def statistics(self, gamma: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -242,7 +245,8 @@ class CoinDiceObjective:
 
     policy: this player's :class:`CoinPolicy`; opponent: the opponent's ``CoinPolicy`` or, for
     a fixed strategy, its kind (its log-probabilities do not depend on any parameter, so they
-    are left out of the box: they would add zero to every derivative); gamma: [B]; seeds: this
+    are left out of the box: they would add zero to every derivative; so are a policy's at
+    parameters that do not require grad, as NL-PG's opponent's); gamma: [B]; seeds: this
     seat's seed per match; ``update``: which update's streams the rollouts use.
     """
 
@@ -317,26 +321,34 @@ class CoinDiceObjective:
         if isinstance(policy, str):
             raise ValueError(f"proximal: a fixed strategy ({policy}) has no policy to move")
         played = self.rollouts(theta, theta_opp, rollout)
-        log_pis = self._log_pis(theta, theta_opp, played)
+        log_pis = self._log_pis(theta, theta_opp, played, keep=side)
         with torch.no_grad():
             log_pi_old = action_log_probs(policy, theta_old, played, side)
         kl = categorical_kl(log_pi_old, log_pis[side]).mean(dim=(1, 2))
         return self._dice(played, *log_pis, of)[side], kl
 
-    def _log_pis(self, theta: Params, theta_opp: Params, played: CoinRollouts):
-        """Both seats' log pi(. | o) [B, E, T, 4] (the opponent's None if fixed)."""
-        log_pi = action_log_probs(self.policy, theta, played, 0)
-        if isinstance(self.opponent, str):
-            return log_pi, None
-        return log_pi, action_log_probs(self.opponent, theta_opp, played, 1)
+    def _log_pis(self, theta: Params, theta_opp: Params, played: CoinRollouts, keep=None):
+        """Both seats' log pi(. | o) [B, E, T, 4]; None for a seat that cannot move the
+        objectives: a fixed strategy, or parameters that do not require grad (constants: they
+        add zero to the box's value and to every derivative), unless it is seat ``keep``."""
+        seats = ((self.policy, theta), (self.opponent, theta_opp))
+        return tuple(
+            action_log_probs(policy, params, played, side)
+            if not isinstance(policy, str)
+            and (side == keep or any(t.requires_grad for t in params.values()))
+            else None
+            for side, (policy, params) in enumerate(seats)
+        )
 
     def _dice(self, played: CoinRollouts, log_pi, log_pi_opp, of: str):
-        """Both DiCE objectives (``of``: which) from the seats' log-probabilities; a fixed
-        opponent's are left out of the box (they would add zero to every derivative)."""
-        log_p = chosen(log_pi, played, 0)
-        if log_pi_opp is not None:
-            log_p = log_p + chosen(log_pi_opp, played, 1)
-        box = magic_box(torch.cumsum(log_p, dim=2))
+        """Both DiCE objectives (``of``: which) from the seats' log-probabilities, those left
+        out (None) out of the box."""
+        terms = [
+            chosen(log_pi, played, side)
+            for side, log_pi in enumerate((log_pi, log_pi_opp))
+            if log_pi is not None
+        ]
+        box = magic_box(torch.cumsum(sum(terms[1:], terms[0]), dim=2)) if terms else 1.0
         wanted = {"both": (True, True), "self": (True, False), "opp": (False, True)}[of]
         return tuple(
             dice(box, weights(played.rewards[..., i], self.discount, self.baseline))

@@ -19,8 +19,8 @@ picked up per step and own-coin share.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 
 import torch
@@ -41,7 +41,7 @@ from tournament.engines.base import (
     rule_params,
     side_seeds,
 )
-from tournament.engines.sampled import one_thread
+from tournament.engines.sampled import keep_freed_memory, one_thread
 from tournament.games import COIN, CoinGame
 from tournament.recorder import Snapshot
 
@@ -100,8 +100,12 @@ class CoinEngine(Engine):
         return None  # each side checks its agents, with the field at fault (CoinSide)
 
     @classmethod
-    def threads(cls) -> AbstractContextManager:
-        return one_thread()
+    @contextmanager
+    def threads(cls) -> Iterator[None]:
+        """One intra-op thread (:func:`one_thread`), and freed memory kept for the next update's
+        tensors (:func:`keep_freed_memory`)."""
+        with one_thread(), keep_freed_memory():
+            yield
 
     def __init__(self, game: CoinGame, specs_a, specs_b, seeds, gamma: torch.Tensor, kw: dict):
         self.grid_size, self.gamma, self.seeds = game.grid_size, gamma, list(seeds)
