@@ -7,16 +7,26 @@ Rows (IPD self-play, float32, match-updates per second):
   LOLA k = 0 (the naive learner), 1 and 3: the reference of every ratio;
 - ``engine``: ``play_matches`` on B matches, tabular (closed-form engine) and ``mlp:32``
   (autograd engine), initialisation included (the whole call) and excluded (minus a call with
-  0 updates);
+  0 updates); ``engine (cpu, fused)``: the same tabular rows on the closed-form engine's fused
+  path (:mod:`tournament.fused`, ``LOLA_ARENA_COMPILE=always``), compiled in the warm-up call;
+  below the table, the seconds its compile adds to a fresh process, cold (empty cache) and
+  warm (from the on-disk cache);
 - ``sweep``: ``lola-arena sweep bench/grand_37.yaml`` (grand.yaml as issue 7 measured it) end
   to end in a fresh process
   (Python and Ray start, planning, Parquet), effective match-updates per second;
-- with ``--device cuda``: the engine at large B on the GPU;
+- with ``--device cuda``: the engine on the GPU at B = 16,384, 262,144 and 1,048,576, and the
+  Coin Game's rows on the GPU at B = 65,536 episodes (no CUDA device: one line, exit code 2);
+- ``startup`` (``--startup``: these rows only): ``lola-arena sweep sweeps/configs/quick.yaml``
+  and a bare ``ray.init()`` + ``ray.shutdown()``, each end to end in a fresh process,
+  alternated 3 times (once with ``--quick``): median seconds and their ratio (target <= 1.5);
 - ``sampled``: LOLA-DiCE (k = 1, 64 episodes of 150 steps) and POLA-DiCE (K = 2, M = 10)
   self-play on the sampled engine, one match against a batch, in episode-steps per second (both
   learners' rollouts: 2 per update, 30 per update);
 - ``proximal``: POLA (exact, tabular, 100 outer steps per update) self-play on the closed-form
   engine, match-updates per second, ratio to one match's;
+- ``solver``: the rules with a linear solve or nested derivatives, CGD, LSS and HOLA of orders
+  2 and 3, self-play at grand.yaml's task size (B = 3,500 tabular, closed-form engine) and
+  B = 128 ``mlp:32`` (autograd engine), match-updates per second, ratio to the LOLA k = 1 loop;
 - ``coin``: the Coin Game's environment, play and NL-PG training in agent-steps per second and
   the peak memory (:mod:`bench.coin`, in a fresh process; ``--coin``: these rows only);
 - ``online``: each online learner (``q``, ``jal-q``, ``phc``, ``wolf-phc``) in self-play on
@@ -31,13 +41,16 @@ shared machine; compare ratios from one run, with nothing else busy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -45,6 +58,7 @@ import yaml
 
 from agents.kinds import ONLINE
 from agents.spec import AgentSpec
+from bench.coin import NO_CUDA
 from bench.loop import play_one_match
 from tournament.games import GAMES
 from tournament.match import play_matches
@@ -58,6 +72,49 @@ def loop_rate(k: int, updates: int) -> float:
     started = time.perf_counter()
     play_one_match(1, k, updates)
     return updates / (time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def compile_mode(mode: str):
+    """``LOLA_ARENA_COMPILE`` set to ``mode`` (:mod:`tournament.fused`) inside the block."""
+    before = os.environ.get("LOLA_ARENA_COMPILE")
+    os.environ["LOLA_ARENA_COMPILE"] = mode
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["LOLA_ARENA_COMPILE"]
+        else:
+            os.environ["LOLA_ARENA_COMPILE"] = before
+
+
+COMPILE_COST = """
+from agents.spec import AgentSpec
+from tournament.games import GAMES
+from tournament.match import play_matches
+for k in (0, 1, 3):
+    spec = AgentSpec("nl") if k == 0 else AgentSpec("lola", lookahead=k)
+    play_matches(GAMES["ipd"], [spec] * 64, [spec] * 64, list(range(64)), 2, dtype="float32")
+"""
+
+
+def compile_costs() -> dict[str, float]:
+    """Seconds the fused path adds to a fresh process that plays NL, LOLA k = 1 and k = 3
+    (float32): ``cold`` with an empty compile cache, ``warm`` with the cache it left (another
+    process, a Ray worker), both against the same process run eager."""
+
+    def seconds(mode: str, cache: str) -> float:
+        env = {**os.environ, "LOLA_ARENA_COMPILE": mode, "TORCHINDUCTOR_CACHE_DIR": cache}
+        started = time.perf_counter()
+        command = [sys.executable, "-c", COMPILE_COST]
+        subprocess.run(command, check=True, cwd=ROOT, env=env, capture_output=True)
+        return time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as cache:
+        eager = seconds("never", cache)
+        cold = seconds("always", cache) - eager
+        warm = seconds("always", cache) - eager
+    return {"cold": cold, "warm": warm}
 
 
 def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tuple[float, float]:
@@ -125,6 +182,30 @@ def online_rate(kind: str, batch: int, episodes: int, steps: int = 200) -> float
     return 2 * batch * steps * episodes / (time.perf_counter() - started)
 
 
+# The costliest rules: an iterative solve (CGD, LSS) or derivatives of derivatives (HOLA).
+SOLVERS = (
+    AgentSpec("cgd"),
+    AgentSpec("lss"),
+    AgentSpec("hola", order=2),
+    AgentSpec("hola", order=3),
+)
+
+
+def solver_rows(loop_k1: float, quick: bool) -> list[dict]:
+    rows = []
+    for spec in SOLVERS:
+        for policy, batch in (("tabular", 3500), ("mlp:32", 128)):
+            if policy != "tabular" and spec.kind == "lss":
+                continue  # as CGD's costs, twice over
+            spec = replace(spec, policy=policy)
+            rate, rate_no_init = engine_rates(spec, batch, 2 if quick else 5, "cpu")
+            ratio = rate / loop_k1
+            rows.append(
+                row("solver (cpu)", spec.label(), 1, policy, batch, rate, rate_no_init, ratio)
+            )
+    return rows
+
+
 def online_rows(quick: bool) -> list[dict]:
     batch = 2048 if quick else 16384
     rows = []
@@ -156,6 +237,54 @@ def sweep_rate(config: Path) -> tuple[float, float, int]:
     return matches * sweep["updates"] / wall, wall, matches
 
 
+BARE_RAY = "import ray; ray.init(); ray.shutdown()"
+STARTUP_SWEEP = ROOT / "sweeps/configs/quick.yaml"
+STARTUP_TARGET = 1.5  # the sweep's seconds over bare Ray's, at most (issue 21)
+
+
+SETTLE_S = 3.0  # a run's Ray processes end within this after it returns (sweeps.reaper)
+
+
+def wall_s(command: list[str]) -> float:
+    """Seconds ``command`` takes, from the start of a fresh process to its end; then a pause
+    so that what it leaves ending does not slow the next run down."""
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+    wall = time.perf_counter() - started
+    time.sleep(SETTLE_S)
+    return wall
+
+
+def startup_rows(repeats: int) -> list[dict]:
+    """``lola-arena sweep sweeps/configs/quick.yaml`` end to end against a bare ``ray.init()``
+    + ``ray.shutdown()``, each in a fresh process, alternated ``repeats`` times: the median
+    seconds of each and the ratio of the medians (target <= ``STARTUP_TARGET``)."""
+    bare, sweep = [], []
+    for _ in range(repeats):
+        bare.append(wall_s([sys.executable, "-c", BARE_RAY]))
+        with tempfile.TemporaryDirectory() as out:
+            sweep.append(wall_s([sys.executable, "-m", "cli", "sweep", str(STARTUP_SWEEP),
+                                 "--out", out]))  # fmt: skip
+    bare_s, sweep_s = statistics.median(bare), statistics.median(sweep)
+    print(f"startup: bare Ray {bare_s:.2f} s, quick.yaml {sweep_s:.2f} s", file=sys.stderr)
+    return [
+        dict(what="bare ray.init() + ray.shutdown()", seconds=bare_s, ratio=1.0),
+        dict(what=f"sweep {STARTUP_SWEEP.name}", seconds=sweep_s, ratio=sweep_s / bare_s),
+    ]
+
+
+def startup_markdown(rows: list[dict]) -> str:
+    lines = [
+        f"Start-up: seconds end to end in a fresh process (median of alternated runs); ratio = "
+        f"seconds / bare Ray's (target <= {STARTUP_TARGET}).",
+        "",
+        "| what | seconds | x bare Ray |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['what']} | {r['seconds']:.2f} | {r['ratio']:.2f}x |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller B and fewer updates")
@@ -164,7 +293,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep", help="sweep file (default: bench/grand_37.yaml; --quick: quick)")
     parser.add_argument("--coin", action="store_true", help="only the Coin Game's rows")
     parser.add_argument("--online-only", action="store_true", help="only the online rows")
+    parser.add_argument("--startup", action="store_true", help="only the start-up rows")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.exit(2, f"{parser.prog}: error: {NO_CUDA}\n")
+    repeats = 1 if args.quick else 3
+    if args.startup:
+        write(Path(args.out), [], [], _machine(), startup_rows(repeats))
+        return
     if args.coin:
         write(Path(args.out), [], coin_rows(args.device, args.quick), _machine())
         return
@@ -182,14 +318,17 @@ def main(argv: list[str] | None = None) -> None:
     cases += [(k, "mlp:32", b, "cpu") for k in (0, 1) for b in batches[:2] + (1024,)]
     if args.device == "cuda":
         cases += [(k, "tabular", b, "cuda") for k in RULES for b in (16384, 262144, 1048576)]
+    cases += [(k, "fused", b, "cpu") for k in RULES for b in batches[1:]]
     for k, policy, batch, device in cases:
+        fused = policy == "fused"
+        policy = "tabular" if fused else policy
         spec = AgentSpec(RULES[k].kind, lookahead=max(k, 1), policy=policy)
         n = updates if policy == "tabular" or batch <= 128 else max(updates // 10, 5)
-        rate, rate_no_init = engine_rates(spec, batch, n, device)
+        with compile_mode("always" if fused else "never"):
+            rate, rate_no_init = engine_rates(spec, batch, n, device)
         ratio = rate / loop[k]
-        rows.append(
-            row(f"engine ({device})", spec.label(), k, policy, batch, rate, rate_no_init, ratio)
-        )
+        what = f"engine ({device}, fused)" if fused else f"engine ({device})"
+        rows.append(row(what, spec.label(), k, policy, batch, rate, rate_no_init, ratio))
         print(
             f"{rows[-1]['what']:<14} {spec.label():<36} B={batch:<8} {rate:>12,.0f}/s",
             file=sys.stderr,
@@ -214,8 +353,11 @@ def main(argv: list[str] | None = None) -> None:
             row("proximal (cpu)", POLA.label(), 1, "tabular", batch, rate, rate_no_init, ratio)
         )
 
+    rows += solver_rows(loop[1], args.quick)
     rows += online_rows(args.quick)
-    write(Path(args.out), rows, coin_rows(args.device, args.quick), _machine())
+    coin = coin_rows(args.device, args.quick)
+    compile_s = {} if args.quick else compile_costs()
+    write(Path(args.out), rows, coin, _machine(), startup_rows(repeats), compile_s)
 
 
 def _machine() -> str:
@@ -234,12 +376,32 @@ def coin_rows(device: str, quick: bool) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def write(out: Path, rows: list[dict], coin: list[dict], machine: str) -> None:
+def write(
+    out: Path,
+    rows: list[dict],
+    coin: list[dict],
+    machine: str,
+    startup: list[dict] = (),
+    compile_s: dict | None = None,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(
-        json.dumps({"machine": machine, "rows": rows, "coin": coin}, indent=1)
-    )
-    table = (markdown(rows, machine) + "\n" if rows else "") + coin_markdown(coin)
+    compile_s = compile_s or {}
+    report = {
+        "machine": machine,
+        "rows": rows,
+        "coin": coin,
+        "startup": list(startup),
+        "compile_s": compile_s,
+    }
+    (out / "bench.json").write_text(json.dumps(report, indent=1))
+    table = (markdown(rows, machine) + "\n" if rows else "") + (coin_markdown(coin) if coin else "")
+    table += ("\n" if table and startup else "") + (startup_markdown(startup) if startup else "")
+    if compile_s:
+        table += (
+            f"\nFused path's compile (NL, LOLA k = 1 and 3, float32, in a fresh process): "
+            f"{compile_s['cold']:.0f} s with an empty cache, {compile_s['warm']:.0f} s from the "
+            f"on-disk cache.\n"
+        )
     (out / "bench.md").write_text(table)
     print(table)
 
@@ -281,8 +443,8 @@ def markdown(rows: list[dict], machine: str) -> str:
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
         f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
         f"/ one match's. Proximal rows: POLA match-updates (of 100 outer steps) per second, "
-        f"float32, ratio = rate / one match's. Online rows: agent-steps per second, float64, "
-        f"T = 200, ratio = rate / 1,000,000.",
+        f"float32, ratio = rate / one match's. Solver rows: ratio = rate / the k = 1 loop. "
+        f"Online rows: agent-steps per second, float64, T = 200, ratio = rate / 1,000,000.",
         "",
         "| what | rule | policy | B | rate (init incl.) | rate (init excl.) | x loop |",
         "|---|---|---|---|---|---|---|",

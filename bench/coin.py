@@ -8,6 +8,9 @@
   of E episodes x T steps and their policy gradients, the evaluation rollout excluded):
   2 learners x E x T x 2 agents per match and update.
 
+On a GPU (``--device cuda``), each row plays B = 65,536 episodes at once: the environment's
+batch, the play's 64 matches of 1,024 episodes, the training's 64 matches of 1,024 episodes.
+
 Each row also states the process's peak memory (CPU: the resident set's maximum; CUDA: the
 allocator's peak). Run alone (``python -m bench.coin [--device cuda]``) it prints one JSON
 object; ``python -m bench`` runs it in a fresh process so that the peaks are its own.
@@ -30,7 +33,11 @@ from tournament.coin_play import FixedSeat, play
 from tournament.engines.coin import CoinEngine
 from tournament.games import CoinGame
 
+NO_CUDA = "--device: cuda requested but this machine has no CUDA device; accepted: cpu"
+
 GRID = 3
+EPISODES_PER_MATCH = 1024
+CUDA_EPISODES = 65_536  # episodes played at once on a GPU (the CPU's rows: 16,384)
 TRAINER = AgentSpec("nl-pg", policy="mlp:32", optimizer="adam", lr=0.05, episodes=1024, steps=50)
 
 
@@ -96,20 +103,21 @@ def rows(device: str, quick: bool) -> list[dict]:
         print(f"coin {what:<6} {setting:<48} {rate:>14,.0f} agent-steps/s", file=sys.stderr)
 
     with CoinEngine.threads() if device == "cpu" else contextlib.nullcontext():
-        batch = 16_384
+        batch = CUDA_EPISODES if device == "cuda" else 16_384
         row(
             "env",
             f"B = {batch:,} episodes, {GRID}x{GRID}",
             env_rate(batch, 50 if quick else 200, device),
         )
+        matches = batch // EPISODES_PER_MATCH  # B episodes at once, 1,024 a match
         row(
             "play",
-            "random vs random, 16 x 1,024 episodes x 50 steps",
-            play_rate(16, 1024, 50, device),
+            f"random vs random, {matches} x {EPISODES_PER_MATCH:,} episodes x 50 steps",
+            play_rate(matches, EPISODES_PER_MATCH, 50, device),
         )
         matches = 4 if quick else 16
         if device == "cuda":
-            matches = 64
+            matches = CUDA_EPISODES // TRAINER.episodes
         row(
             "train",
             f"{TRAINER.label()} self-play, {matches} matches",
@@ -125,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.exit(2, f"{parser.prog}: error: {NO_CUDA}\n")
     print(json.dumps(rows(args.device, args.quick)))
 
 

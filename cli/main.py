@@ -312,7 +312,8 @@ def _sweep(args) -> int:
 
     config = load_sweep(args.file).with_overrides(device=args.device, task_size=args.task_size)
     out = args.out or RESULTS / config.name
-    summary = run_sweep(config, out, address=args.address, resume=args.resume)
+    ray_start = getattr(args, "ray_start", None)  # see _run
+    summary = run_sweep(config, out, address=args.address, resume=args.resume, ray_start=ray_start)
     print(summary)
     return EXIT_OK if summary.failed == 0 else EXIT_FAILED
 
@@ -403,11 +404,18 @@ def _error(message: str, code: int) -> int:
     return code
 
 
-def _run(command: str, args) -> int:
+def _run(command: str, args, fresh_process: bool = False) -> int:
     """Run a command; every fault ends in one line on stderr and its exit code (set
-    LOLA_ARENA_TRACEBACK=1 to see the traceback of an unexpected one)."""
+    LOLA_ARENA_TRACEBACK=1 to see the traceback of an unexpected one). In a fresh process,
+    ``sweep`` starts a local Ray while it imports the engine and reads the sweep file (a bad
+    file: its line, then that Ray stopped)."""
+    ray_start = None
     try:
         with deferred():
+            if command == "sweep" and fresh_process:
+                from sweeps.local_ray import EarlyStart
+
+                ray_start = args.ray_start = EarlyStart.start(args.address)
             importlib.import_module(MODULES[command])
         return COMMANDS[command](args)
     except KeyboardInterrupt as error:
@@ -445,10 +453,15 @@ def _run(command: str, args) -> int:
         return _error(
             f"{type(error).__name__}: {text} (LOLA_ARENA_TRACEBACK=1 shows where)", EXIT_FAILED
         )
+    finally:
+        if ray_start is not None:
+            ray_start.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``lola-arena`` with ``argv`` (default: the process's arguments); the exit code."""
+def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
+    """Run ``lola-arena`` with ``argv`` (default: the process's arguments); the exit code.
+    ``fresh_process``: this process runs this one command, then exits (the ``lola-arena``
+    command), so a sweep may start Ray before it needs it (:func:`_run`)."""
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     if not argv:
@@ -456,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     with interrupts():
-        return _run(args.command, args)
+        return _run(args.command, args, fresh_process)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,12 @@ One concept per module:
 - :mod:`sweeps.schema`: the stored tables ``matches`` and ``curves``: columns, types and the
   builders of their rows; the contract with ``analysis/`` (pyarrow only, no torch).
 - :mod:`sweeps.store`: the output directory: layout, atomic writes, resume bookkeeping, the lock.
+- :mod:`sweeps.task`: what a Ray worker runs (one piece of a task's play), apart from the
+  driver's code so that a worker imports only the engine.
 - :mod:`sweeps.runner`: :func:`~sweeps.runner.run_sweep`: Ray (embedded or a cluster's
   address), progress bar, failures, interrupts, summary; :mod:`sweeps.signals` (SIGINT,
-  SIGTERM and SIGHUP as interrupts), :mod:`sweeps.reaper` (no Ray process outlives a killed
+  SIGTERM and SIGHUP as interrupts), :mod:`sweeps.local_ray` (the driver's Ray: started early
+  on a thread, stopped without waiting), :mod:`sweeps.reaper` (no Ray process outlives a killed
   driver), :mod:`sweeps.address` (a cluster's head checked in bounded time).
 - :mod:`sweeps.verify`: ``lola-arena verify``: every file checked, damaged parts repaired.
 

@@ -1,14 +1,18 @@
 """Run a sweep: planned tasks -> Ray tasks -> Parquet, with resume, a lock and a progress bar.
 
-Ray: embedded local Ray by default (``ray.init`` with the machine's CPUs, shut down at the end);
-``address`` (or ``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have
-``lola-arena`` installed (first checked to answer, within :data:`sweeps.address.TIMEOUT_S`); a
-Ray already initialised in this process (e.g. by a test fixture) is reused. Each Ray task
+Ray (:mod:`sweeps.local_ray`): embedded local Ray by default (``ray.init`` with the machine's
+CPUs, stopped at the end without waiting for its processes to exit); ``address`` (or
+``RAY_ADDRESS``) connects to an existing cluster, whose nodes must have ``lola-arena``
+installed (first checked to answer, within :data:`sweeps.address.TIMEOUT_S`); a Ray already
+initialised in this process (e.g. by a test fixture) is reused. Each Ray task
 plays one piece (about ``PIECE_S`` seconds) of a :class:`sweeps.plan.Task` (one batched engine
 call, resumed from the state the previous piece ended in) and returns its curves and end
 state, so workers need no shared disk; the driver checkpoints long tasks
 (:mod:`sweeps.checkpoint`) and writes each finished task's two Arrow tables (built by
 :mod:`sweeps.schema`).
+
+GPUs: each task of a ``device: cuda`` sweep asks Ray for ``GPU_SHARE`` of a GPU (and a CPU),
+so that several tasks share one GPU and Ray places them on a cluster's GPU nodes.
 
 Failures: a task that raises is retried (``TASK_RETRIES`` times), then its matches are stored
 with status ``failed`` and the error; the sweep goes on and the summary counts them. Failed
@@ -33,30 +37,24 @@ resume"); every file written is whole, so the rerun resumes, continuing the task
 from the pieces they had played (saved on the way out).
 
 A local Ray's processes do not outlive the driver, even one killed with SIGKILL: a watchdog
-(:mod:`sweeps.reaper`) ends them when the driver is gone.
+(:mod:`sweeps.reaper`) ends them when the driver is gone, or done with them.
 
 Provenance: each run records itself in ``provenance.yaml`` (:data:`sweeps.schema.PROVENANCE`)
 when it starts and when it ends: versions, git commit, times, machine, and the game's payoffs.
 
 Faults for tests: ``run_sweep(..., faults=TaskFaults(...))`` passes them to every task as data
-(a task holding a match of ``fail`` raises; each task first sleeps ``delay_s`` seconds;
-``piece_s`` and ``checkpoint_s`` replace ``PIECE_S`` and ``CHECKPOINT_S``, 0: pieces of one
-update, each saved).
+(:mod:`sweeps.task`, where the task's code lives, so that a worker imports only that).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.metadata
 import itertools
-import logging
 import os
 import platform
-import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,17 +62,21 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sweeps import checkpoint, reaper, schema, signals, store
+from sweeps import checkpoint, local_ray, schema, signals, store
 from sweeps.address import check_address
 from sweeps.config import SweepConfig, machine_memory, side_bytes
-from sweeps.plan import Task, auto_task_size, plan_matches, plan_tasks
+from sweeps.plan import auto_task_size, plan_matches, plan_tasks
 from sweeps.schema import failed_matches_table, match_tables
+from sweeps.task import NO_FAULTS, TaskFaults, play_task
 from tournament.differentiable import DifferentiableGame
 from tournament.games import CoinGame
 from tournament.match import ENGINE_VERSION
-from tournament.recorder import BatchState, MatchResults, join_results
+from tournament.recorder import join_results
 
 TASK_RETRIES = 2
+# The share of a GPU each task of a ``device: cuda`` sweep asks Ray for: 4 tasks share a GPU
+# (one engine call rarely fills one), and a cluster of GPU nodes runs 4 a GPU.
+GPU_SHARE = 0.25
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued
 WAIT_S = 0.5  # the longest the driver waits for Ray without handling signals
 WATCH_EVERY_S = 2.0  # how often the reaper's watchdog learns of new Ray processes
@@ -85,26 +87,9 @@ NO_WORKER_S = 30.0  # a cluster without a node that can run a task for this long
 RUN_SETTINGS = ("device", "task_size")
 # Keys that may grow between runs on one directory: more seeds add their matches.
 GROWING = ("seeds",)
-AUTH_MODE = "RAY_AUTH_MODE"
-TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 # A task plays in pieces of about PIECE_S seconds; its progress is saved when CHECKPOINT_S
 # have passed since its last save (sweeps.checkpoint): a fault loses at most their sum.
 PIECE_S, CHECKPOINT_S = 10.0, 20.0
-
-
-@dataclass(frozen=True)
-class TaskFaults:
-    """Faults a test injects into the tasks: the ids of matches whose task raises, the
-    seconds each task sleeps before it plays; and its pacing: ``piece_s`` and
-    ``checkpoint_s`` in place of ``PIECE_S`` and ``CHECKPOINT_S`` (None: those)."""
-
-    fail: frozenset[str] = frozenset()
-    delay_s: float = 0.0
-    piece_s: float | None = None
-    checkpoint_s: float | None = None
-
-
-NO_FAULTS = TaskFaults()
 
 
 @dataclass
@@ -185,9 +170,12 @@ def run_sweep(
     address: str | None = None,
     resume: bool = True,
     faults: TaskFaults = NO_FAULTS,
+    ray_start: local_ray.EarlyStart | None = None,
 ) -> SweepSummary:
     """Run every planned match not yet stored in ``out``; validation errors are ValueErrors
-    raised before anything is written or Ray is started. SIGINT and SIGTERM, raised as
+    raised before anything is written or Ray is started (unless the caller started it early:
+    ``ray_start``, a local Ray used instead of starting one, stopped by this run once used;
+    the caller stops it should this run stop before). SIGINT and SIGTERM, raised as
     interrupts (:func:`sweeps.signals.interrupts`, as the command line does), end it with
     :class:`SweepInterrupted`."""
     started = time.perf_counter()
@@ -229,7 +217,7 @@ def run_sweep(
             run = provenance(config, address, len(todo))
             store.record_run(out, game_payoffs(config), run)
             if todo:
-                _run_tasks(config, out, todo, address, summary, faults)
+                _run_tasks(config, out, todo, address, summary, faults, ray_start)
             summary.wall_s = time.perf_counter() - started
             run.update(finished=_now(), wall_s=round(summary.wall_s, 3))
             store.record_run(out, game_payoffs(config), run, update=True)
@@ -343,7 +331,13 @@ def _git_commit() -> str | None:
 
 
 def _run_tasks(
-    config, out: Path, todo: list, address, summary: SweepSummary, faults: TaskFaults = NO_FAULTS
+    config,
+    out: Path,
+    todo: list,
+    address,
+    summary: SweepSummary,
+    faults: TaskFaults = NO_FAULTS,
+    ray_start: local_ray.EarlyStart | None = None,
 ) -> None:
     """Play ``todo`` as Ray tasks, at most ``WINDOW_PER_WORKER`` per worker in flight, each in
     pieces checkpointed now and then (:mod:`sweeps.checkpoint`), storing each task's tables
@@ -353,7 +347,8 @@ def _run_tasks(
         import ray
         from tqdm import tqdm
 
-    started_here, watchdog = _init_ray(address)
+    driver = ray_start.result() if ray_start else local_ray.connect(address)
+    watchdog = driver.watchdog
     pending = {}
     watched = 0.0
     resource = "GPU" if config.device == "cuda" else "CPU"
@@ -361,7 +356,9 @@ def _run_tasks(
     try:
         if config.device == "cuda" and not ray.cluster_resources().get("GPU"):
             raise ValueError("device: cuda requested but the Ray cluster has no GPU")
-        workers = int(ray.cluster_resources().get(resource, 1))
+        options = {"num_gpus": GPU_SHARE} if config.device == "cuda" else {}
+        # tasks that run at once: a CPU each, or GPU_SHARE of a GPU each
+        workers = max(1, int(ray.cluster_resources().get(resource, 1) / options.get("num_gpus", 1)))
         resumed = checkpoint.load(out, todo)
         summary.resumed = sum(len(p.task.matches) for p in resumed)
         continued = {m.match_id for p in resumed for m in p.task.matches}
@@ -374,7 +371,6 @@ def _run_tasks(
             if largest:
                 task_size = max(1, min(task_size, machine_memory() // (workers * largest)))
         remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=True)(play_task)
-        options = {"num_gpus": 1} if config.device == "cuda" else {}
         piece_s = PIECE_S if faults.piece_s is None else faults.piece_s
         checkpoint_s = CHECKPOINT_S if faults.checkpoint_s is None else faults.checkpoint_s
         settings = {**_task_settings(config), "piece_s": piece_s}
@@ -390,6 +386,10 @@ def _run_tasks(
                 play(progress)
 
         submit(WINDOW_PER_WORKER * workers)
+        # pyarrow imports pandas (half a second) at the first table it builds: import it
+        # here instead, while the first tasks start
+        with signals.deferred():
+            import pandas  # noqa: F401
         updates = config.updates
         done = summary.skipped * updates + sum(p.update * len(p.task.matches) for p in resumed)
         with tqdm(
@@ -437,92 +437,7 @@ def _run_tasks(
             checkpoint.save(out, progress)
         raise
     finally:
-        if started_here:
-            with signals.deferred():
-                ray.shutdown()
-        if watchdog:
-            watchdog.close()
-
-
-def _init_ray(address: str | None) -> tuple[bool, reaper.Watchdog | None]:
-    """Connect to or start Ray: whether this call started it (and should shut it down), and
-    the watchdog that ends a local Ray's processes should this process be killed."""
-    import ray
-
-    if ray.is_initialized():
-        return False, None
-    address = address or os.environ.get("RAY_ADDRESS")
-    watchdog = None if address else reaper.start()
-    try:
-        # an interrupt is raised once Ray has started (not inside ray.init, which it can leave
-        # half built: the driver then hangs or crashes at exit), and then stops it
-        with signals.deferred(), _keep_sigterm_handler(ray):
-            _start_ray(ray, address)
-    except BaseException:  # e.g. interrupted while starting: stop what did start
-        with signals.deferred():
-            ray.shutdown()
-        if watchdog:
-            watchdog.update()
-            watchdog.close()
-        raise
-    if watchdog:
-        watchdog.update()
-    return True, watchdog
-
-
-@contextlib.contextmanager
-def _keep_sigterm_handler(ray):
-    """``ray.init`` replaces the SIGTERM handler with one that calls ``sys.exit`` wherever
-    ``ray.init`` is: keep the caller's (the command line's defers the interrupt until Ray has
-    started, :func:`sweeps.signals.deferred`). Ray 2.x installs it through
-    ``ray._private.utils.set_sigterm_handler``, made a no-op here; should another Ray install
-    it otherwise, its ``SystemExit`` is turned into the caller's handling and the caller's
-    handler put back."""
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM) if main else None
-    utils = getattr(getattr(ray, "_private", None), "utils", None)
-    install = getattr(utils, "set_sigterm_handler", None)
-    if install is not None:
-        utils.set_sigterm_handler = lambda handler: None
-    try:
-        yield
-    except SystemExit as error:  # Ray's handler, from a SIGTERM during ray.init
-        if error.code != signal.SIGTERM or not callable(previous):
-            raise
-        previous(signal.SIGTERM, None)
-    finally:
-        if install is not None:
-            utils.set_sigterm_handler = install
-        if main and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _start_ray(ray, address: str | None) -> None:
-    if address:
-        try:
-            ray.init(address=address, logging_level=logging.WARNING)
-        except ConnectionError as error:
-            raise ValueError(
-                f"address: cannot connect to Ray at {address!r} ({error}); a cluster with token "
-                f"authentication needs {AUTH_MODE}=token and its token (RAY_AUTH_TOKEN or "
-                f"~/.ray/auth_token)"
-            ) from None
-    else:
-        # Ray turns token authentication on for a local Ray with a WARNING on every run:
-        # keep it on, without the warning (a connection that fails says what to set).
-        token_setup = logging.getLogger(TOKEN_LOGGER)
-        token_setup.addFilter(_below_error)  # a list append: no lock, safe under signals
-        try:
-            ray.init(
-                num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING
-            )
-        finally:
-            token_setup.removeFilter(_below_error)
-
-
-def _below_error(record: logging.LogRecord) -> bool:
-    """A logging filter that keeps errors only."""
-    return record.levelno >= logging.ERROR
+        driver.stop()
 
 
 def _store_task(out, game, task, matches: pa.Table, curves, summary: SweepSummary) -> None:
@@ -551,36 +466,3 @@ def _task_settings(config: SweepConfig) -> dict:
         "dtype": config.dtype,
         "device": config.device,
     }
-
-
-def play_task(
-    task: Task, settings: dict, faults: TaskFaults = NO_FAULTS, state: BatchState | None = None
-) -> MatchResults:
-    """One Ray task: one piece of the task's batched play, from ``state`` (None: the start)
-    for about ``settings["piece_s"]`` seconds; its curves and end state (on the CPU)."""
-    from tournament.games import get_game
-    from tournament.match import play_matches
-
-    if faults.delay_s and state is None:
-        time.sleep(faults.delay_s)
-    for m in task.matches:
-        if m.match_id in faults.fail:
-            raise RuntimeError(f"forced failure of match {m.match_id} (TaskFaults)")
-    piece = play_matches(
-        get_game(settings["game"], settings["payoffs"], settings.get("grid_size")),
-        [m.a.spec for m in task.matches],
-        [m.b.spec for m in task.matches],
-        [m.seed for m in task.matches],
-        settings["updates"],
-        gamma=settings["gamma"],
-        record_every=settings["record_every"],
-        dtype=settings["dtype"],
-        device=settings["device"],
-        state=state,
-        deadline=time.monotonic() + settings["piece_s"],
-    )
-    end = piece.state
-    piece.state = BatchState(
-        end.update, {k: t.cpu() for k, t in end.tensors.items()}, end.diverged_at.cpu()
-    )
-    return piece

@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
@@ -157,6 +156,8 @@ def read_matches(out: Path, columns: list[str] | None = None) -> pa.Table | None
     files = stored_parts(out, "matches")
     if not files:
         return None
+    import pyarrow.dataset as ds  # here, not on top: it imports pandas, which a sweep need not
+
     dataset = ds.dataset(
         [str(f) for f in files],
         schema=MATCHES_SCHEMA.append(GAME),

@@ -1,4 +1,5 @@
-"""Shared fixtures. ``ray_session``: one local Ray for the whole test session (2 CPUs), started
+"""Shared fixtures. ``ray_session``: one local Ray for the whole test session (2 CPUs and one
+declared GPU, which needs no CUDA: tasks that ask for a GPU share are scheduled on it), started
 on first use and shut down at the end; tests that need Ray request it. ``sweep_dir``,
 ``stored``, ``summary``: the made-up sweep of ``tests/analysis_data.py`` that the analysis
 tests read (one per test module). ``run_at_task_sizes``: a sweep run with task sizes 1 and 20."""
@@ -21,7 +22,7 @@ def ray_session():
     if ray.is_initialized():
         yield ray
         return
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 

@@ -56,6 +56,8 @@ MIXED = [
     AgentSpec("sga"),
     AgentSpec("co", gamma_co=0.3),
     AgentSpec("eg", lr=0.5),
+    AgentSpec("cgd", lr_in=0.5),
+    AgentSpec("lss"),
     AgentSpec("hola", order=1),
     AgentSpec("hola", order=3, lr=0.3),
 ]

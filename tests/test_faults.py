@@ -410,9 +410,50 @@ def test_no_ray_process_outlives_a_driver_stopped_by_a_signal(signum, tmp_path):
 
 
 @pytest.mark.slow
+def test_no_ray_process_outlives_a_finished_sweep_by_more_than_seconds(tmp_path):
+    """The command returns without waiting for its Ray's processes to exit: the watchdog ends
+    them (every process seen while the sweep ran)."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    driver = start_driver(write_sweep_file(tmp_path), out, env, 0.0)
+    seen: dict[int, str] = {}
+    while driver.poll() is None:
+        seen.update(reaper.descendants(driver.pid))
+        time.sleep(0.05)
+    assert driver.returncode == 0, driver.stderr.read()[-3000:]
+    assert len(seen) >= 4  # GCS, raylet, agents, workers, the watchdog
+    assert gone(seen, timeout=10)
+
+
+@pytest.mark.slow
+def test_a_bad_sweep_file_stops_the_ray_started_early_after_its_one_line(tmp_path):
+    """``lola-arena`` starts Ray while it reads the sweep file: a bad file is still one line,
+    exit 2, nothing written, and no Ray process is left."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    bad = write_sweep_file(tmp_path, {**SWEEP, "gamma": 1.5})
+    driver = start_driver(bad, out, env, 0.0)
+    seen: dict[int, str] = {}
+    commands: set[bytes] = set()
+    while driver.poll() is None:
+        for pid, started in reaper.descendants(driver.pid).items():
+            seen[pid] = started
+            with contextlib.suppress(OSError):
+                commands.add(Path(f"/proc/{pid}/cmdline").read_bytes())
+        time.sleep(0.05)
+    err = driver.stderr.read()
+    assert driver.returncode == 2, err[-3000:]
+    assert err.startswith("lola-arena: error: gamma:") and err.count("\n") == 1, err[-3000:]
+    assert not out.exists()
+    assert any(b"raylet" in command for command in commands)  # Ray was started early
+    assert gone(seen, timeout=10)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum, tmp_path):
-    """The watchdog starts just before ``ray.init``: a signal then falls into Ray's start."""
+    """The watchdog starts just before ``ray.init`` (the command line's, on a thread, while
+    the engine is imported): a signal then falls into Ray's start."""
     out = tmp_path / "out"
     env = {**os.environ}
     env.pop("RAY_ADDRESS", None)
@@ -429,9 +470,8 @@ def test_a_signal_while_ray_starts_is_one_line_and_leaves_no_ray_process(signum,
     driver.send_signal(signum)
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 128 + signum, err[-3000:]
-    assert one_line(err) == (
-        f"lola-arena: interrupted: 0 of {N} matches stored; rerun the same command to resume"
-    )
+    assert one_line(err).startswith("lola-arena: interrupted"), err[-3000:]
+    assert not list(out.glob("matches/*/*.parquet"))
     assert gone({**started_ray, **reaper.descendants(driver.pid)}, timeout=10)
 
 

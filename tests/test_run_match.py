@@ -1,6 +1,7 @@
 """The ``match`` command (tournament/run_match.py behind cli/main.py): its JSON equals the
 engine, its table, one-line errors."""
 
+import importlib
 import json
 from pathlib import Path
 
@@ -71,3 +72,19 @@ def test_cuda_without_a_cuda_device_is_a_one_line_error(command, capsys, tmp_pat
     err = capsys.readouterr().err
     assert "device: cuda requested but this machine has no CUDA device" in err
     assert err.count("\n") == 1 and not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+@pytest.mark.parametrize("module", ["bench", "bench.coin"])
+def test_bench_on_cuda_without_a_cuda_device_is_a_one_line_error(module, capsys, tmp_path):
+    """Before any row is timed: one line, exit code 2, nothing written."""
+    bench_main = importlib.import_module("bench.__main__" if module == "bench" else module).main
+    out = tmp_path / "bench"
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["--device", "cuda", *(["--out", str(out)] if module == "bench" else [])])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"python -m {module}: error: --device: cuda requested but this machine has no CUDA "
+        "device; accepted: cpu\n"
+    )
+    assert not out.exists()

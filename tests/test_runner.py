@@ -247,6 +247,32 @@ def test_other_task_size_and_agent_order_give_same_ids_and_results(
     )
 
 
+def test_a_cuda_sweep_asks_ray_for_a_share_of_a_gpu_per_task(ray_session, tmp_path, monkeypatch):
+    """No CUDA needed: the session's Ray declares one GPU; each task of a ``device: cuda``
+    sweep must hold ``GPU_SHARE`` of it (read inside the task, which then plays on the CPU), and
+    all the matches are stored."""
+    import torch
+
+    assert ray_session.cluster_resources().get("GPU") == 1  # tests/conftest.py declares it
+    assert 0 < runner.GPU_SHARE < 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the driver's check
+
+    def on_a_gpu_share(task, settings, faults, state=None, share=runner.GPU_SHARE):
+        import ray
+
+        from sweeps.task import play_task
+
+        assigned = ray.get_runtime_context().get_assigned_resources()
+        if assigned.get("GPU") != share:
+            raise RuntimeError(f"assigned {assigned}")
+        return play_task(task, {**settings, "device": "cpu"}, faults, state)
+
+    monkeypatch.setattr(runner, "play_task", on_a_gpu_share)
+    summary = run_sweep(parse_sweep({**SMALL, "name": "gpu", "device": "cuda"}), tmp_path)
+    errors = set(pd.read_parquet(tmp_path / "matches")["error"].dropna())
+    assert (summary.ok, summary.failed) == (N_SMALL, 0), errors
+
+
 def test_forced_failure_is_recorded_others_stored_and_rerun_completes(
     ray_session, tmp_path, monkeypatch, capsys
 ):

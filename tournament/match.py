@@ -43,8 +43,9 @@ from tournament.games import CoinGame, Game
 from tournament.recorder import BatchState, MatchResults, Recorder
 
 # Bumped whenever stored results would change: 2 = closed-form engine, counter-based init;
-# 3 = the sampled learners' log-probabilities differentiable at logit 0 (issue 16).
-ENGINE_VERSION = 3
+# 3 = the sampled learners' log-probabilities differentiable at logit 0 (issue 16);
+# 4 = CGD, LSS and HOLA's cheaper solves and derivatives (their last bits, issue 21).
+ENGINE_VERSION = 4
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
 # Every engine by name, in the order ``engine="auto"`` tries them: the first that does not
@@ -90,11 +91,13 @@ def play_matches(
         raise ValueError(f"record_every: must be >= 1, got {record_every}")
     if engine != "auto" and engine not in ENGINES:
         raise ValueError(f"engine: unknown {engine!r}; accepted: auto, {', '.join(ENGINES)}")
+    # Each spec object once: a batch of thousands of matches holds few (checked once each).
+    distinct = list({id(s): s for s in (*specs_a, *specs_b)}.values())
     if isinstance(game, DifferentiableGame):
-        check_players(game, [*specs_a, *specs_b])
-    for kind in {s.kind for s in (*specs_a, *specs_b)}:
+        check_players(game, distinct)
+    for kind in {s.kind for s in distinct}:
         check_family(kind, coin=isinstance(game, CoinGame), game=game.name)
-    engine_class = choose_engine(engine, game, [*specs_a, *specs_b])
+    engine_class = choose_engine(engine, game, distinct)
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: cuda requested but this machine has no CUDA device")
     kw = dict(dtype=DTYPES[dtype] if isinstance(dtype, str) else dtype, device=torch.device(device))
@@ -111,6 +114,7 @@ def play_matches(
             done = state.update
             matches.load_state_dict(state.tensors, done)
             recorder.diverged_at = state.diverged_at.to(kw["device"])
+        matches.will_play(updates - done)
         bar = tqdm(
             range(done + 1, updates + 1),
             unit="update",
@@ -136,12 +140,13 @@ def choose_engine(
     """The engine ``name`` (``auto``: the first of :data:`ENGINES` that can play these agents in
     ``game``); a ``ValueError`` saying why where it cannot."""
     if name == "auto":
-        refusals = {n: engine.why_not(game, specs) for n, engine in ENGINES.items()}
-        playing = [n for n, refusal in refusals.items() if refusal is None]
-        if not playing:
-            reasons = "; ".join(f"{n} {refusal}" for n, refusal in refusals.items())
-            raise ValueError(f"engine: none can play these matches: {reasons}")
-        return ENGINES[playing[0]]
+        refusals = {}
+        for n, engine in ENGINES.items():
+            refusals[n] = engine.why_not(game, specs)
+            if refusals[n] is None:
+                return engine
+        reasons = "; ".join(f"{n} {refusal}" for n, refusal in refusals.items())
+        raise ValueError(f"engine: none can play these matches: {reasons}")
     refusal = ENGINES[name].why_not(game, specs)
     if refusal is not None:
         raise ValueError(f"engine: {name} {refusal}")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import torch
 
 from agents.objective import Grads, Params
+from tournament.fused import eager_exp
 from tournament.games import SWAP_VIEW, Game
 
 # The opponent's own-view state indices in the player's view: start, then CC, CD <-> DC, DD.
@@ -40,8 +41,10 @@ SWAP_STATES = (0, *(1 + i for i in SWAP_VIEW))
 
 
 def sigmoid(logits: torch.Tensor) -> torch.Tensor:
-    """``1 / (1 + exp(-x))``: the same bits whatever the position in the batch."""
-    return torch.reciprocal(1 + torch.exp(-logits))
+    """``1 / (1 + exp(-x))``: the same bits whatever the position in the batch (and, compiled,
+    as eager: :func:`tournament.fused.eager_exp`)."""
+    exp = eager_exp if torch.compiler.is_compiling() else torch.exp
+    return torch.reciprocal(1 + exp(-logits))
 
 
 def _check_gamma(gamma: torch.Tensor) -> None:

@@ -96,6 +96,11 @@ class Engine(ABC):
         """The matches put back where :meth:`state_dict` gave ``state``, after ``update``
         updates."""
 
+    def will_play(self, updates: int) -> None:
+        """Told how many updates this call plays, before the first (an engine may choose its
+        fastest path from it); by default, nothing to choose."""
+        return None
+
     @classmethod
     def threads(cls) -> AbstractContextManager:
         """The context a whole run of this engine executes in."""

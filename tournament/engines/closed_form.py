@@ -4,7 +4,8 @@ All 2B sides live in one [2B, 5] logit tensor and may mix kinds, lookahead depth
 rates, eta and gamma; each update runs every rule once over all sides of its kind, with the
 exact value's gradients in closed form (:class:`tournament.values.TabularObjective`). Every
 operation is elementwise per side, so a match's numbers do not depend on the other matches in
-its batch.
+its batch. NL and LOLA groups large and long enough run fused (:mod:`tournament.fused`: compiled
+kernels, the same bits).
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ from tournament.engines.base import (
     rule_params_rows,
     side_seeds,
 )
+from tournament.fused import fused_rules, pays
 from tournament.games import SWAP_VIEW, Game
 from tournament.recorder import Snapshot
 from tournament.values import TabularObjective, sigmoid
+
+FUSED = fused_rules(RULES)
 
 
 def on_closed_form(game: Game | DifferentiableGame, specs: Sequence[AgentSpec]) -> bool:
@@ -66,8 +70,15 @@ class ClosedFormEngine(Engine):
         self.game, self.gamma_match = game, gamma
         # Per distinct (spec, side) once, then gathered per side: a batch holds few distinct specs.
         distinct: dict[tuple[AgentSpec, int], int] = {}
-        codes = [distinct.setdefault((s, 0), len(distinct)) for s in specs_a]
-        codes += [distinct.setdefault((s, 1), len(distinct)) for s in specs_b]
+        by_object: dict[tuple[int, int], int] = {}  # (id(spec), side) -> code: hashes once each
+
+        def code_of(spec: AgentSpec, side: int) -> int:
+            key = (id(spec), side)
+            if key not in by_object:
+                by_object[key] = distinct.setdefault((spec, side), len(distinct))
+            return by_object[key]
+
+        codes = [code_of(s, 0) for s in specs_a] + [code_of(s, 1) for s in specs_b]
         table = list(distinct)
         specs = [s for s, _ in table]
         optimizers, kinds = list(OPTIMIZERS), list(RULES)
@@ -116,13 +127,25 @@ class ClosedFormEngine(Engine):
             if opt == len(optimizers):
                 continue
             objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
-            self.rules.append(
-                (RULES[kinds[kind]], rows, self.opp[rows], objective, rule_params_rows(hp, rows))
-            )
+            rule = kinds[kind]
+            self.rules.append((rule, rows, self.opp[rows], objective, rule_params_rows(hp, rows)))
         for opt, rows in runs([opt for opt, _ in side_groups]):
             if opt < len(optimizers):
                 self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))
         self.learners = slice(0, int(learner.sum()))
+        self.will_play(0)
+
+    def will_play(self, updates: int) -> None:
+        """Each rule group runs fused (:mod:`tournament.fused`) where its sides x ``updates``
+        pay for the compile, else eager: the same numbers either way."""
+        self.run_rules = [
+            (
+                FUSED[kind] if pays(kind, (rows.stop - rows.start) * updates) else RULES[kind],
+                rows,
+                *rest,
+            )
+            for kind, rows, *rest in self.rules
+        ]
 
     def step(self) -> torch.Tensor:
         """One simultaneous update; returns the per-match flag [B] that it stayed finite (a match
@@ -131,7 +154,7 @@ class ClosedFormEngine(Engine):
         direction = torch.cat(
             [
                 rule({"logits": theta[rows]}, {"logits": theta[opp]}, objective, hp)["logits"]
-                for rule, rows, opp, objective, hp in self.rules
+                for rule, rows, opp, objective, hp in self.run_rules
             ]
             or [theta[:0]]
         ).detach()
@@ -140,10 +163,10 @@ class ClosedFormEngine(Engine):
             for rows, optimizer in self.optimizers
         ]
         new = torch.cat([*stepped, theta[self.learners.stop :]])
-        finite = new.isfinite().all(dim=1)[self.unsort]  # original side order
-        finite = finite[: self.n] & finite[self.n :]
-        self.theta = torch.where(torch.cat([finite, finite])[self.order, None], new, theta)
-        return finite
+        finite = new.isfinite().all(dim=1)  # [2B], sorted rows
+        finite = finite & finite[self.opp]  # both sides of the row's match
+        self.theta = torch.where(finite[:, None], new, theta)
+        return finite[self.unsort[: self.n]]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The sorted logits [2B, 5] (``theta``) and each optimiser's state
