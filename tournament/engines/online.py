@@ -4,7 +4,12 @@
 One update of the learning curve is one episode of T steps (the online learner's ``steps``),
 played step by step on [B] tensors, every match from the start state; an online learner updates
 its tables after every step (:mod:`agents.online`), with ``t`` counting its steps since the
-match began, across episodes. Its opponent may be any kind:
+match began, across episodes. One batch mixes kinds, as the closed-form engine does: all 2B
+sides are sorted so that the online learners of each kind are one contiguous run of rows
+(:data:`MAX_RUN` at most), each rule stepping its run once per step, whatever the pairings
+(a round robin's step costs about one rule call per kind present); the other sides follow,
+one run per side and structure. Every match must have an online learner, and the online
+learners of a batch play episodes of one length. Its opponent may be any kind:
 
 - another online learner or a fixed strategy: both act on the sampled episode, nothing else;
 - an exact learner (``nl``, ``lola``, ``lola-taylor``, ... any policy module): it plays its
