@@ -9,7 +9,7 @@ sides are sorted so that the online learners of each kind are one contiguous run
 (:data:`MAX_RUN` at most), each rule stepping its run once per step, whatever the pairings
 (a round robin's step costs about one rule call per kind present); the other sides follow,
 one run per side and structure. Every match must have an online learner, and the online
-learners of a batch play episodes of one length. Its opponent may be any kind:
+learners of a batch play episodes of one length. An online learner's opponent may be any kind:
 
 - another online learner or a fixed strategy: both act on the sampled episode, nothing else;
 - an exact learner (``nl``, ``lola``, ``lola-taylor``, ... any policy module): it plays its
