@@ -105,6 +105,9 @@ class Fused:
         try:
             if self.compiled is None:
                 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR))
+                # The graph breaks (each autograd.grad, the batch's largest k) are by design:
+                # dynamo's warning about each is noise to a user.
+                logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
                 self.compiled = torch.compile(self.fn, dynamic=True)
             return self.compiled(*args)
         except Exception as error:  # noqa: BLE001 - any compiler failure: fall back, say so once
