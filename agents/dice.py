@@ -53,6 +53,14 @@ MAX_ROLLOUTS = 1 << 10  # per update: the outer rollout, lookahead steps, the mo
 MODEL_ROLLOUT = MAX_ROLLOUTS - 1  # the episodes an opponent model is fitted to
 
 
+def rollout_stream(update: int, rollout: int) -> int:
+    """The random stream of rollout ``rollout`` (of at most :data:`MAX_ROLLOUTS`) of update
+    ``update``: every rollout of every update its own."""
+    if not 0 <= rollout < MAX_ROLLOUTS:
+        raise ValueError(f"rollout: must be in [0, {MAX_ROLLOUTS}), got {rollout}")
+    return LEARNING_STREAM + update * MAX_ROLLOUTS + rollout
+
+
 def magic_box(x: torch.Tensor) -> torch.Tensor:
     """DiCE's operator: 1 in value, ``d box(x) = box(x) dx`` under differentiation."""
     return torch.exp(x - x.detach())
@@ -246,9 +254,7 @@ class DiceObjective:
 
     def uniforms(self, rollout: int) -> np.ndarray:
         """[B, E, T, 2] uniforms of rollout ``rollout`` of this update."""
-        if not 0 <= rollout < MAX_ROLLOUTS:
-            raise ValueError(f"rollout: must be in [0, {MAX_ROLLOUTS}), got {rollout}")
-        stream = LEARNING_STREAM + self.update * MAX_ROLLOUTS + rollout
+        stream = rollout_stream(self.update, rollout)
         return rollout_uniforms(self.seeds, self.episodes, self.steps, stream)
 
     def rollouts(self, logits: torch.Tensor, logits_opp: torch.Tensor, rollout: int) -> Rollouts:

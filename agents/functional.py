@@ -223,6 +223,11 @@ def detach(theta: Params) -> Params:
     return {n: t.detach() for n, t in theta.items()}
 
 
+def zeros(theta: Params) -> Params:
+    """Parameters of the same shapes, all 0."""
+    return {n: torch.zeros_like(t) for n, t in theta.items()}
+
+
 def requires_grad(theta: Params) -> Params:
     return {n: t.detach().requires_grad_(True) for n, t in theta.items()}
 

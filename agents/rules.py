@@ -34,6 +34,7 @@ from agents.functional import (
     per_match,
     requires_grad,
     vjp,
+    zeros,
 )
 from agents.objective import Objective, Params, RuleParams, SampledObjective
 from agents.proximal import mean_kl
@@ -346,7 +347,7 @@ def _gmres(apply: Callable[[Params], Params], b: Params, iterations: int) -> Par
         for k in range(i + 1, m):
             acc = acc - columns[k][i] * y[k]
         y[i] = acc / columns[i][i]
-    x = {n: torch.zeros_like(t) for n, t in b.items()}
+    x = zeros(b)
     for i in range(m):
         x = axpy(x, y[i], basis[i])
     return x
@@ -413,8 +414,8 @@ def _damped_least_squares(h, h_t, b1: Params, b2: Params, damping: torch.Tensor,
         a1, a2 = h_t(*h(v1, v2))
         return axpy(a1, damping, v1), axpy(a2, damping, v2)
 
-    v1 = {n: torch.zeros_like(t) for n, t in b1.items()}
-    v2 = {n: torch.zeros_like(t) for n, t in b2.items()}
+    v1 = zeros(b1)
+    v2 = zeros(b2)
     r1, r2 = h_t(b1, b2)  # H^T b - (H^T H + lambda I) v
     p1, p2 = r1, r2
     r_sq = norm_sq(r1, r2)
@@ -646,7 +647,7 @@ def pola(theta: Params, theta_opp: Params, objective: Objective, hp: RuleParams)
     for tabular logits).
     """
     logits_old, logits_opp_old = (x.detach() for x in objective.logits(theta, theta_opp))
-    theta_m, total = detach(theta), {n: torch.zeros_like(t) for n, t in theta.items()}
+    theta_m, total = detach(theta), zeros(theta)
     active = torch.ones_like(hp.outer_steps, dtype=torch.bool)
     previous = None
     for m in range(int(hp.outer_steps.max())):
@@ -697,7 +698,7 @@ def pola_dice(
     beta_out = 150 (Adam on the outer steps there; plain gradient steps here).
     """
     old, old_opp = objective.old_policies(theta, theta_opp)
-    theta_m, total = detach(theta), {n: torch.zeros_like(t) for n, t in theta.items()}
+    theta_m, total = detach(theta), zeros(theta)
     depth = int(hp.inner_steps.max()) if hp.inner_steps.numel() else 0
     for m in range(int(hp.outer_steps.max())):
         on = (hp.outer_steps > m).to(hp.lr.dtype)

@@ -32,7 +32,7 @@ import torch
 
 from agents import seeding
 from agents.coin_policies import CoinPolicy, one_hot_planes
-from agents.dice import LEARNING_STREAM, MAX_ROLLOUTS, dice, discounts, magic_box, weights
+from agents.dice import dice, discounts, magic_box, rollout_stream, weights
 from agents.functional import Params, detach
 from agents.proximal import categorical_kl
 from tournament import coin_game
@@ -268,11 +268,6 @@ class CoinDiceObjective:
         self.discount = discounts(gamma, steps)  # [B, 1, T]
         self.kw = dict(dtype=gamma.dtype, device=gamma.device)
 
-    def stream(self, rollout: int) -> int:
-        if not 0 <= rollout < MAX_ROLLOUTS:
-            raise ValueError(f"rollout: must be in [0, {MAX_ROLLOUTS}), got {rollout}")
-        return LEARNING_STREAM + self.update * MAX_ROLLOUTS + rollout
-
     def seats(self, theta: Params, theta_opp: Params) -> tuple:
         fixed = isinstance(self.opponent, str)
         opp = FixedSeat(self.opponent) if fixed else PolicySeat(self.opponent, theta_opp)
@@ -286,7 +281,7 @@ class CoinDiceObjective:
             self.episodes,
             self.steps,
             self.grid_size,
-            self.stream(rollout),
+            rollout_stream(self.update, rollout),
             self.kw,
         )
 
