@@ -35,7 +35,8 @@ Rows (IPD self-play, float32, match-updates per second):
   rate / 1,000,000, the issue's target on 2 cores (``--online-only``: these rows alone).
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
-shared machine; compare ratios from one run, with nothing else busy.
+shared machine; compare ratios from one run, with nothing else busy. The ``loop`` and ``engine``
+rates are medians of repeated timings (the loop: 5 matches of 30 updates; the engine: 3 calls).
 """
 
 from __future__ import annotations
@@ -67,11 +68,18 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = {0: AgentSpec("nl"), 1: AgentSpec("lola", lookahead=1), 3: AgentSpec("lola", lookahead=3)}
 
 
+REPEATS = 5  # timings per rate: the median (the machine's noise is mostly single slow runs)
+
+
 def loop_rate(k: int, updates: int) -> float:
+    """The one-match loop's updates per second: the median of :data:`REPEATS` timings."""
     play_one_match(0, k, 2)  # warm-up
-    started = time.perf_counter()
-    play_one_match(1, k, updates)
-    return updates / (time.perf_counter() - started)
+    rates = []
+    for seed in range(1, REPEATS + 1):
+        started = time.perf_counter()
+        play_one_match(seed, k, updates)
+        rates.append(updates / (time.perf_counter() - started))
+    return statistics.median(rates)
 
 
 @contextlib.contextmanager
@@ -118,7 +126,8 @@ def compile_costs() -> dict[str, float]:
 
 
 def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tuple[float, float]:
-    """Match-updates per second with and without initialisation (both from one pair of runs)."""
+    """Match-updates per second with and without initialisation (medians of three timings of a
+    call with ``updates`` and one with none)."""
 
     def timed(n_updates: int) -> float:
         if device == "cuda":
@@ -139,7 +148,9 @@ def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tupl
         return time.perf_counter() - started
 
     timed(2)  # warm-up
-    init_s, total_s = timed(0), timed(updates)
+    pairs = [(timed(0), timed(updates)) for _ in range(3)]
+    init_s = statistics.median(init for init, _ in pairs)
+    total_s = statistics.median(total for _, total in pairs)
     work = batch * updates
     return work / total_s, work / max(total_s - init_s, 1e-9)
 

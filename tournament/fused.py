@@ -42,6 +42,11 @@ KINDS = ("nl", "lola")
 # 16,384 self-play matches (32,768 sides) x 1,500 updates.
 MIN_SIDE_UPDATES = 50_000_000
 MODES = ("auto", "always", "never")
+# Every kernel loops over the batch in an OpenMP parallel region: inductor otherwise decides
+# serial or parallel from the batch size of the call that compiled the graph, and the on-disk
+# cache then hands a graph compiled at B = 64 (a test) to B = 16,384 (1.6x slower at LOLA k = 3
+# on 2 cores). Elementwise per side, so how the loop is split does not change a bit.
+OPTIONS = {"cpp.dynamic_threads": True}
 CACHE_DIR = Path.home() / ".cache" / "lola-arena" / "inductor"
 
 log = logging.getLogger(__name__)
@@ -108,7 +113,7 @@ class Fused:
                 # The graph breaks (each autograd.grad, the batch's largest k) are by design:
                 # dynamo's warning about each is noise to a user.
                 logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
-                self.compiled = torch.compile(self.fn, dynamic=True)
+                self.compiled = torch.compile(self.fn, dynamic=True, options=OPTIONS)
             return self.compiled(*args)
         except Exception as error:  # noqa: BLE001 - any compiler failure: fall back, say so once
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
