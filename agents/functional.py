@@ -59,7 +59,7 @@ class BatchedPolicy:
         seeds: Sequence[int],
         dtype: torch.dtype,
         device: torch.device | str = "cpu",
-        scale: Sequence[float] | None = None,
+        scale: Sequence[float] | torch.Tensor | None = None,
     ) -> Params:
         """Initial parameters of B matches, [B, ...] each: the module's ``batched_init`` where
         it has one, else one module built per seed under ``torch.manual_seed(seed)``; each
@@ -67,7 +67,7 @@ class BatchedPolicy:
         theta = self._draw(seeds, dtype, device)
         if scale is None:
             return theta
-        factor = torch.tensor(list(scale), dtype=dtype, device=device)
+        factor = torch.as_tensor(scale, dtype=dtype, device=device)
         return {n: per_match(factor, t) * t for n, t in theta.items()}
 
     def _draw(self, seeds: Sequence[int], dtype: torch.dtype, device) -> Params:

@@ -92,7 +92,8 @@ def play_matches(
     if engine != "auto" and engine not in ENGINES:
         raise ValueError(f"engine: unknown {engine!r}; accepted: auto, {', '.join(ENGINES)}")
     # Each spec object once: a batch of thousands of matches holds few (checked once each).
-    distinct = list({id(s): s for s in (*specs_a, *specs_b)}.values())
+    both = [*specs_a, *specs_b]
+    distinct = list(dict(zip(map(id, both), both, strict=True)).values())
     if isinstance(game, DifferentiableGame):
         check_players(game, distinct)
     for kind in {s.kind for s in distinct}:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from agents.functional import BatchedPolicy
@@ -70,15 +71,15 @@ class ClosedFormEngine(Engine):
         self.game, self.gamma_match = game, gamma
         # Per distinct (spec, side) once, then gathered per side: a batch holds few distinct specs.
         distinct: dict[tuple[AgentSpec, int], int] = {}
-        by_object: dict[tuple[int, int], int] = {}  # (id(spec), side) -> code: hashes once each
 
-        def code_of(spec: AgentSpec, side: int) -> int:
-            key = (id(spec), side)
-            if key not in by_object:
-                by_object[key] = distinct.setdefault((spec, side), len(distinct))
-            return by_object[key]
+        def codes_of(side_specs: Sequence[AgentSpec], side: int) -> list[int]:
+            """Each spec's row in ``distinct``, by object first: hashing a spec is slow, and a
+            batch of thousands of matches holds few spec objects."""
+            by_object = dict(zip(map(id, side_specs), side_specs, strict=True))
+            code = {i: distinct.setdefault((s, side), len(distinct)) for i, s in by_object.items()}
+            return list(map(code.__getitem__, map(id, side_specs)))
 
-        codes = [code_of(s, 0) for s in specs_a] + [code_of(s, 1) for s in specs_b]
+        codes = torch.tensor(codes_of(specs_a, 0) + codes_of(specs_b, 1), device=device)  # [2B]
         table = list(distinct)
         specs = [s for s, _ in table]
         optimizers, kinds = list(OPTIMIZERS), list(RULES)
@@ -88,13 +89,13 @@ class ClosedFormEngine(Engine):
                 return (len(optimizers), 0)  # fixed strategies last
             return (optimizers.index(spec.optimizer), kinds.index(spec.kind))
 
-        groups = [group(s) for s in specs]
-        order = sorted(range(2 * n), key=lambda i: groups[codes[i]])
+        groups = sorted({group(s) for s in specs})  # the (optimiser, kind) groups, in row order
+        rank = torch.tensor([groups.index(group(s)) for s in specs], device=device)[codes]
         self.n = n
-        self.order = torch.tensor(order, device=device)
+        self.order = torch.sort(rank, stable=True).indices  # [2B]: each group's sides in order
         self.unsort = torch.empty_like(self.order)
         self.unsort[self.order] = torch.arange(2 * n, device=device)
-        code = torch.tensor(codes, device=device)[self.order]  # [2B], sorted
+        code = codes[self.order]  # [2B], sorted
 
         p_fixed = [
             (0.5,) * 5 if s.learner else fixed_p_coop(s.kind, payoffs[side], s.p)
@@ -105,11 +106,10 @@ class ClosedFormEngine(Engine):
         self.p_fixed = torch.tensor(p_fixed, **kw)[code]
         model = torch.tensor([model_logits(p) for p in p_fixed], **kw)[code]
         seeds_a, seeds_b = side_seeds(seeds)
-        seeds_ab = torch.tensor(seeds_a + seeds_b)  # [2B]
-        scale = [s.init for s in specs]
-        init = BatchedPolicy(TabularPolicy).init(
-            seeds_ab[self.order.cpu()].tolist(), **kw, scale=[scale[c] for c in code.tolist()]
-        )
+        seeds_ab = np.array(seeds_a + seeds_b, dtype=np.int64)  # [2B]
+        scale = torch.tensor([s.init for s in specs], **kw)[code]
+        sorted_seeds = seeds_ab[self.order.cpu().numpy()]
+        init = BatchedPolicy(TabularPolicy).init(sorted_seeds, **kw, scale=scale)
         self.theta = torch.where(learner[:, None], init["logits"], model)  # [2B, 5]
         opp = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
         self.opp = self.unsort[opp[self.order]]
@@ -121,15 +121,15 @@ class ClosedFormEngine(Engine):
         hp = rule_params_rows(rule_params(specs, kw), code)
         lr = torch.tensor([s.lr for s in specs], **kw)[code]
 
-        side_groups = [groups[c] for c in code.tolist()]
+        sizes = torch.bincount(rank, minlength=len(groups)).tolist()  # sides per group
         self.rules, self.optimizers = [], []
-        for (opt, kind), rows in runs(side_groups):
+        for (opt, kind), rows in runs(groups, sizes):
             if opt == len(optimizers):
                 continue
             objective = TabularObjective(r_self[rows], r_opp[rows], gamma[rows])
             rule = kinds[kind]
             self.rules.append((rule, rows, self.opp[rows], objective, rule_params_rows(hp, rows)))
-        for opt, rows in runs([opt for opt, _ in side_groups]):
+        for opt, rows in runs([opt for opt, _ in groups], sizes):
             if opt < len(optimizers):
                 self.optimizers.append((rows, OPTIMIZERS[optimizers[opt]](lr[rows])))
         self.learners = slice(0, int(learner.sum()))
@@ -186,11 +186,14 @@ class ClosedFormEngine(Engine):
         return Snapshot.of(self.game, p[: self.n], p[self.n :], self.gamma_match)
 
 
-def runs(keys: list) -> list[tuple[object, slice]]:
-    """Consecutive equal keys -> (key, slice of their rows)."""
+def runs(keys: list, sizes: list[int] | None = None) -> list[tuple[object, slice]]:
+    """Consecutive equal keys -> (key, slice of their rows); key i covers ``sizes[i]`` rows
+    (default: one each)."""
     runs, start = [], 0
-    for i in range(1, len(keys) + 1):
-        if i == len(keys) or keys[i] != keys[start]:
-            runs.append((keys[start], slice(start, i)))
-            start = i
+    for key, size in zip(keys, [1] * len(keys) if sizes is None else sizes, strict=True):
+        if runs and runs[-1][0] == key:
+            runs[-1] = (key, slice(runs[-1][1].start, start + size))
+        else:
+            runs.append((key, slice(start, start + size)))
+        start += size
     return runs
