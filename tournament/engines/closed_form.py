@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from agents.functional import BatchedPolicy
+from agents.functional import BatchedPolicy, finite_rows
 from agents.optim import OPTIMIZERS
 from agents.policies import TabularPolicy
 from agents.rules import RULES
@@ -163,7 +163,7 @@ class ClosedFormEngine(Engine):
             for rows, optimizer in self.optimizers
         ]
         new = torch.cat([*stepped, theta[self.learners.stop :]])
-        finite = new.isfinite().all(dim=1)  # [2B], sorted rows
+        finite = finite_rows(new)  # [2B], sorted rows
         finite = finite & finite[self.opp]  # both sides of the row's match
         self.theta = torch.where(finite[:, None], new, theta)
         return finite[self.unsort[: self.n]]
