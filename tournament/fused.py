@@ -4,7 +4,8 @@ Eagerly, one update of a tabular rule is a fixed sequence of about a thousand el
 operations on [B]-sized tensors (the 4 x 4 solve of :mod:`tournament.values` entry by entry, its
 closed-form gradients, autograd's backward through them for LOLA's second-order term); at large
 B each reads and writes memory. ``torch.compile`` (inductor, C++) fuses each stretch between two
-``torch.autograd.grad`` calls, and autograd's backward through it, into a few loops.
+``torch.autograd.grad`` calls, and autograd's backward through it, into a few loops over the
+batch, each an OpenMP parallel loop on the process's torch threads (:data:`OPTIONS`).
 
 Same bits as eager, so the fused path is an optimisation, not another engine. Inductor builds
 its C++ without fast-math reassociation or contraction (``-fno-unsafe-math-optimizations
