@@ -197,8 +197,14 @@ class AutogradObjective:
 
 
 def _leaves(theta: Params) -> Params:
-    """``theta`` where it is part of a graph already, else fresh leaves that require grad."""
-    return {n: t if t.requires_grad else t.detach().requires_grad_(True) for n, t in theta.items()}
+    """Each parameter as a node of its own: an alias (``view_as``) where it is part of a graph
+    already, so that a gradient w.r.t. it is the partial derivative at this point and does
+    not run back through whatever computed the other player's parameters from it (e.g.
+    LOLA's unrolled opponent steps); else a fresh leaf that requires grad."""
+    return {
+        n: t.view_as(t) if t.requires_grad else t.detach().requires_grad_(True)
+        for n, t in theta.items()
+    }
 
 
 def _keyed(side: str, theta: Params) -> dict:

@@ -33,7 +33,10 @@ class Grads:
 class Objective(Protocol):
     """A two-player game seen from one player. ``grads`` gives the gradients of ``of`` = ``self``
     (V1), ``opp`` (V2) or ``both`` (the others' fields are None), differentiable w.r.t.
-    whichever of its inputs require grad (so rules can take second derivatives)."""
+    whichever of its inputs require grad (so rules can take second derivatives). They are
+    partial derivatives at the point ``(theta, theta_opp)``, also where one player's
+    parameters were computed from the other's (LOLA's unrolled opponent, HOLA's shifted one):
+    a rule adds the path through that computation itself (by the chain rule)."""
 
     def values(self, theta: Params, theta_opp: Params) -> tuple[torch.Tensor, torch.Tensor]: ...
 

@@ -495,13 +495,11 @@ def _through_opponent(
 
         grad_1 V1(theta1, theta2') + (d Delta_2 / d theta1)^T grad_2 V1(theta1, theta2')
 
-    ``record``: kept differentiable in both players' parameters (for a higher order). The
-    objective sees an alias of ``theta1``, so that an autograd objective's gradient w.r.t. it
-    is the partial derivative (the path through ``theta2'`` reaches ``theta1`` itself).
+    ``record``: kept differentiable in both players' parameters (for a higher order).
     """
     ahead = _plus(theta_opp, opponent_step)
     if record:
-        g = objective.grads({n: t.view_as(t) for n, t in theta.items()}, ahead, of="self")
+        g = objective.grads(theta, ahead, of="self")
     else:
         g = objective.grads(detach(theta), detach(ahead), of="self")
     names = list(g.d_opp_v_self)

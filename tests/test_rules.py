@@ -215,6 +215,26 @@ POINTS = [
 ]
 
 
+@pytest.mark.parametrize("of", ["self", "opp", "both"])
+def test_objective_gradients_are_partial_also_where_the_opponent_depends_on_theta(of):
+    """At ``theta2' = theta2 + 0.3 tanh(theta1)`` (the opponent computed from theta1, as LOLA's
+    unrolled one is), the autograd objective gives the same partial derivatives as the closed
+    form, not total ones through theta2'; and they stay differentiable in theta1 (through both
+    paths) alike."""
+    t1, t2 = (t[None] for t in POINTS[0])
+    grads, second = {}, {}
+    for engine in ENGINES:
+        theta = {"logits": t1.clone().requires_grad_(True)}
+        ahead = {"logits": t2 + 0.3 * torch.tanh(theta["logits"])}
+        g = objective_of(engine, IPD, 0.96).grads(theta, ahead, of=of)
+        blocks = [b for b in (g.d_self_v_self, g.d_opp_v_self, g.d_self_v_opp, g.d_opp_v_opp) if b]
+        grads[engine] = torch.cat([b["logits"] for b in blocks])
+        (second[engine],) = torch.autograd.grad(grads[engine].sum(), theta["logits"])
+    assert len(grads["autograd"]) == (4 if of == "both" else 2)
+    assert torch.allclose(grads["autograd"], grads["closed_form"], rtol=1e-10, atol=1e-12)
+    assert torch.allclose(second["autograd"], second["closed_form"], rtol=1e-9, atol=1e-11)
+
+
 ENGINES = ["autograd", "closed_form"]
 # The rules of the exact value (the sampled ones, on DiCE objectives: tests/test_dice.py).
 EXACT_RULES = [kind for kind in RULES if not KINDS[kind].sampled]
