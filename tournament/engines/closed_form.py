@@ -89,8 +89,9 @@ class ClosedFormEngine(Engine):
                 return (len(optimizers), 0)  # fixed strategies last
             return (optimizers.index(spec.optimizer), kinds.index(spec.kind))
 
-        groups = sorted({group(s) for s in specs})  # the (optimiser, kind) groups, in row order
-        rank = torch.tensor([groups.index(group(s)) for s in specs], device=device)[codes]
+        spec_groups = [group(s) for s in specs]
+        groups = sorted(set(spec_groups))  # the (optimiser, kind) groups, in row order
+        rank = torch.tensor([groups.index(g) for g in spec_groups], device=device)[codes]
         self.n = n
         self.order = torch.sort(rank, stable=True).indices  # [2B]: each group's sides in order
         self.unsort = torch.empty_like(self.order)
